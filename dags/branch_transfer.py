@@ -1,0 +1,111 @@
+"""
+### Branch transfer (网点转让)
+
+Moves one branch's customer records to the new owner's store, as its **data contract** describes them:
+
+1. **check_contract** — the contract and every declared file and column are right, or the run stops
+   naming the place. Nothing is read before this passes.
+2. **extract_source** (one per source) — files read in chunks into the run's private work area.
+3. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
+   the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), stage.
+4. **settle** — checks across all chunks: duplicates, conflicts, consent, references.
+5. **load_vault** — one transaction into `vault` and `ops.quarantine` / `ops.exclusions` (skipped when
+   `dry_run`).
+6. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
+7. **publish_manifest** — the handover manifest, to `ops.manifests` and the output folder.
+8. **close_work_area** (teardown) — plaintext work area and staging removed, whether the run succeeded or not.
+
+Params: `branch_id`, `contract` (path of the YAML), `source` (folder overriding the contract's),
+`dry_run` (verify and report, load nothing). Connection `handover_target`; Variable `handover_master_key`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, setup, task, teardown
+from handover_airflow.runtime import mark_run_failed, step
+
+
+@dag(
+    dag_id="branch_transfer",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    doc_md=__doc__,
+    tags=["handover", "transfer"],
+    default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(seconds=15)},
+    max_active_runs=1,
+    on_failure_callback=mark_run_failed,
+    params={
+        "branch_id": Param("", type="string", description="Branch code; must equal the contract's branch.id"),
+        "contract": Param("contracts/sample_branch.yaml", type="string", description="Path of the data contract"),
+        "source": Param(None, type=["null", "string"], description="Folder of the export (overrides the contract)"),
+        "dry_run": Param(False, type="boolean", description="Verify and report; load nothing"),
+        "chunk_rows": Param(200_000, type="integer", minimum=1, description="Rows per chunk"),
+    },
+)
+def branch_transfer():
+    @setup
+    def open_work_area() -> str:
+        return step("open_work_area")
+
+    @task
+    def check_contract(work: str) -> list[str]:
+        return step("check_contract")["entities"]
+
+    @task(retries=3)
+    def prepare_store(entities: list[str]) -> dict:
+        return step("prepare_store")
+
+    @task
+    def extract_source(entity: str) -> list[dict]:
+        return step("extract_entity", entity)
+
+    @task
+    def list_chunks(per_source: list[list[dict]]) -> list[dict]:
+        return [ref for refs in per_source for ref in refs]
+
+    @task
+    def verify_chunk(ref: dict) -> dict:
+        return step("verify_chunk", ref)
+
+    @task
+    def protect_chunk(ref: dict) -> dict:
+        return step("protect_chunk", ref)
+
+    @task(retries=3)
+    def stage_chunk(ref: dict) -> dict:
+        return step("stage_chunk", ref)
+
+    @task(retries=3)
+    def settle(staged: list[dict]) -> dict:
+        return step("settle")
+
+    @task(retries=3)
+    def load_vault(settled: dict) -> dict:
+        return step("load")
+
+    @task
+    def reconcile(loaded: dict) -> dict:
+        return step("reconcile")
+
+    @task
+    def publish_manifest(reconciled: dict) -> dict:
+        return step("publish_manifest")
+
+    @teardown
+    def close_work_area(work: str) -> dict:
+        return step("close")
+
+    work = open_work_area()
+    entities = check_contract(work)
+    store = prepare_store(entities)
+    extracted = extract_source.expand(entity=entities)
+    store >> extracted
+    staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
+    manifest = publish_manifest(reconcile(load_vault(settle(staged))))
+    manifest >> close_work_area(work).as_teardown(setups=work)
+
+
+branch_transfer()

@@ -1,0 +1,317 @@
+"""The data contract: one YAML file per branch that says what its export is and what every column means.
+
+`load_contract(path)` parses and checks the file and returns a `Contract`; every problem found is
+reported at once, each naming its place in the file (``entities.customers.columns.证件号码: …``), before
+any data is read. `Contract.sha256` identifies the exact contract a run used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handover import canonical
+from handover.errors import ContractError
+
+SOURCE_FORMATS = ("csv", "xlsx")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+DURATION = re.compile(r"^\d+[dmy]$")
+COLUMN_KEYS = {"field", "extra", "type", "format", "required", "key", "pii", "retention"}
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    uscc: str | None
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str  # as the branch's system wrote it
+    name: str  # canonical field, or the extra column's name
+    is_extra: bool
+    type: str
+    format: str | None
+    required: bool
+    key: bool
+    pii: str
+    retention: str
+
+    @property
+    def sealed(self) -> bool:
+        """An extra column the vault must encrypt."""
+        return self.is_extra and self.pii in canonical.SEALED_PII
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    format: str
+    encoding: str = "auto"
+    sheet: str | None = None
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    source: Source
+    columns: tuple[Column, ...]
+
+    @property
+    def model(self) -> canonical.Entity:
+        return canonical.entity(self.name)
+
+    @property
+    def fields(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.is_extra)
+
+    @property
+    def extras(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.is_extra)
+
+    def column_for(self, field_name: str) -> Column | None:
+        for c in self.columns:
+            if not c.is_extra and c.name == field_name:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class Contract:
+    path: Path
+    sha256: str
+    branch_id: str
+    branch_name: str
+    transferring_party: Party
+    receiving_party: Party
+    agreement: dict[str, str]
+    jurisdiction: str
+    retention: dict[str, dict[str, str]]
+    location: Path
+    entities: dict[str, EntitySpec] = field(default_factory=dict)
+
+    def source_dir(self, override: str | Path | None = None) -> Path:
+        return Path(override) if override else self.location
+
+    def summary(self) -> dict[str, Any]:
+        """What a manifest says about the transfer (no customer data lives in a contract)."""
+        return {
+            "branch": {"id": self.branch_id, "name": self.branch_name},
+            "transferring_party": self.transferring_party.__dict__,
+            "receiving_party": self.receiving_party.__dict__,
+            "agreement": dict(self.agreement),
+            "jurisdiction": self.jurisdiction,
+            "contract_sha256": self.sha256,
+        }
+
+
+class _Problems:
+    """Collects every problem in a contract so the user fixes them in one pass."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, where: str, what: str) -> None:
+        self.items.append(f"{where}: {what}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ContractError(self.path, self.items)
+
+
+def _mapping(value: Any, where: str, problems: _Problems) -> dict:
+    if isinstance(value, dict):
+        return value
+    problems.add(where, "expected a mapping (key: value lines)" if value is not None else "is missing")
+    return {}
+
+
+def _text(node: dict, key: str, where: str, problems: _Problems, required: bool = True) -> str | None:
+    value = node.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.add(f"{where}.{key}", "is missing")
+        return None
+    return str(value).strip()
+
+
+def load_contract(path: str | Path) -> Contract:
+    """Read and check a contract; raise ContractError listing every problem with its place."""
+    from handover.validators import is_uscc
+
+    path = Path(path).resolve()
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise ContractError(path, [f"cannot read the contract ({exc.strerror})"]) from None
+    try:
+        doc = yaml.safe_load(raw_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
+        raise ContractError(path, [f"{where}: not valid UTF-8 YAML ({type(exc).__name__})"]) from None
+
+    problems = _Problems(path)
+    doc = _mapping(doc, "(top level)", problems)
+    version = doc.get("contract_version")
+    if version != 1:
+        problems.add("contract_version", f"must be 1 (got {version!r})")
+    known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities"}
+    for key in doc:
+        if key not in known_top:
+            problems.add(str(key), f"unknown key (known: {', '.join(sorted(known_top))})")
+
+    branch = _mapping(doc.get("branch"), "branch", problems)
+    branch_id = _text(branch, "id", "branch", problems) or ""
+    if branch_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", branch_id):
+        problems.add("branch.id", "use letters, digits, '-', '_' or '.' (at most 64)")
+    branch_name = _text(branch, "name", "branch", problems) or ""
+
+    transfer = _mapping(doc.get("transfer"), "transfer", problems)
+    parties = {}
+    for role in ("transferring_party", "receiving_party"):
+        node = _mapping(transfer.get(role), f"transfer.{role}", problems)
+        uscc = _text(node, "uscc", f"transfer.{role}", problems, required=False)
+        if uscc and not is_uscc(uscc):
+            problems.add(f"transfer.{role}.uscc", "is not a valid Unified Social Credit Code (GB 32100 check)")
+        parties[role] = Party(_text(node, "name", f"transfer.{role}", problems) or "", uscc)
+    agreement_node = _mapping(transfer.get("agreement"), "transfer.agreement", problems)
+    agreement = {}
+    for kind in ("transfer", "confidentiality"):
+        agreement[kind] = _text(agreement_node, kind, "transfer.agreement", problems) or ""
+    jurisdiction = _text(transfer, "jurisdiction", "transfer", problems) or ""
+    if jurisdiction and not COUNTRY.match(jurisdiction):
+        problems.add("transfer.jurisdiction", "use an ISO 3166-1 alpha-2 code such as CN")
+
+    retention: dict[str, dict[str, str]] = {}
+    for name, rule in _mapping(doc.get("retention"), "retention", problems).items():
+        rule = _mapping(rule, f"retention.{name}", problems)
+        keep = str(rule.get("keep", ""))
+        if not DURATION.match(keep):
+            problems.add(f"retention.{name}.keep", "use a duration such as 5y, 18m or 90d")
+        retention[str(name)] = {"keep": keep, "after": str(rule.get("after", "created"))}
+
+    source_node = _mapping(doc.get("source"), "source", problems)
+    location_text = _text(source_node, "location", "source", problems, required=False) or "."
+    location = (path.parent / location_text).resolve()
+
+    entities: dict[str, EntitySpec] = {}
+    entities_node = _mapping(doc.get("entities"), "entities", problems)
+    for name, node in entities_node.items():
+        if name not in canonical.ENTITIES:
+            problems.add(f"entities.{name}", f"unknown entity (known: {', '.join(canonical.ENTITIES)})")
+            continue
+        spec = _entity(name, _mapping(node, f"entities.{name}", problems), retention, problems)
+        if spec:
+            entities[name] = spec
+    if "customers" not in entities_node:
+        problems.add("entities.customers", "is missing: a transfer moves customers")
+    for name, spec in entities.items():
+        for parent in spec.model.parents:
+            target = spec.model.field(parent).references.split(".")[0]
+            if spec.column_for(parent) and target not in entities_node:
+                problems.add(f"entities.{name}.columns", f"maps {parent} but entity {target} is not declared")
+
+    problems.raise_if_any()
+    return Contract(
+        path=path,
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        branch_id=branch_id,
+        branch_name=branch_name,
+        transferring_party=parties["transferring_party"],
+        receiving_party=parties["receiving_party"],
+        agreement=agreement,
+        jurisdiction=jurisdiction,
+        retention=retention,
+        location=location,
+        entities={n: entities[n] for n in canonical.ENTITIES if n in entities},
+    )
+
+
+def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> EntitySpec | None:
+    where = f"entities.{name}"
+    model = canonical.entity(name)
+    src = _mapping(node.get("source"), f"{where}.source", problems)
+    file = _text(src, "file", f"{where}.source", problems) or ""
+    fmt = str(src.get("format") or Path(file).suffix.lstrip(".")).lower()
+    if fmt not in SOURCE_FORMATS:
+        problems.add(f"{where}.source.format", f"use one of {', '.join(SOURCE_FORMATS)} (got {fmt!r})")
+    encoding = str(src.get("encoding", "auto")).lower()
+    if encoding not in ENCODINGS:
+        problems.add(f"{where}.source.encoding", f"use one of {', '.join(ENCODINGS)} (got {encoding!r})")
+    sheet = src.get("sheet")
+    if fmt == "xlsx" and sheet is None:
+        problems.add(f"{where}.source.sheet", "name the sheet that holds the data")
+    source = Source(file=file, format=fmt, encoding=encoding, sheet=None if sheet is None else str(sheet),
+                    delimiter=str(src.get("delimiter", ",")))
+
+    columns: list[Column] = []
+    seen_fields: dict[str, str] = {}
+    for header, col in _mapping(node.get("columns"), f"{where}.columns", problems).items():
+        cwhere = f"{where}.columns.{header}"
+        col = _mapping(col, cwhere, problems)
+        for key in col:
+            if key not in COLUMN_KEYS:
+                problems.add(cwhere, f"unknown key {key!r} (known: {', '.join(sorted(COLUMN_KEYS))})")
+        if ("field" in col) == ("extra" in col):
+            problems.add(cwhere, "say either `field: <canonical field>` or `extra: <name>`")
+            continue
+        is_extra = "extra" in col
+        target = str(col.get("extra") if is_extra else col.get("field"))
+        canon = None
+        if not is_extra:
+            if target not in model.field_names:
+                problems.add(cwhere, f"unknown field {target!r} for {name} (known: {', '.join(model.field_names)})")
+                continue
+            if target in seen_fields:
+                problems.add(cwhere, f"field {target} is already mapped from column {seen_fields[target]}")
+            seen_fields[target] = str(header)
+            canon = model.field(target)
+        elif not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", target):
+            problems.add(cwhere, "an extra column's name uses lowercase letters, digits and _")
+        vtype = str(col.get("type", canon.type if canon else "string"))
+        if vtype not in canonical.VALUE_TYPES:
+            problems.add(cwhere, f"unknown type {vtype!r} (known: {', '.join(canonical.VALUE_TYPES)})")
+        elif canon and vtype != canon.type:
+            problems.add(cwhere, f"type {vtype} does not match the canonical type {canon.type} of {target}")
+        fmt_ = col.get("format", canon.format if canon else None)
+        if fmt_ is not None and fmt_ not in canonical.FORMATS:
+            problems.add(cwhere, f"unknown format {fmt_!r} (known: {', '.join(canonical.FORMATS)})")
+        elif canon and fmt_ != canon.format:
+            problems.add(cwhere, f"format {fmt_} does not match the canonical format {canon.format} of {target}")
+        pii = str(col.get("pii", "")) or None
+        if pii not in canonical.PII_CLASSES:
+            problems.add(cwhere, f"say its PII class: pii is one of {', '.join(canonical.PII_CLASSES)}")
+            pii = "none"
+        elif canon and canonical.PII_RANK[pii] < canonical.PII_RANK[canon.pii]:
+            problems.add(cwhere, f"pii {pii} is weaker than {canon.pii}, the least class of {target}")
+        ret = col.get("retention")
+        if ret is None:
+            problems.add(cwhere, "say its retention class (retention: <a class from the retention section>)")
+        elif str(ret) not in retention:
+            problems.add(cwhere, f"retention class {ret!r} is not declared in the retention section")
+        is_key = bool(col.get("key", False))
+        if is_key and (is_extra or target != model.key):
+            problems.add(cwhere, f"only {model.key} can be the key of {name}")
+        if is_key and pii != "none":
+            problems.add(cwhere, "a key column must have pii: none (use the branch's record number as key)")
+        columns.append(Column(
+            header=str(header), name=target, is_extra=is_extra, type=vtype, format=fmt_,
+            required=bool(col.get("required", False)) or bool(canon and canon.required),
+            key=is_key or (canon is not None and target == model.key), pii=pii, retention=str(ret),
+        ))
+    mapped = {c.name for c in columns if not c.is_extra}
+    for f in model.fields:
+        if f.required and f.name not in mapped:
+            problems.add(f"{where}.columns", f"required field {f.name} is not mapped from any column")
+    if not columns:
+        return None
+    return EntitySpec(name=name, source=source, columns=tuple(columns))

@@ -1,0 +1,46 @@
+"""Errors a user can act on: what was wrong, where (file, row, column) and what to do.
+
+Messages never carry a customer's value: they name the place, not the content.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HandoverError(Exception):
+    """Base of every error Handover raises on purpose."""
+
+
+class ContractError(HandoverError):
+    """The contract is wrong; nothing has been read or loaded."""
+
+    def __init__(self, path: str | Path, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"contract {self.path} has {len(self.problems)} problem(s); fix them and run again:\n{lines}"
+        )
+
+
+class SourceError(HandoverError):
+    """A source file cannot be read as the contract declares it."""
+
+    def __init__(self, file: str | Path, what: str, *, line: int | None = None,
+                 column: str | None = None, hint: str = "") -> None:
+        self.file, self.line, self.column, self.what, self.hint = str(file), line, column, what, hint
+        where = self.file
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {what}" + (f" — {hint}" if hint else ""))
+
+
+class ReconciliationError(HandoverError):
+    """Source rows do not equal loaded + quarantined + excluded + duplicates."""
+
+
+class JurisdictionError(HandoverError):
+    """The transfer would move data across borders without a recorded approval."""

@@ -1,0 +1,41 @@
+"""Extract: a source file, read in chunks, written as text-only Parquet chunks into the work area.
+
+Each chunk keeps every row with the file line it started on; rows the reader could not split or decode
+keep their original bytes for quarantine. The entity's extract report (rows read, chunks) is what the
+reconciliation later checks every disposition against.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from handover.contract import Contract
+from handover.sources import read_chunks
+from handover.workarea import subdir, write_private, write_table
+
+
+def extract_entity(contract: Contract, entity: str, source_dir: Path, area: Path, chunk_rows: int) -> list[dict]:
+    spec = contract.entities[entity]
+    out = subdir(area, "raw", entity)
+    refs: list[dict] = []
+    rows = 0
+    for number, chunk in enumerate(read_chunks(spec, source_dir, chunk_rows)):
+        names = [c.name for c in spec.columns]
+        columns = {name: pa.array([r[i] for r in chunk.rows], pa.string()) for i, name in enumerate(names)}
+        columns["_line"] = pa.array(chunk.lines, pa.int64())
+        columns["_problem"] = pa.array(chunk.problems, pa.string())
+        columns["_raw"] = pa.array(chunk.raw, pa.binary())
+        path = out / f"{number:05d}.parquet"
+        write_table(pa.table(columns), path)
+        refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk)})
+        rows += len(chunk)
+    report = {"entity": entity, "file": spec.source.file, "rows": rows, "chunks": len(refs)}
+    write_private(Path(area) / f"extract-{entity}.json", json.dumps(report).encode())
+    return refs
+
+
+def extract_report(area: Path, entity: str) -> dict:
+    return json.loads((Path(area) / f"extract-{entity}.json").read_text())

@@ -1,0 +1,68 @@
+"""Reconcile: every source row ends loaded, quarantined, excluded or collapsed as a duplicate.
+
+Three independent counts must agree per entity: the rows the extractor read from the file, the rows
+staged, and the dispositions — and, unless it is a dry run, the destination tables must hold what the
+dispositions say (the vault row with the same content hash, the quarantine or exclusion row of the same
+file line). Any difference fails the run with the entity and the numbers.
+"""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from handover import canonical
+from handover.errors import ReconciliationError
+from handover.store.staging import table_name
+
+DISPOSITIONS = ("loaded", "quarantined", "excluded", "duplicates")
+
+
+def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
+    model = canonical.entity(entity)
+    t = table_name(entity, tag)
+    key = sql.Identifier(model.key)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("""
+            SELECT count(*) FROM {t} s JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key}
+                                                     AND v.row_hash = s.row_hash
+            WHERE s._disposition = 'loaded'
+        """).format(t=t, vault=sql.Identifier("vault", entity), key=key))
+        loaded = cur.fetchone()[0]
+        found = {"loaded": loaded}
+        for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
+            extra = sql.SQL("AND q.payload_hash = s._payload_hash") if table == "quarantine" else sql.SQL("")
+            cur.execute(sql.SQL("""
+                SELECT count(*) FROM {t} s JOIN {dest} q ON q.branch_id = s.branch_id AND q.entity = %s
+                    AND q.source_file = s.source_file AND q.source_line = s.source_line {extra}
+                WHERE s._disposition = %s
+            """).format(t=t, dest=sql.Identifier("ops", table), extra=extra), (entity, disposition))
+            found[disposition] = cur.fetchone()[0]
+    return found
+
+
+def reconcile(source_rows: dict[str, int], dispositions: dict[str, dict],
+              destinations: dict[str, dict[str, int]] | None) -> dict[str, dict]:
+    """Return the reconciliation per entity; raise ReconciliationError naming every mismatch."""
+    problems: list[str] = []
+    result: dict[str, dict] = {}
+    for entity, rows in source_rows.items():
+        d = dispositions[entity]
+        accounted = sum(d[k] for k in DISPOSITIONS)
+        entry = {"source_rows": rows, **{k: d[k] for k in DISPOSITIONS}, "reasons": d.get("reasons", {}),
+                 "balanced": rows == accounted == d["staged"] and d["unsettled"] == 0}
+        if d["staged"] != rows:
+            problems.append(f"{entity}: {rows} rows read from the source but {d['staged']} staged")
+        if d["unsettled"]:
+            problems.append(f"{entity}: {d['unsettled']} staged rows have no disposition")
+        if accounted != rows:
+            problems.append(f"{entity}: source {rows} != loaded {d['loaded']} + quarantined {d['quarantined']} "
+                            f"+ excluded {d['excluded']} + duplicates {d['duplicates']}")
+        if destinations is not None:
+            for k in ("loaded", "quarantined", "excluded"):
+                if destinations[entity][k] != d[k]:
+                    problems.append(f"{entity}: {d[k]} rows {k} but {destinations[entity][k]} found in the target")
+                    entry["balanced"] = False
+        result[entity] = entry
+    if problems:
+        raise ReconciliationError("reconciliation failed:\n" + "\n".join(f"  - {p}" for p in problems))
+    return result

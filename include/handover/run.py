@@ -1,0 +1,49 @@
+"""One transfer run: where its files live and what it talks to.
+
+Airflow's glue builds a `RunContext` in every task from the DAG's params and Airflow's secrets; the
+domain steps take it and nothing else. It is never serialised (the master key stays in memory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handover.crypto import MasterKey
+
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    contract_path: str
+    dsn: str
+    master_key: MasterKey = field(repr=False)
+    work_root: str
+    output_root: str
+    source_dir: str | None = None
+    branch_id: str | None = None  # what the trigger says it transfers; must match the contract
+    dry_run: bool = False
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    actor: str = "handover"
+
+    @property
+    def tag(self) -> str:
+        """A short, SQL- and path-safe name for this run (Airflow run ids hold ':' and '+')."""
+        slug = re.sub(r"[^a-z0-9]+", "_", self.run_id.lower()).strip("_")[:24]
+        return f"{slug}_{hashlib.sha256(self.run_id.encode()).hexdigest()[:8]}"
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.work_root) / self.tag
+
+    def contract(self):
+        from handover.contract import load_contract
+
+        return load_contract(self.contract_path)
+
+    def output_dir(self, branch_id: str) -> Path:
+        return Path(self.output_root) / branch_id / self.tag

@@ -1,0 +1,64 @@
+"""Merge a settled run into the vault and ops — one transaction, parents first, idempotent.
+
+Loaded rows are upserted by (branch, key) and only rewritten when their content hash changed, so a
+re-run of the same transfer writes nothing (fresh nonces would otherwise change every ciphertext).
+Quarantined rows keep their sealed payload and reason codes; excluded rows keep blind indexes only.
+"""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from handover import canonical
+from handover.contract import Contract
+from handover.store.schema import vault_columns
+from handover.store.staging import table_name
+
+
+def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str, int]]:
+    written: dict[str, dict[str, int]] = {}
+    with conn.cursor() as cur:
+        for name in contract.entities:
+            model = canonical.entity(name)
+            t = table_name(name, tag)
+            cols = [c for c, _ in vault_columns(model)] + ["key_id", "row_hash", "source_file", "source_line"]
+            ident = sql.SQL(", ").join(map(sql.Identifier, cols))
+            updates = sql.SQL(", ").join(
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                for c in cols + ["loaded_run_id"] if c not in ("branch_id", model.key))
+            cur.execute(sql.SQL("""
+                INSERT INTO {vault} ({ident}, loaded_run_id)
+                SELECT {ident}, %(run)s FROM {t} WHERE _disposition = 'loaded'
+                ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
+                WHERE {vault}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
+            """).format(vault=sql.Identifier("vault", name), ident=ident, t=t, key=sql.Identifier(model.key),
+                        updates=updates), {"run": run_id})
+            loaded = cur.rowcount
+            cur.execute(sql.SQL("""
+                INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,
+                                            payload_enc, payload_hash, key_id, first_run_id, last_run_id)
+                SELECT branch_id, %(entity)s, source_file, source_line, {key}, _final, _payload, _payload_hash,
+                       key_id, %(run)s, %(run)s
+                FROM {t} WHERE _disposition = 'quarantined'
+                ON CONFLICT (branch_id, entity, source_file, source_line) DO UPDATE SET
+                    record_key = EXCLUDED.record_key, reasons = EXCLUDED.reasons,
+                    payload_enc = EXCLUDED.payload_enc, payload_hash = EXCLUDED.payload_hash,
+                    key_id = EXCLUDED.key_id, last_run_id = EXCLUDED.last_run_id, quarantined_at = now()
+                WHERE ops.quarantine.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
+                   OR ops.quarantine.reasons IS DISTINCT FROM EXCLUDED.reasons
+            """).format(t=t, key=sql.Identifier(model.key)), {"entity": name, "run": run_id})
+            quarantined = cur.rowcount
+            has = {c for c, _ in vault_columns(model)}
+            bidx = [sql.Identifier(c) if c in has else sql.SQL("NULL") for c in ("id_number_bidx", "mobile_bidx")]
+            cur.execute(sql.SQL("""
+                INSERT INTO ops.exclusions (branch_id, entity, source_file, source_line, record_key, reasons,
+                                            id_number_bidx, mobile_bidx, first_run_id)
+                SELECT branch_id, %(entity)s, source_file, source_line, {key}, _final, {b0}, {b1}, %(run)s
+                FROM {t} WHERE _disposition = 'excluded'
+                ON CONFLICT (branch_id, entity, source_file, source_line) DO NOTHING
+            """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
+                {"entity": name, "run": run_id})
+            written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
+                             "exclusion_rows_written": cur.rowcount}
+    conn.commit()
+    return written

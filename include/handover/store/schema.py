@@ -1,0 +1,133 @@
+"""The target store's schemas: ``vault`` (the records), ``ops`` (runs, audit, quarantine, keys, manifests),
+``staging`` (a run's protected rows before they are merged).
+
+The vault's tables are derived from the canonical model, one column set per field by its storage:
+``plain`` → the typed value; ``sealed`` → ``<field>_enc``; ``indexed`` → ``_enc`` + ``_bidx`` + ``_mask``.
+`ensure_schema` is idempotent and serialised by an advisory lock, so concurrent first runs are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from handover import canonical
+
+SCHEMA_VERSION = 1
+_LOCK = 7_340_012  # advisory lock id for schema changes
+
+SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
+             "datetime": "timestamp", "boolean": "boolean"}
+
+OPS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS vault;
+CREATE SCHEMA IF NOT EXISTS staging;
+
+CREATE TABLE IF NOT EXISTS ops.schema_version (
+    version integer PRIMARY KEY, fingerprint text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+
+-- Wrapped keys: one data key per branch ('data:<branch>') and the purpose keys ('blind_index', 'content').
+CREATE TABLE IF NOT EXISTS ops.keys (
+    purpose text PRIMARY KEY, key_id text NOT NULL, wrapped bytea NOT NULL, master_key_id text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), rewrapped_at timestamptz);
+
+CREATE TABLE IF NOT EXISTS ops.runs (
+    run_id text PRIMARY KEY, branch_id text NOT NULL, contract_sha256 text NOT NULL, mode text NOT NULL,
+    status text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,
+    counts jsonb, validation jsonb);
+
+-- Append-only: what happened, by whom, never a customer value.
+CREATE TABLE IF NOT EXISTS ops.audit (
+    id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), run_id text,
+    branch_id text, actor text NOT NULL, action text NOT NULL, detail jsonb NOT NULL DEFAULT '{}');
+CREATE OR REPLACE FUNCTION ops.audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ops.audit is append-only'; END $$;
+DROP TRIGGER IF EXISTS audit_append_only ON ops.audit;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ops.audit
+    FOR EACH STATEMENT EXECUTE FUNCTION ops.audit_is_append_only();
+
+-- Rows that failed verification: reason codes, where they came from, their content encrypted.
+CREATE TABLE IF NOT EXISTS ops.quarantine (
+    branch_id text NOT NULL, entity text NOT NULL, source_file text NOT NULL, source_line integer NOT NULL,
+    record_key text, reasons text[] NOT NULL, payload_enc bytea NOT NULL, payload_hash bytea NOT NULL,
+    key_id text NOT NULL, first_run_id text NOT NULL, last_run_id text NOT NULL,
+    quarantined_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (branch_id, entity, source_file, source_line));
+
+-- Records not transferred (no consent, or a parent not transferred): blind indexes only, for notice
+-- and purge.
+CREATE TABLE IF NOT EXISTS ops.exclusions (
+    branch_id text NOT NULL, entity text NOT NULL, source_file text NOT NULL, source_line integer NOT NULL,
+    record_key text, reasons text[] NOT NULL, id_number_bidx bytea, mobile_bidx bytea,
+    first_run_id text NOT NULL, excluded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (branch_id, entity, source_file, source_line));
+
+CREATE TABLE IF NOT EXISTS ops.manifests (
+    run_id text PRIMARY KEY, branch_id text NOT NULL, manifest jsonb NOT NULL, sha256 text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+"""
+
+BOOKKEEPING = ("key_id text NOT NULL", "row_hash bytea NOT NULL", "source_file text NOT NULL",
+               "source_line integer NOT NULL", "loaded_run_id text NOT NULL",
+               "loaded_at timestamptz NOT NULL DEFAULT now()")
+
+
+def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
+    """(column, SQL type) of the vault table, in order, without bookkeeping columns."""
+    cols: list[tuple[str, str]] = [("branch_id", "text")]
+    for f in entity.fields:
+        if f.storage == "plain":
+            cols.append((f.name, SQL_TYPES[f.type]))
+        else:
+            cols.append((f"{f.name}_enc", "bytea"))
+            if f.storage == "indexed":
+                cols += [(f"{f.name}_bidx", "bytea"), (f"{f.name}_mask", "text")]
+    cols += [("extras", "jsonb"), ("extras_enc", "bytea")]
+    return cols
+
+
+def vault_ddl(entity: canonical.Entity) -> str:
+    body = [f"{name} {sqltype}" + (" NOT NULL" if name in ("branch_id", entity.key) else "")
+            for name, sqltype in vault_columns(entity)]
+    body += list(BOOKKEEPING)
+    body.append(f"PRIMARY KEY (branch_id, {entity.key})")
+    for parent in entity.parents:
+        target_entity, target_field = entity.field(parent).references.split(".")
+        if parent != entity.key and entity.field(parent).required:
+            body.append(f"FOREIGN KEY (branch_id, {parent}) REFERENCES vault.{target_entity} "
+                        f"(branch_id, {target_field})")
+    ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body) + ");"]
+    for f in entity.fields:
+        if f.storage == "indexed":
+            ddl.append(f"CREATE INDEX IF NOT EXISTS {entity.name}_{f.name}_bidx ON vault.{entity.name} "
+                       f"({f.name}_bidx);")
+    for parent in entity.parents:
+        ddl.append(f"CREATE INDEX IF NOT EXISTS {entity.name}_{parent}_idx ON vault.{entity.name} "
+                   f"(branch_id, {parent});")
+    return "\n".join(ddl)
+
+
+def full_ddl() -> str:
+    return OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values())
+
+
+def fingerprint() -> str:
+    return hashlib.sha256(full_ddl().encode()).hexdigest()[:16]
+
+
+def ensure_schema(conn) -> None:
+    """Create what is missing; record the version. Safe to call from every run."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        cur.execute("SELECT to_regclass('ops.schema_version')")
+        if cur.fetchone()[0] is not None:
+            cur.execute("SELECT fingerprint FROM ops.schema_version WHERE version = %s", (SCHEMA_VERSION,))
+            row = cur.fetchone()
+            if row and row[0] == fingerprint():
+                conn.commit()
+                return
+        cur.execute(full_ddl())
+        cur.execute("INSERT INTO ops.schema_version (version, fingerprint) VALUES (%s, %s) "
+                    "ON CONFLICT (version) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, applied_at = now()",
+                    (SCHEMA_VERSION, fingerprint()))
+    conn.commit()

@@ -1,0 +1,192 @@
+"""The steps of a branch transfer, one function per DAG task, in the order the data flows.
+
+    open_work_area → check_contract → prepare_store → extract_entity (per source)
+      → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load → reconcile
+      → publish_manifest → close (teardown: work area and staging removed, success or not)
+
+Each step takes a `RunContext` and small references (paths, counts), and returns small references.
+Data moves through the run's work area and staging tables, never through the return values.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+
+from handover import manifest as manifest_mod
+from handover.contract import Contract
+from handover.errors import ContractError
+from handover.extract import extract_entity as _extract, extract_report
+from handover.reconcile import reconcile as _reconcile, verify_destinations
+from handover.run import RunContext
+from handover.sources import inspect_source
+from handover.store import ops, schema, staging
+from handover.store.keys import Keyring
+from handover.store.merge import merge
+from handover.workarea import open_area, remove_area, write_private
+
+
+@contextmanager
+def connect(dsn: str):
+    conn = psycopg2.connect(dsn, application_name="handover")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _mode(ctx: RunContext) -> str:
+    return "dry_run" if ctx.dry_run else "transfer"
+
+
+def open_work_area(ctx: RunContext) -> str:
+    return open_area(ctx.work_dir).as_posix()
+
+
+def check_contract(ctx: RunContext) -> dict:
+    """The contract and every declared source are right, or the run stops here naming the place."""
+    contract = ctx.contract()
+    if ctx.branch_id and ctx.branch_id != contract.branch_id:
+        raise ContractError(contract.path, [f"branch.id: the run was triggered for branch {ctx.branch_id} "
+                                            f"but the contract is for {contract.branch_id}"])
+    source_dir = contract.source_dir(ctx.source_dir)
+    sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()]
+    write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
+    return {"branch_id": contract.branch_id, "contract_sha256": contract.sha256,
+            "entities": list(contract.entities)}
+
+
+def prepare_store(ctx: RunContext) -> dict:
+    contract = ctx.contract()
+    with connect(ctx.dsn) as conn:
+        schema.ensure_schema(conn)
+        keys = Keyring(conn, ctx.master_key, contract.branch_id)
+        staging.create_tables(conn, contract, ctx.tag)
+        ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx))
+        ops.audit(conn, "run_started", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  mode=_mode(ctx), contract_sha256=contract.sha256, data_key_id=keys.cipher.key_id,
+                  master_key_id=ctx.master_key.key_id)
+    return {"schema": schema.fingerprint(), "data_key_id": keys.cipher.key_id}
+
+
+def extract_entity(ctx: RunContext, entity: str) -> list[dict]:
+    contract = ctx.contract()
+    return _extract(contract, entity, contract.source_dir(ctx.source_dir), ctx.work_dir, ctx.chunk_rows)
+
+
+def verify_chunk(ctx: RunContext, ref: dict) -> dict:
+    from handover.verify import verify_chunk as _verify
+
+    contract = ctx.contract()
+    result = _verify(contract.entities[ref["entity"]], ref, ctx.work_dir)
+    summary = Path(result["path"]).with_suffix(".validation.json")
+    write_private(summary, json.dumps(result.pop("validation")).encode())
+    return result
+
+
+def protect_chunk(ctx: RunContext, ref: dict) -> dict:
+    from handover.vault import protect_chunk as _protect
+
+    contract = ctx.contract()
+    with connect(ctx.dsn) as conn:
+        keys = Keyring(conn, ctx.master_key, contract.branch_id)
+    return _protect(contract.entities[ref["entity"]], ref, ctx.work_dir, keys, contract.branch_id)
+
+
+def stage_chunk(ctx: RunContext, ref: dict) -> dict:
+    with connect(ctx.dsn) as conn:
+        rows = staging.stage_chunk(conn, ref["entity"], ctx.tag, ref)
+    return {"entity": ref["entity"], "chunk": ref["chunk"], "staged": rows}
+
+
+def settle(ctx: RunContext) -> dict:
+    """Checks across the whole dataset: duplicates, conflicts, consent, references."""
+    contract = ctx.contract()
+    with connect(ctx.dsn) as conn:
+        staging.settle(conn, contract, ctx.tag)
+        counts = staging.disposition_counts(conn, contract, ctx.tag)
+    return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
+
+
+def load(ctx: RunContext) -> dict:
+    contract = ctx.contract()
+    if ctx.dry_run:
+        return {"dry_run": True}
+    with connect(ctx.dsn) as conn:
+        written = merge(conn, contract, ctx.tag, ctx.run_id)
+        ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  written=written)
+    return written
+
+
+def reconcile(ctx: RunContext) -> dict:
+    contract = ctx.contract()
+    source_rows = {e: extract_report(ctx.work_dir, e)["rows"] for e in contract.entities}
+    with connect(ctx.dsn) as conn:
+        dispositions = staging.disposition_counts(conn, contract, ctx.tag)
+        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag) for e in contract.entities}
+        try:
+            result = _reconcile(source_rows, dispositions, destinations)
+        except Exception as exc:
+            ops.audit(conn, "reconciliation_failed", run_id=ctx.run_id, branch_id=contract.branch_id,
+                      actor=ctx.actor, error=str(exc))
+            raise
+        ops.audit(conn, "reconciled", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  counts=result)
+    write_private(ctx.work_dir / "reconciliation.json", json.dumps(result).encode())
+    return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in result.items()}
+
+
+def _validation(ctx: RunContext, contract: Contract) -> dict:
+    summaries = []
+    for entity in contract.entities:
+        for path in sorted((ctx.work_dir / "verified" / entity).glob("*.validation.json")):
+            summaries.append((entity, json.loads(path.read_text())))
+    return manifest_mod.aggregate_validation(summaries)
+
+
+def publish_manifest(ctx: RunContext) -> dict:
+    contract = ctx.contract()
+    counts = json.loads((ctx.work_dir / "reconciliation.json").read_text())
+    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    for s in sources:
+        s.pop("path", None)  # a local path means nothing to the receiving party
+        s["headers"] = list(s["headers"])
+    validation = _validation(ctx, contract)
+    doc = manifest_mod.build(run_id=ctx.run_id, mode=_mode(ctx), contract_summary=contract.summary(),
+                             sources=sources, counts=counts, validation=validation,
+                             schema_fingerprint=schema.fingerprint())
+    path, digest = manifest_mod.write(doc, ctx.output_dir(contract.branch_id))
+    with connect(ctx.dsn) as conn:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO ops.manifests (run_id, branch_id, manifest, sha256) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (run_id) DO UPDATE SET manifest = EXCLUDED.manifest, sha256 = EXCLUDED.sha256",
+                        (ctx.run_id, contract.branch_id, manifest_mod.dumps(doc).decode(), digest))
+        conn.commit()
+        ops.finish_run(conn, ctx.run_id, "success", counts=counts, validation=validation)
+        ops.audit(conn, "manifest_published", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  manifest_sha256=digest)
+    return {"manifest": path.as_posix(), "sha256": digest}
+
+
+def close(ctx: RunContext) -> dict:
+    """Teardown: remove the work area (plaintext) and the run's staging tables, whatever happened."""
+    removed = remove_area(ctx.work_dir)
+    dropped = 0
+    try:
+        with connect(ctx.dsn) as conn:
+            dropped = staging.drop_tables(conn, ctx.tag)
+            ops.audit(conn, "work_area_removed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor,
+                      removed=removed, staging_tables_dropped=dropped)
+    except psycopg2.Error:
+        pass  # the store may be what failed; staging holds no plaintext and the next close drops it
+    return {"work_area_removed": removed, "staging_tables_dropped": dropped}
+
+
+def mark_failed(ctx: RunContext, reason: str) -> None:
+    with connect(ctx.dsn) as conn:
+        ops.finish_run(conn, ctx.run_id, "failed")
+        ops.audit(conn, "run_failed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor, reason=reason)

@@ -1,0 +1,58 @@
+"""The run's work area: a folder private to one run that holds its plaintext chunks.
+
+Created 0700 (files 0600) under the work root; removed by the DAG's teardown task whether the run
+succeeded or failed. Nothing else ever holds plaintext customer data outside the source export.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def open_area(path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def subdir(area: Path, *parts: str) -> Path:
+    path = Path(area, *parts)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only the owner can read, atomically (a killed task leaves no half file)."""
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def remove_area(path: Path) -> bool:
+    path = Path(path)
+    if not path.exists():
+        return False
+    shutil.rmtree(path)
+    return True
+
+
+def write_table(table, path: Path) -> None:
+    """Write an Arrow table as Parquet, private and atomic."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(path.name + ".part")
+    pq.write_table(table, tmp, compression="zstd")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def read_table(path: Path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)

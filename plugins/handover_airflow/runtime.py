@@ -1,0 +1,118 @@
+"""Build a `RunContext` inside a running task from the DAG run's params and Airflow's secrets.
+
+- Target store: connection ``handover_target`` (any secrets backend, or ``AIRFLOW_CONN_HANDOVER_TARGET``).
+- Master key: Variable ``handover_master_key`` (base64 of 32 random bytes), masked in every log.
+- Work and output roots: Variables ``handover_work_root`` / ``handover_output_root``, else the
+  environment (``HANDOVER_WORK_ROOT`` / ``HANDOVER_OUTPUT_ROOT``), else folders under ``$AIRFLOW_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handover.crypto import MasterKey
+    from handover.run import RunContext
+
+TARGET_CONN_ID = "handover_target"
+MASTER_KEY_VARIABLE = "handover_master_key"
+
+
+def dsn_from_connection(conn) -> str:
+    """A libpq connection string from an Airflow connection (host may be a socket folder)."""
+    parts = {
+        "host": conn.host or "", "port": str(conn.port or ""), "user": conn.login or "",
+        "password": conn.password or "", "dbname": conn.schema or "",
+    }
+    for key, value in (conn.extra_dejson or {}).items():
+        if key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options",
+                   "target_session_attrs", "application_name"):
+            parts[key] = str(value)
+    return " ".join(f"{k}='{_escape(v)}'" for k, v in parts.items() if v)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _setting(variable: str, env: str, default: str) -> str:
+    from airflow.sdk import Variable
+
+    value = Variable.get(variable, default=None)
+    return value or os.environ.get(env) or default
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+
+
+def target_dsn() -> str:
+    from airflow.sdk import Connection
+    from airflow.sdk.log import mask_secret
+
+    conn = Connection.get(TARGET_CONN_ID)
+    if conn.password:
+        mask_secret(conn.password)
+    return dsn_from_connection(conn)
+
+
+def master_key() -> MasterKey:
+    from airflow.sdk import Variable
+    from airflow.sdk.log import mask_secret
+
+    from handover.crypto import MasterKey
+
+    text = Variable.get(MASTER_KEY_VARIABLE, default=None)
+    if text:
+        mask_secret(text, name=MASTER_KEY_VARIABLE)
+    return MasterKey.from_text(text)
+
+
+def run_context(context: dict) -> RunContext:
+    """From the task's Airflow context (``get_current_context()``)."""
+    from handover.run import DEFAULT_CHUNK_ROWS, RunContext
+
+    params = context["params"]
+    dag_run = context["dag_run"]
+    home = airflow_home()
+    return RunContext(
+        run_id=dag_run.run_id,
+        contract_path=str(params["contract"]),
+        source_dir=params.get("source") or None,
+        branch_id=params.get("branch_id") or None,
+        dry_run=bool(params.get("dry_run", False)),
+        chunk_rows=int(params.get("chunk_rows") or DEFAULT_CHUNK_ROWS),
+        dsn=target_dsn(),
+        master_key=master_key(),
+        work_root=_setting("handover_work_root", "HANDOVER_WORK_ROOT", str(home / "handover" / "work")),
+        output_root=_setting("handover_output_root", "HANDOVER_OUTPUT_ROOT", str(home / "handover" / "output")),
+        actor=f"airflow:{dag_run.dag_id}",
+    )
+
+
+def current() -> RunContext:
+    from airflow.sdk import get_current_context
+
+    return run_context(get_current_context())
+
+
+def mark_run_failed(context: dict) -> None:
+    """DAG failure callback: the run's row in ops says failed, the audit log says which task."""
+    from handover.transfer import mark_failed
+
+    try:
+        ti = context.get("ti") or context.get("task_instance")
+        mark_failed(run_context(context), reason=f"task {getattr(ti, 'task_id', '?')} failed")
+    except Exception:  # the store itself may be what failed; Airflow still shows the failure
+        pass
+
+
+def step(name: str, *args):
+    """Run one step of `handover.transfer` in the current task (imports happen here, not at parse time)."""
+    from handover import transfer
+
+    return getattr(transfer, name)(current(), *args)
