@@ -6,8 +6,9 @@ model whatever system the branch ran. Each field states its value type, its form
 applies), the least PII class it may be declared with, and what the vault stores for it:
 
 - ``plain``:   the normalised value, as is;
-- ``sealed``:  AES-256-GCM ciphertext only (free text, sensitive values);
-- ``indexed``: ciphertext + an HMAC blind index (exact lookup) + a masked display form (138****5678).
+- ``sealed``:  AES-256-GCM ciphertext (``<field>_enc``), plus, where the field says so, an HMAC blind
+  index for exact lookup (``<field>_bidx``) and a display mask for front-line staff (``<field>_mask``,
+  138****5678).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class Field:
     type: str = "string"
     format: str | None = None
     pii: str = "none"
-    storage: str = "plain"  # plain | sealed | indexed
+    storage: str = "plain"  # plain | sealed
+    blind_index: bool = False  # sealed fields only
+    display_mask: bool = False  # sealed fields only
     required: bool = False
     references: str | None = None  # "<entity>.<field>" this field points at
 
@@ -60,15 +63,15 @@ CUSTOMERS = Entity(
     fields=(
         Field("customer_id", required=True),
         Field("customer_type"),  # individual | corporate
-        Field("name", pii="direct", storage="sealed", required=True),
+        Field("name", pii="direct", storage="sealed", display_mask=True, required=True),
         Field("gender", format="gender", pii="quasi"),
         Field("birth_date", type="date", pii="quasi"),
         Field("id_type"),  # resident_id | passport | permit | …; the resident-ID checks apply to resident_id
-        Field("id_number", format="resident_id", pii="direct", storage="indexed"),
-        Field("uscc", format="uscc", pii="direct", storage="indexed"),
-        Field("mobile", format="mobile", pii="direct", storage="indexed"),
+        Field("id_number", format="resident_id", pii="direct", storage="sealed", blind_index=True, display_mask=True),
+        Field("uscc", format="uscc", pii="direct", storage="sealed", blind_index=True, display_mask=True),
+        Field("mobile", format="mobile", pii="direct", storage="sealed", blind_index=True, display_mask=True),
         Field("landline", format="landline", pii="direct", storage="sealed"),
-        Field("email", format="email", pii="direct", storage="indexed"),
+        Field("email", format="email", pii="direct", storage="sealed", blind_index=True, display_mask=True),
         Field("address", pii="direct", storage="sealed"),
         Field("opened_on", type="date"),
         Field("consent_transfer", type="boolean", required=True),
@@ -83,7 +86,7 @@ ACCOUNTS = Entity(
     fields=(
         Field("account_id", required=True),
         Field("customer_id", required=True, references="customers.customer_id"),
-        Field("card_number", format="bank_card", pii="direct", storage="indexed"),
+        Field("card_number", format="bank_card", pii="direct", storage="sealed", blind_index=True, display_mask=True),
         Field("account_type"),
         Field("currency", format="currency"),
         Field("balance", type="amount", pii="sensitive", storage="sealed"),

@@ -190,3 +190,59 @@ def mark_failed(ctx: RunContext, reason: str) -> None:
     with connect(ctx.dsn) as conn:
         ops.finish_run(conn, ctx.run_id, "failed")
         ops.audit(conn, "run_failed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor, reason=reason)
+
+
+def run_all(ctx: RunContext) -> dict:
+    """Every step in order, in this process — what the DAG does, without Airflow (CLI, debugging).
+
+    The work area and staging are removed at the end whatever happens, as the DAG's teardown does.
+    """
+    open_work_area(ctx)
+    try:
+        check_contract(ctx)
+        prepare_store(ctx)
+        refs = [ref for entity in ctx.contract().entities for ref in extract_entity(ctx, entity)]
+        for ref in refs:
+            stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))
+        settle(ctx)
+        load(ctx)
+        reconcile(ctx)
+        return publish_manifest(ctx)
+    except Exception as exc:
+        try:
+            mark_failed(ctx, reason=type(exc).__name__)
+        except psycopg2.Error:
+            pass
+        raise
+    finally:
+        close(ctx)
+
+
+def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: str | None = None,
+                   email: str | None = None) -> list[dict]:
+    """Exact lookup through the blind indexes: (branch, customer, masked forms) — no decryption."""
+    from handover import normalise
+    from handover.store.keys import get_or_create
+
+    import pandas as pd
+
+    probes = []
+    for field_name, fmt, value in (("mobile", "mobile", mobile), ("id_number", "resident_id", id_number),
+                                   ("email", "email", email)):
+        if value:
+            clean, _ = normalise.normalise_column(pd.Series([value], dtype=object), "string", fmt)
+            probes.append((field_name, fmt, clean.iloc[0]))
+    with connect(dsn) as conn:
+        from handover.crypto import Hasher
+
+        hasher = Hasher(get_or_create(conn, master, "blind_index")[1])
+        found = []
+        with conn.cursor() as cur:
+            for field_name, fmt, value in probes:
+                cur.execute(f"SELECT branch_id, customer_id, name_mask, mobile_mask, id_number_mask "
+                            f"FROM vault.customers WHERE {field_name}_bidx = %s ORDER BY 1, 2",
+                            (hasher.digest(fmt, value),))
+                for row in cur.fetchall():
+                    found.append(dict(zip(("branch_id", "customer_id", "name", "mobile", "id_number"), row,
+                                          strict=True)))
+    return found

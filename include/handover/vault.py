@@ -1,7 +1,7 @@
 """Protect one verified chunk: the values the vault stores for each row, and its sealed quarantine payload.
 
-By the canonical storage of each field: ``plain`` values stay; ``sealed`` values are encrypted;
-``indexed`` values are encrypted and get a blind index and a display mask. Extra columns go to ``extras``
+By the canonical storage of each field: ``plain`` values stay; ``sealed`` values are encrypted, and get
+a blind index and a display mask where the field asks for them. Extra columns go to ``extras``
 (JSON) or, when the contract declares them personal, to ``extras_enc``. Every row also gets:
 
 - ``row_hash``: a keyed hash of its normalised content — equal rows collapse, different rows with one key
@@ -45,8 +45,9 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
             out[f.name] = values
             continue
         out[f"{f.name}_enc"] = cipher.encrypt_many(values, _aad(spec.name, f.name))
-        if f.storage == "indexed":
+        if f.blind_index:
             out[f"{f.name}_bidx"] = bidx.digest_many(f.format or f.name, values)
+        if f.display_mask:
             out[f"{f.name}_mask"] = [masks.mask(f.format or f.name, v) for v in values]
     extras_plain, extras_sealed = [], []
     for i in range(n):

@@ -2,7 +2,8 @@
 ``staging`` (a run's protected rows before they are merged).
 
 The vault's tables are derived from the canonical model, one column set per field by its storage:
-``plain`` → the typed value; ``sealed`` → ``<field>_enc``; ``indexed`` → ``_enc`` + ``_bidx`` + ``_mask``.
+``plain`` → the typed value; ``sealed`` → ``<field>_enc`` (+ ``_bidx`` and ``_mask`` where the field
+has a blind index or a display mask).
 `ensure_schema` is idempotent and serialised by an advisory lock, so concurrent first runs are safe.
 """
 
@@ -80,8 +81,10 @@ def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
             cols.append((f.name, SQL_TYPES[f.type]))
         else:
             cols.append((f"{f.name}_enc", "bytea"))
-            if f.storage == "indexed":
-                cols += [(f"{f.name}_bidx", "bytea"), (f"{f.name}_mask", "text")]
+            if f.blind_index:
+                cols.append((f"{f.name}_bidx", "bytea"))
+            if f.display_mask:
+                cols.append((f"{f.name}_mask", "text"))
     cols += [("extras", "jsonb"), ("extras_enc", "bytea")]
     return cols
 
@@ -98,7 +101,7 @@ def vault_ddl(entity: canonical.Entity) -> str:
                         f"(branch_id, {target_field})")
     ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body) + ");"]
     for f in entity.fields:
-        if f.storage == "indexed":
+        if f.blind_index:
             ddl.append(f"CREATE INDEX IF NOT EXISTS {entity.name}_{f.name}_bidx ON vault.{entity.name} "
                        f"({f.name}_bidx);")
     for parent in entity.parents:

@@ -1,0 +1,136 @@
+"""`handover`: the command line of the domain package — no Airflow needed.
+
+    handover contract check CONTRACT [--source DIR]   check a contract and its files, read nothing else
+    handover sample OUT_DIR [--customers N]           write the sample branch export
+    handover transfer CONTRACT --dsn DSN [--source DIR] [--dry-run]
+                                                      run every step here, without Airflow
+    handover find --dsn DSN (--mobile M | --id-number N | --email E)
+                                                      find customers through the blind indexes
+    handover reconciliation MANIFEST                  print a manifest's reconciliation
+
+The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY`` (never a flag:
+command lines end up in shell histories and process lists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from handover.errors import HandoverError
+
+
+def _master_key():
+    from handover.crypto import MasterKey
+
+    return MasterKey.from_text(os.environ.get("HANDOVER_MASTER_KEY") or os.environ.get("AIRFLOW_VAR_HANDOVER_MASTER_KEY"))
+
+
+def _contract_check(args) -> int:
+    from handover.contract import load_contract
+    from handover.sources import inspect_source
+
+    contract = load_contract(args.contract)
+    folder = contract.source_dir(args.source)
+    for spec in contract.entities.values():
+        info = inspect_source(spec, folder)
+        print(f"{spec.name:<13} {info.file}  {info.encoding or 'xlsx:' + str(info.sheet)}  "
+              f"{len(spec.columns)} columns  sha256 {info.sha256[:16]}…")
+    print(f"contract {contract.path} is valid (sha256 {contract.sha256[:16]}…)")
+    return 0
+
+
+def _sample(args) -> int:
+    from handover import sample
+
+    planted = sample.generate(Path(args.out_dir), customers=args.customers, seed=args.seed)
+    print(f"wrote {args.out_dir}: " + ", ".join(f"{e} {n}" for e, n in planted["rows"].items()))
+    return 0
+
+
+def _transfer(args) -> int:
+    from handover import transfer
+    from handover.manifest import render_reconciliation
+    from handover.run import RunContext
+
+    state = Path(args.state_dir)
+    ctx = RunContext(run_id=args.run_id or f"cli__{uuid.uuid4().hex[:12]}", contract_path=args.contract,
+                     dsn=args.dsn, master_key=_master_key(), work_root=str(state / "work"),
+                     output_root=str(state / "output"), source_dir=args.source, dry_run=args.dry_run,
+                     chunk_rows=args.chunk_rows, actor="cli")
+    result = transfer.run_all(ctx)
+    print(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
+    print(f"manifest: {result['manifest']}")
+    return 0
+
+
+def _find(args) -> int:
+    from handover.transfer import find_customers
+
+    rows = find_customers(args.dsn, _master_key(), mobile=args.mobile, id_number=args.id_number, email=args.email)
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    if not rows:
+        print("no customer found")
+    return 0 if rows else 1
+
+
+def _reconciliation(args) -> int:
+    from handover.manifest import render_reconciliation
+
+    print(render_reconciliation(json.loads(Path(args.manifest).read_text(encoding="utf-8"))))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="handover", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    contract = sub.add_parser("contract", help="data contracts").add_subparsers(dest="action", required=True)
+    check = contract.add_parser("check", help="check a contract and its declared files")
+    check.add_argument("contract")
+    check.add_argument("--source", help="folder of the export (overrides the contract's)")
+    check.set_defaults(func=_contract_check)
+
+    smp = sub.add_parser("sample", help="write the sample branch export")
+    smp.add_argument("out_dir")
+    smp.add_argument("--customers", type=int, default=200)
+    smp.add_argument("--seed", type=int, default=20261129)
+    smp.set_defaults(func=_sample)
+
+    run = sub.add_parser("transfer", help="run a transfer here, without Airflow")
+    run.add_argument("contract")
+    run.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    run.add_argument("--source")
+    run.add_argument("--dry-run", action="store_true")
+    run.add_argument("--chunk-rows", type=int, default=200_000)
+    run.add_argument("--run-id")
+    run.add_argument("--state-dir", default=".handover/cli")
+    run.set_defaults(func=_transfer)
+
+    find = sub.add_parser("find", help="find customers by an identifier (blind index)")
+    find.add_argument("--dsn", required=True)
+    group = find.add_mutually_exclusive_group(required=True)
+    group.add_argument("--mobile")
+    group.add_argument("--id-number")
+    group.add_argument("--email")
+    find.set_defaults(func=_find)
+
+    rec = sub.add_parser("reconciliation", help="print a manifest's reconciliation")
+    rec.add_argument("manifest")
+    rec.set_defaults(func=_reconciliation)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HandoverError as exc:
+        print(f"handover: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
