@@ -227,8 +227,13 @@ class Validator:
             self._suites[key] = self._gx.ExpectationSuite(name=spec.name, expectations=expectations)
         return self._suites[key]
 
-    def validate_frame(self, spec: EntitySpec, frame: pd.DataFrame) -> Verdict:
+    def validate_frame(self, spec: EntitySpec, frame: pd.DataFrame,
+                       unparseable: dict[str, set[int]] | None = None) -> Verdict:
+        """`unparseable`: positions per column whose value was present but could not be read as its type;
+        they already carry ``unparseable_<type>``, so a null check on that column does not add
+        ``missing_required`` to them."""
         frame = frame.reset_index(drop=True)
+        unparseable = unparseable or {}
         result = self._batches.get_batch(batch_parameters={"dataframe": frame}).validate(
             self.suite(spec), result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
         reasons: list[set[str]] = [set() for _ in range(len(frame))]
@@ -241,8 +246,11 @@ class Validator:
                                    f" of {spec.name} could not be evaluated; the run cannot verify this chunk")
             reason = (config.meta or {}).get("reason", config.type)
             res = item.result or {}
+            present = unparseable.get(config.kwargs.get("column"), set()) \
+                if config.type == "expect_column_values_to_not_be_null" else set()
             for pos in res.get("unexpected_index_list") or []:
-                reasons[int(pos)].add(reason)
+                if int(pos) not in present:
+                    reasons[int(pos)].add(reason)
             summary.append({
                 "expectation": config.type,
                 "columns": _columns_of({"kwargs": config.kwargs}),

@@ -29,8 +29,10 @@ def validator() -> Validator:
     return _validator
 
 
-def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[set[str]]]:
+def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[set[str]], dict[str, set[int]]]:
+    """Normalised values, reason codes per row, and per column the rows whose value could not be read."""
     reasons: list[set[str]] = [set() for _ in range(len(raw))]
+    unreadable: dict[str, set[int]] = {}
     frame = pd.DataFrame(index=raw.index)
     for col in spec.columns:
         values = raw[col.name].astype(object).where(raw[col.name].notna(), None)
@@ -40,23 +42,27 @@ def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, 
         if codes and col.type == "string":
             clean = clean.map(lambda v, c=codes: None if v is None else c.get(v.lower(), v))
         frame[col.name] = clean.astype(object).where(clean.notna(), None)
-        for pos in bad.to_numpy().nonzero()[0]:
+        positions = bad.to_numpy().nonzero()[0]
+        for pos in positions:
             reasons[pos].add(f"unparseable_{col.type}")
+        unreadable[col.name] = {int(p) for p in positions}
     if "id_type" in frame and "id_number" in frame:
         # No document type given: a mainland customer's number is a resident ID unless said otherwise.
         missing = frame["id_type"].isna() & frame["id_number"].notna()
         frame.loc[missing, "id_type"] = "resident_id"
-    return frame, reasons
+    return frame, reasons, unreadable
 
 
 def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     source = read_table(Path(ref["path"]))
     raw = source.to_pandas()
-    frame, reasons = normalise_frame(spec, raw)
+    frame, reasons, unreadable = normalise_frame(spec, raw)
     problems = raw["_problem"]
     clean_rows = problems.isna().to_numpy()
-    verdict = validator().validate_frame(spec, frame[clean_rows]) if clean_rows.any() else None
     clean_positions = clean_rows.nonzero()[0]
+    renumber = {int(old): new for new, old in enumerate(clean_positions)}
+    unparseable = {c: {renumber[p] for p in ps if p in renumber} for c, ps in unreadable.items()}
+    verdict = validator().validate_frame(spec, frame[clean_rows], unparseable) if clean_rows.any() else None
     if verdict:
         for pos, found in zip(clean_positions, verdict.reasons, strict=True):
             reasons[pos] |= found
