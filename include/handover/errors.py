@@ -44,3 +44,34 @@ class ReconciliationError(HandoverError):
 
 class JurisdictionError(HandoverError):
     """The transfer would move data across borders without a recorded approval."""
+
+
+class StoreError(HandoverError):
+    """A database error, told without the values PostgreSQL may quote in its message."""
+
+
+# SQLSTATE classes whose messages can quote a row's values (data exceptions, integrity violations).
+_VALUE_BEARING_CLASSES = ("22", "23")
+
+
+def store_error(exc, step: str) -> StoreError:
+    """Rewrite a psycopg2 error so that it names the place (table, column, constraint) but no value."""
+    from psycopg2 import errorcodes
+
+    code = getattr(exc, "pgcode", None) or ""
+    diag = getattr(exc, "diag", None)
+    where = ".".join(p for p in (getattr(diag, "schema_name", None), getattr(diag, "table_name", None),
+                                 getattr(diag, "column_name", None)) if p)
+    parts = [f"{step}: PostgreSQL error {code or type(exc).__name__}"]
+    if code:
+        parts.append(f"({(errorcodes.lookup(code) or '').lower()})")
+    if where:
+        parts.append(f"on {where}")
+    if getattr(diag, "constraint_name", None):
+        parts.append(f"constraint {diag.constraint_name}")
+    primary = getattr(diag, "message_primary", None)
+    if primary and code[:2] not in _VALUE_BEARING_CLASSES:
+        parts.append(f"— {primary}")
+    elif not code:
+        parts.append(f"— {str(exc).splitlines()[0] if str(exc) else 'no message'}")
+    return StoreError(" ".join(parts))

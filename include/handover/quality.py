@@ -209,10 +209,9 @@ class Validator:
         _register_custom_expectations()
         self._gx = gx
         self._context = gx.get_context(mode="ephemeral")
-        try:
-            self._context.variables.progress_bars = {"globally": False}
-        except Exception:  # older variants of the config object; progress bars are cosmetic
-            pass
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in task logs
         source = self._context.data_sources.add_pandas("handover")
         self._batches = source.add_dataframe_asset("chunk").add_batch_definition_whole_dataframe("whole")
         self._suites: dict[str, object] = {}

@@ -18,9 +18,11 @@ import psycopg2
 
 from handover import manifest as manifest_mod
 from handover.contract import Contract
-from handover.errors import ContractError
-from handover.extract import extract_entity as _extract, extract_report
-from handover.reconcile import reconcile as _reconcile, verify_destinations
+from handover.errors import ContractError, StoreError, store_error
+from handover.extract import extract_entity as _extract
+from handover.extract import extract_report
+from handover.reconcile import reconcile as _reconcile
+from handover.reconcile import verify_destinations
 from handover.run import RunContext
 from handover.sources import inspect_source
 from handover.store import ops, schema, staging
@@ -30,10 +32,17 @@ from handover.workarea import open_area, remove_area, write_private
 
 
 @contextmanager
-def connect(dsn: str):
-    conn = psycopg2.connect(dsn, application_name="handover")
+def connect(dsn: str, step: str = "store"):
+    """A connection to the target store; its errors come out without the values PostgreSQL quotes."""
+    try:
+        conn = psycopg2.connect(dsn, application_name="handover")
+    except psycopg2.Error as exc:
+        raise store_error(exc, f"{step}: cannot connect to the target store") from None
     try:
         yield conn
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise store_error(exc, step) from None
     finally:
         conn.close()
 
@@ -50,8 +59,8 @@ def check_contract(ctx: RunContext) -> dict:
     """The contract and every declared source are right, or the run stops here naming the place."""
     contract = ctx.contract()
     if ctx.branch_id and ctx.branch_id != contract.branch_id:
-        raise ContractError(contract.path, [f"branch.id: the run was triggered for branch {ctx.branch_id} "
-                                            f"but the contract is for {contract.branch_id}"])
+        raise ContractError(contract.path, [(f"branch.id: the run was triggered for branch {ctx.branch_id} "
+                                             f"but the contract is for {contract.branch_id}")])
     source_dir = contract.source_dir(ctx.source_dir)
     sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()]
     write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
@@ -61,7 +70,7 @@ def check_contract(ctx: RunContext) -> dict:
 
 def prepare_store(ctx: RunContext) -> dict:
     contract = ctx.contract()
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "prepare_store") as conn:
         schema.ensure_schema(conn)
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
@@ -91,13 +100,13 @@ def protect_chunk(ctx: RunContext, ref: dict) -> dict:
     from handover.vault import protect_chunk as _protect
 
     contract = ctx.contract()
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "protect_chunk") as conn:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
     return _protect(contract.entities[ref["entity"]], ref, ctx.work_dir, keys, contract.branch_id)
 
 
 def stage_chunk(ctx: RunContext, ref: dict) -> dict:
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "stage_chunk") as conn:
         rows = staging.stage_chunk(conn, ref["entity"], ctx.tag, ref)
     return {"entity": ref["entity"], "chunk": ref["chunk"], "staged": rows}
 
@@ -105,7 +114,7 @@ def stage_chunk(ctx: RunContext, ref: dict) -> dict:
 def settle(ctx: RunContext) -> dict:
     """Checks across the whole dataset: duplicates, conflicts, consent, references."""
     contract = ctx.contract()
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "settle") as conn:
         staging.settle(conn, contract, ctx.tag)
         counts = staging.disposition_counts(conn, contract, ctx.tag)
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
@@ -115,7 +124,7 @@ def load(ctx: RunContext) -> dict:
     contract = ctx.contract()
     if ctx.dry_run:
         return {"dry_run": True}
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "load") as conn:
         written = merge(conn, contract, ctx.tag, ctx.run_id)
         ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   written=written)
@@ -125,7 +134,7 @@ def load(ctx: RunContext) -> dict:
 def reconcile(ctx: RunContext) -> dict:
     contract = ctx.contract()
     source_rows = {e: extract_report(ctx.work_dir, e)["rows"] for e in contract.entities}
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
         destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag) for e in contract.entities}
         try:
@@ -160,7 +169,7 @@ def publish_manifest(ctx: RunContext) -> dict:
                              sources=sources, counts=counts, validation=validation,
                              schema_fingerprint=schema.fingerprint())
     path, digest = manifest_mod.write(doc, ctx.output_dir(contract.branch_id))
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "publish_manifest") as conn:
         with conn.cursor() as cur:
             cur.execute("INSERT INTO ops.manifests (run_id, branch_id, manifest, sha256) VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (run_id) DO UPDATE SET manifest = EXCLUDED.manifest, sha256 = EXCLUDED.sha256",
@@ -177,17 +186,17 @@ def close(ctx: RunContext) -> dict:
     removed = remove_area(ctx.work_dir)
     dropped = 0
     try:
-        with connect(ctx.dsn) as conn:
+        with connect(ctx.dsn, "close") as conn:
             dropped = staging.drop_tables(conn, ctx.tag)
             ops.audit(conn, "work_area_removed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor,
                       removed=removed, staging_tables_dropped=dropped)
-    except psycopg2.Error:
+    except StoreError:
         pass  # the store may be what failed; staging holds no plaintext and the next close drops it
     return {"work_area_removed": removed, "staging_tables_dropped": dropped}
 
 
 def mark_failed(ctx: RunContext, reason: str) -> None:
-    with connect(ctx.dsn) as conn:
+    with connect(ctx.dsn, "mark_failed") as conn:
         ops.finish_run(conn, ctx.run_id, "failed")
         ops.audit(conn, "run_failed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor, reason=reason)
 
@@ -211,7 +220,7 @@ def run_all(ctx: RunContext) -> dict:
     except Exception as exc:
         try:
             mark_failed(ctx, reason=type(exc).__name__)
-        except psycopg2.Error:
+        except StoreError:
             pass
         raise
     finally:
@@ -221,10 +230,10 @@ def run_all(ctx: RunContext) -> dict:
 def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: str | None = None,
                    email: str | None = None) -> list[dict]:
     """Exact lookup through the blind indexes: (branch, customer, masked forms) — no decryption."""
+    import pandas as pd
+
     from handover import normalise
     from handover.store.keys import get_or_create
-
-    import pandas as pd
 
     probes = []
     for field_name, fmt, value in (("mobile", "mobile", mobile), ("id_number", "resident_id", id_number),
@@ -232,7 +241,7 @@ def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: st
         if value:
             clean, _ = normalise.normalise_column(pd.Series([value], dtype=object), "string", fmt)
             probes.append((field_name, fmt, clean.iloc[0]))
-    with connect(dsn) as conn:
+    with connect(dsn, "find_customers") as conn:
         from handover.crypto import Hasher
 
         hasher = Hasher(get_or_create(conn, master, "blind_index")[1])

@@ -68,7 +68,7 @@ def environment() -> dict[str, str]:
 
 def airflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(exe), *args], env={**os.environ, **env}, cwd=ROOT)
+    return subprocess.run([str(exe), *args], env={**os.environ, **env}, cwd=ROOT, check=False)
 
 
 def run() -> int:

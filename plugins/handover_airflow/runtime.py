@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from urllib.parse import quote
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ def target_dsn() -> str:
 def master_key() -> MasterKey:
     from airflow.sdk import Variable
     from airflow.sdk.log import mask_secret
-
     from handover.crypto import MasterKey
 
     text = Variable.get(MASTER_KEY_VARIABLE, default=None)
@@ -107,8 +105,8 @@ def mark_run_failed(context: dict) -> None:
     try:
         ti = context.get("ti") or context.get("task_instance")
         mark_failed(run_context(context), reason=f"task {getattr(ti, 'task_id', '?')} failed")
-    except Exception:  # the store itself may be what failed; Airflow still shows the failure
-        pass
+    except Exception as exc:  # noqa: BLE001 — the store itself may be what failed; Airflow shows the failure
+        logging.getLogger(__name__).warning("could not record the failed run in ops (%s)", type(exc).__name__)
 
 
 def step(name: str, *args):

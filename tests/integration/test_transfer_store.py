@@ -7,7 +7,6 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-
 from handover import transfer
 from handover.crypto import FieldCipher, MasterKey
 from handover.run import RunContext
@@ -68,14 +67,14 @@ def test_quarantine_reasons_and_sealed_payloads(transferred, pg_dsn, sample_expo
     assert sum(1 for e, k, *_ in rows if (e, k) == ("customers", conflict)) == 2
     assert any("parent_quarantined" in r for _, _, r, *_ in rows)
     # The payload is the row as the branch sent it, encrypted with the branch's data key.
-    entity, key, _, file, line, blob = next(r for r in rows if r[1] == planted["planted"]["email_invalid"][0])
+    _, key, _, file, line, blob = next(r for r in rows if r[1] == planted["planted"]["email_invalid"][0])
     payload = open_payload(FieldCipher(data_key, "x"), bytes(blob))
     assert payload["客户编号"] == key and file == "客户信息.csv" and line > 1
     assert key.encode() not in bytes(blob)
 
 
 def test_vault_holds_ciphertext_masks_and_blind_indexes(transferred, pg_dsn, sample_export):
-    ctx, planted, _ = transferred
+    ctx, _, _ = transferred
     folder, _ = sample_export
     first = (folder / "客户信息.csv").read_bytes().decode("gb18030").splitlines()[1].split(",")
     name, id_number, mobile = first[2].strip(), first[6].strip().upper(), first[8]

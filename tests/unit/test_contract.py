@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from handover.contract import load_contract
 from handover.errors import ContractError, SourceError
 from handover.sources import inspect_source

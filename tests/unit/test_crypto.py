@@ -6,7 +6,6 @@ import base64
 import os
 
 import pytest
-
 from handover import masks
 from handover.crypto import FieldCipher, Hasher, KeyringError, MasterKey, new_key
 
@@ -70,3 +69,4 @@ def test_blind_index_is_stable_and_keyed():
 ])
 def test_display_masks(fmt, value, shown):
     assert masks.mask(fmt, value) == shown
+

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import openpyxl
 import pytest
-
 from handover.contract import Column, EntitySpec, Source
 from handover.sources import read_chunks
 from handover.sources.csv import detect_encoding

@@ -43,11 +43,14 @@ def cell_text(value: object) -> str | None:
 
 
 def _sheet(spec: EntitySpec, path: Path):
+    import zipfile
+
     import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException …
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise SourceError(path, f"not a readable XLSX workbook ({type(exc).__name__})",
                           hint="open it in Excel and save it again as .xlsx") from None
     if spec.source.sheet not in workbook.sheetnames:

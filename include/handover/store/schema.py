@@ -12,6 +12,11 @@ from __future__ import annotations
 import hashlib
 
 from handover import canonical
+from handover.errors import HandoverError
+
+
+class SchemaError(HandoverError):
+    """The target store's schema differs from the model in a way that needs a written migration."""
 
 SCHEMA_VERSION = 1
 _LOCK = 7_340_012  # advisory lock id for schema changes
@@ -114,6 +119,26 @@ def full_ddl() -> str:
     return OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values())
 
 
+_FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's format_type names them
+
+
+def _evolve(cur) -> None:
+    """Additive changes to existing vault tables: new columns are added; a column whose type changed
+    needs a written migration, so the run stops and says which."""
+    for entity in canonical.ENTITIES.values():
+        cur.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+                    "JOIN pg_attribute a ON a.attrelid = ('vault.' || c.table_name)::regclass "
+                    "AND a.attname = c.column_name WHERE c.table_schema = 'vault' AND c.table_name = %s",
+                    (entity.name,))
+        existing = dict(cur.fetchall())
+        for name, sqltype in vault_columns(entity):
+            if name not in existing:
+                cur.execute(f"ALTER TABLE vault.{entity.name} ADD COLUMN IF NOT EXISTS {name} {sqltype}")
+            elif existing[name] != _FORMAT_TYPE.get(sqltype, sqltype):
+                raise SchemaError(f"vault.{entity.name}.{name} is {existing[name]} but the model says {sqltype}: "
+                                  "write a migration for it")
+
+
 def fingerprint() -> str:
     return hashlib.sha256(full_ddl().encode()).hexdigest()[:16]
 
@@ -130,6 +155,7 @@ def ensure_schema(conn) -> None:
                 conn.commit()
                 return
         cur.execute(full_ddl())
+        _evolve(cur)
         cur.execute("INSERT INTO ops.schema_version (version, fingerprint) VALUES (%s, %s) "
                     "ON CONFLICT (version) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, applied_at = now()",
                     (SCHEMA_VERSION, fingerprint()))

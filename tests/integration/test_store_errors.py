@@ -1,0 +1,21 @@
+"""Database errors reach logs and the UI without the values PostgreSQL quotes in its messages."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_store_errors_name_the_place_but_not_the_value(pg_dsn):
+    from handover.errors import StoreError
+    from handover.transfer import connect
+
+    with pytest.raises(StoreError) as err, connect(pg_dsn, "stage_chunk") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (born date, id text PRIMARY KEY)")
+        cur.execute("INSERT INTO t VALUES ('2024-01-01', '11010519491231002X')")
+        cur.execute("INSERT INTO t VALUES ('2024-01-01', '11010519491231002X')")
+    message = str(err.value)
+    assert "stage_chunk" in message and "unique_violation" in message and "t_pkey" in message
+    assert "11010519491231002X" not in message
+    with pytest.raises(StoreError) as err, connect(pg_dsn, "stage_chunk") as conn, conn.cursor() as cur:
+        cur.execute("SELECT %s::date", ("1949-12-31X",))
+    assert "1949-12-31X" not in str(err.value) and "invalid_datetime_format" in str(err.value)
