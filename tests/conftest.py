@@ -52,7 +52,7 @@ def pg_admin_dsn() -> str:
     if configured:
         return configured
     local = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-    if _answers(local):
+    if os.environ.get("HANDOVER_TEST_PG") != "embedded" and _answers(local):
         return local
     from handover.store import embedded
 
