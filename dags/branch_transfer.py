@@ -64,7 +64,8 @@ def branch_transfer():
 
     @task
     def list_chunks(per_source: list[list[dict]]) -> list[dict]:
-        return [ref for refs in per_source for ref in refs]
+        # Index by count: iterating a lazy XCom sequence probes one past its end and logs an error.
+        return [ref for i in range(len(per_source)) for ref in per_source[i]]
 
     @task
     def verify_chunk(ref: dict) -> dict:

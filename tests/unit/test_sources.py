@@ -67,3 +67,12 @@ def test_xlsx_named_sheet_and_excel_cells(tmp_path):
 ])
 def test_cell_text(value, text):
     assert cell_text(value) == text
+
+
+def test_a_headerless_export_is_refused_without_quoting_its_first_row(tmp_path):
+    from handover.errors import SourceError
+
+    (tmp_path / "x.csv").write_text("I1,C1,客户张伟来电\nI2,C2,ok\n", encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        list(read_chunks(_spec(), tmp_path, 10))
+    assert "no header row" in str(err.value) and "张伟" not in str(err.value) and "I1" not in str(err.value)

@@ -56,6 +56,12 @@ def file_sha256(path: Path) -> str:
 def match_headers(spec: EntitySpec, found: list[str], file: str, where: str) -> list[int]:
     """Position of each contract column in the file's header row; every mismatch is an error."""
     cleaned = [(h or "").strip().lstrip("\ufeff").strip() for h in found]
+    declared = {c.header for c in spec.columns}
+    if not declared & set(cleaned):
+        # Not one header matches: this row is probably data (a headerless export). Quote none of it.
+        raise SourceError(file, f"none of the contract's {len(declared)} columns is in the {where}; "
+                          "the export may have no header row", line=1,
+                          hint="export the data again with its header row, or correct the contract")
     problems = []
     positions: list[int] = []
     for col in spec.columns:
@@ -66,7 +72,6 @@ def match_headers(spec: EntitySpec, found: list[str], file: str, where: str) -> 
             problems.append(f"column {col.header} appears {len(hits)} times in the {where}")
         else:
             positions.append(hits[0])
-    declared = {c.header for c in spec.columns}
     for i, h in enumerate(cleaned):
         if h and h not in declared:
             problems.append(f"column {h} (position {i + 1}) is not in the contract: map it as a field or an "
