@@ -56,7 +56,7 @@ def pg_admin_dsn() -> str:
         return local
     from handover.store import embedded
 
-    server = embedded.start(_SESSION_DIR / "pg")
+    server = embedded.start(_SESSION_DIR / "pg", keep=False)
     return embedded.dsn(server, "postgres")
 
 

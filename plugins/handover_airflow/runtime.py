@@ -110,7 +110,19 @@ def mark_run_failed(context: dict) -> None:
 
 
 def step(name: str, *args):
-    """Run one step of `handover.transfer` in the current task (imports happen here, not at parse time)."""
-    from handover import transfer
+    """Run one step of `handover.transfer` in the current task (imports happen here, not at parse time).
 
-    return getattr(transfer, name)(current(), *args)
+    A wrong contract, source, key or count will be just as wrong on a retry: such errors fail the task at
+    once. Anything else (a lost connection, a killed worker) is left to the task's retries.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from handover import transfer
+    from handover.errors import HandoverError, StoreError
+
+    try:
+        return getattr(transfer, name)(current(), *args)
+    except StoreError:
+        raise
+    except HandoverError as exc:
+        raise AirflowFailException(str(exc)) from None

@@ -119,8 +119,10 @@ def test_wrong_branch_fails_the_run_without_raising_and_cleans_up(dag, target, s
     folder, _ = sample_export
     run = dag.test(run_conf={"branch_id": "BJ-CY-0001", "contract": str(sample_contract), "source": str(folder)})
     assert run.state == "failed"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states["check_contract"] == "failed"
+    assert tis["check_contract"].try_number == 1  # a wrong contract is not retried
     assert states["close_work_area"] == "success"
     assert not list((tmp_path / "work").glob("*/*"))
 

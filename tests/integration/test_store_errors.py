@@ -19,3 +19,18 @@ def test_store_errors_name_the_place_but_not_the_value(pg_dsn):
     with pytest.raises(StoreError) as err, connect(pg_dsn, "stage_chunk") as conn, conn.cursor() as cur:
         cur.execute("SELECT %s::date", ("1949-12-31X",))
     assert "1949-12-31X" not in str(err.value) and "invalid_datetime_format" in str(err.value)
+
+
+def test_audit_log_is_append_only(pg_dsn):
+    from handover.errors import StoreError
+    from handover.store import ops, schema
+    from handover.transfer import connect
+
+    with connect(pg_dsn, "test") as conn:
+        schema.ensure_schema(conn)
+        ops.audit(conn, "run_started", run_id="r1", branch_id="B1", actor="test", mode="transfer")
+    for statement in ("UPDATE ops.audit SET action = 'x'", "DELETE FROM ops.audit", "TRUNCATE ops.audit"):
+        with pytest.raises(StoreError) as err:
+            with connect(pg_dsn, "tamper") as conn, conn.cursor() as cur:
+                cur.execute(statement)
+        assert "append-only" in str(err.value)

@@ -11,13 +11,19 @@ from pathlib import Path
 from urllib.parse import quote
 
 
-def start(pgdata: Path) -> dict:
-    """Start (or find) the server in `pgdata`; return its socket folder and port."""
+def start(pgdata: Path, keep: bool = True) -> dict:
+    """Start (or find) the server in `pgdata`; return its socket folder and port.
+
+    `keep`: leave it running when this process exits (for `make run`); otherwise it stops at exit.
+    """
+    import logging
+
     import pgserver
 
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs from atexit, after streams close
     pgdata = Path(pgdata).resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pgserver.get_server(pgdata, cleanup_mode=None if keep else "stop")
     info = server.get_postmaster_info()
     return {"host": str(info.socket_dir), "port": int(info.port or 5432), "user": "postgres"}
 
