@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python -m handover_airflow.local run
 
 test: $(STAMP)
+	$(BIN)/ruff check include plugins dags tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

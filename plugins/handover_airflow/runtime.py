@@ -116,7 +116,6 @@ def step(name: str, *args):
     once. Anything else (a lost connection, a killed worker) is left to the task's retries.
     """
     from airflow.sdk.exceptions import AirflowFailException
-
     from handover import transfer
     from handover.errors import HandoverError, StoreError
 

@@ -30,7 +30,6 @@ def test_audit_log_is_append_only(pg_dsn):
         schema.ensure_schema(conn)
         ops.audit(conn, "run_started", run_id="r1", branch_id="B1", actor="test", mode="transfer")
     for statement in ("UPDATE ops.audit SET action = 'x'", "DELETE FROM ops.audit", "TRUNCATE ops.audit"):
-        with pytest.raises(StoreError) as err:
-            with connect(pg_dsn, "tamper") as conn, conn.cursor() as cur:
-                cur.execute(statement)
+        with pytest.raises(StoreError) as err, connect(pg_dsn, "tamper") as conn, conn.cursor() as cur:
+            cur.execute(statement)
         assert "append-only" in str(err.value)
