@@ -104,3 +104,15 @@ def airflow_db() -> None:
     """Migrate the session's Airflow metadata database (SQLite) once."""
     exe = Path(sys.executable).with_name("airflow")
     subprocess.run([str(exe), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+
+
+def snapshot(dsn: str, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Every row of the given tables, in a stable order: equal snapshots mean nothing changed."""
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        out = {}
+        for table in tables:
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+            out[table] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cur.fetchall()]
+        return out

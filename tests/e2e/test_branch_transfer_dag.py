@@ -13,6 +13,8 @@ import psycopg2
 import pytest
 from psycopg2.extensions import parse_dsn
 
+from tests.conftest import snapshot
+
 SNAPSHOT_TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
                    "ops.quarantine", "ops.exclusions")
 
@@ -38,15 +40,6 @@ def target(pg_dsn, master_key_text, monkeypatch, tmp_path):
     monkeypatch.setenv("HANDOVER_WORK_ROOT", str(tmp_path / "work"))
     monkeypatch.setenv("HANDOVER_OUTPUT_ROOT", str(tmp_path / "output"))
     return pg_dsn
-
-
-def _snapshot(dsn):
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        out = {}
-        for table in SNAPSHOT_TABLES:
-            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
-            out[table] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in cur.fetchall()]
-        return out
 
 
 def _xcom_values(dag_id: str, run_id: str) -> list[str]:
@@ -108,10 +101,10 @@ def test_transfer_through_airflow_reconciles_and_is_idempotent(dag, target, samp
         assert leaked == [], f"{len(leaked)} customer values leaked"
     assert not list((tmp_path / "work").glob("*/*"))  # the teardown removed the work area
 
-    before = _snapshot(target)
+    before = snapshot(target, SNAPSHOT_TABLES)
     second = dag.test(run_conf=conf)
     assert second.state == "success"
-    assert _snapshot(target) == before
+    assert snapshot(target, SNAPSHOT_TABLES) == before
 
 
 def test_wrong_branch_fails_the_run_without_raising_and_cleans_up(dag, target, sample_export, sample_contract,

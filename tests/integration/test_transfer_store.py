@@ -13,6 +13,8 @@ from handover.run import RunContext
 from handover.store.keys import data_purpose
 from handover.vault import open_payload
 
+from tests.conftest import snapshot
+
 TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
           "ops.quarantine", "ops.exclusions", "ops.keys")
 
@@ -22,15 +24,6 @@ def _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, run_id, **k
                       master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
                       output_root=str(tmp_path / "out"), source_dir=str(folder), chunk_rows=kw.pop("chunk_rows", 100),
                       **kw)
-
-
-def _snapshot(dsn: str) -> dict[str, list]:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        out = {}
-        for table in TABLES:
-            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
-            out[table] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cur.fetchall()]
-        return out
 
 
 @pytest.fixture
@@ -89,10 +82,10 @@ def test_vault_holds_ciphertext_masks_and_blind_indexes(transferred, pg_dsn, sam
 
 
 def test_second_run_changes_nothing(transferred, pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    before = _snapshot(pg_dsn)
+    before = snapshot(pg_dsn, TABLES)
     folder, _ = sample_export
     transfer.run_all(_ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-2", chunk_rows=57))
-    assert _snapshot(pg_dsn) == before
+    assert snapshot(pg_dsn, TABLES) == before
 
 
 def test_dry_run_loads_nothing(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
@@ -101,7 +94,7 @@ def test_dry_run_loads_nothing(pg_dsn, master_key_text, sample_contract, sample_
     manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text())
     assert manifest["mode"] == "dry_run"
     assert manifest["counts"]["customers"]["loaded"] == planted["expected"]["customers"]["loaded"]
-    snap = _snapshot(pg_dsn)
+    snap = snapshot(pg_dsn, TABLES)
     assert all(not snap[t] for t in TABLES if t != "ops.keys")
 
 

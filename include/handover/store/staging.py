@@ -61,33 +61,35 @@ def drop_tables(conn, tag: str) -> int:
     return len(names)
 
 
-def _copy_text(value, sqltype: str) -> str | None:
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value, sqltype: str) -> str:
+    """One value in COPY's text format: NULL is \\N, and no data value can be mistaken for it."""
     if value is None:
-        return None
+        return "\\N"
     if sqltype == "bytea":
-        return "\\x" + value.hex()
+        return "\\\\x" + value.hex()
     if sqltype == "text[]":
         return "{" + ",".join(value) + "}"
-    return str(value)
+    return str(value).translate(_TEXT_ESCAPES)
 
 
 def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
-    import csv
-
     model = canonical.entity(entity)
     columns = staged_columns(model)
     table = read_table(Path(ref["path"]))
     data = [table.column(c).to_pylist() for c, _ in columns]
     types = [t for _, t in columns]
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     for row in zip(*data, strict=True):
-        writer.writerow(["\\N" if v is None else _copy_text(v, t) for v, t in zip(row, types, strict=True)])
+        buf.write("\t".join(_copy_text(v, t) for v, t in zip(row, types, strict=True)))
+        buf.write("\n")
     buf.seek(0)
     target = table_name(entity, tag)
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DELETE FROM {} WHERE _chunk = %s").format(target), (ref["chunk"],))
-        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
+        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
             target, sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)).as_string(conn), buf)
     conn.commit()
     return table.num_rows

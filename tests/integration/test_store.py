@@ -1,4 +1,4 @@
-"""Database errors reach logs and the UI without the values PostgreSQL quotes in its messages."""
+"""The store layer on a real PostgreSQL: errors without values, COPY escaping, the append-only audit log."""
 
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ def test_audit_log_is_append_only(pg_dsn):
         with pytest.raises(StoreError) as err, connect(pg_dsn, "tamper") as conn, conn.cursor() as cur:
             cur.execute(statement)
         assert "append-only" in str(err.value)
+
+
+def test_copy_text_round_trips_values_that_look_like_copy_syntax(pg_dsn):
+    import io
+
+    from handover.store.staging import _copy_text
+    from handover.transfer import connect
+
+    values = ["\\N", "tab\there", "line\nbreak\r\n", "back\\slash", "", "客户张伟 🙂 𠀾", None]
+    line = "\n".join(_copy_text(v, "text") for v in values) + "\n"
+    with connect(pg_dsn, "test") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (v text, n serial)")
+        cur.copy_expert("COPY t (v) FROM STDIN", io.StringIO(line))
+        cur.execute("SELECT v FROM t ORDER BY n")
+        assert [r[0] for r in cur.fetchall()] == values
