@@ -5,18 +5,23 @@ Moves one branch's customer records to the new owner's store, as its **data cont
 
 1. **check_contract** — the contract and every declared file and column are right, or the run stops
    naming the place. Nothing is read before this passes.
-2. **extract_source** (one per source) — files read in chunks into the run's private work area.
-3. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
+2. **prepare_store**, **archive_original** — schemas and keys; the untouched export encrypted into the
+   archive with the SHA-256 of every file, before anything is transformed.
+3. **extract_source** (one per source) — files read in chunks into the run's private work area.
+4. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
    the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), stage.
-4. **settle** — checks across all chunks: duplicates, conflicts, consent, references.
-5. **load_vault** — one transaction into `vault` and `ops.quarantine` / `ops.exclusions` (skipped when
+5. **settle** — checks across all chunks: duplicates, conflicts, consent, references.
+6. **load_vault** — one transaction into `vault` and `ops.quarantine` / `ops.exclusions` (skipped when
    `dry_run`).
-6. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
-7. **publish_manifest** — the handover manifest, to `ops.manifests` and the output folder.
-8. **close_work_area** (teardown) — plaintext work area and staging removed, whether the run succeeded or not.
+7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
+8. **publish_manifest** — the handover manifest with the loaded tables' content hashes, signed (Ed25519),
+   and the bilingual checklist (交接清单), to `ops.manifests` and the output folder.
+9. **close_work_area** (teardown) — plaintext work area and staging removed, whether the run succeeded or not.
 
 Params: `branch_id`, `contract` (path of the YAML), `source` (folder overriding the contract's),
-`dry_run` (verify and report, load nothing). Connection `handover_target`; Variable `handover_master_key`.
+`dry_run` (verify and report, load nothing), `cross_border_approval` (reference of the approval when the
+data leaves its jurisdiction), `recipient` (who receives it). Connection `handover_target` (extra `region`);
+Variables `handover_master_key`, `handover_signing_key`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ from handover_airflow.runtime import mark_run_failed, step
         "source": Param(None, type=["null", "string"], description="Folder of the export (overrides the contract)"),
         "dry_run": Param(False, type="boolean", description="Verify and report; load nothing"),
         "chunk_rows": Param(200_000, type="integer", minimum=1, description="Rows per chunk"),
+        "cross_border_approval": Param(None, type=["null", "string"],
+                                       description="Reference of the recorded approval (PIPL Art. 38–40) when "
+                                                   "the target store is outside the data's jurisdiction"),
+        "recipient": Param(None, type=["null", "string"], description="Who receives the data (in the manifest)"),
     },
 )
 def branch_transfer():
@@ -57,6 +66,10 @@ def branch_transfer():
     @task(retries=3)
     def prepare_store(entities: list[str]) -> dict:
         return step("prepare_store")
+
+    @task
+    def archive_original(store: dict) -> dict:
+        return step("archive_original")
 
     @task
     def extract_source(entity: str) -> list[dict]:
@@ -103,7 +116,7 @@ def branch_transfer():
     entities = check_contract(work)
     store = prepare_store(entities)
     extracted = extract_source.expand(entity=entities)
-    store >> extracted
+    archive_original(store) >> extracted
     staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
     manifest = publish_manifest(reconcile(load_vault(settle(staged))))
     manifest >> close_work_area(work).as_teardown(setups=work)

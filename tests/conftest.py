@@ -100,6 +100,11 @@ def master_key_text() -> str:
 
 
 @pytest.fixture(scope="session")
+def signing_key_text() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Migrate the session's Airflow metadata database (SQLite) once."""
     exe = Path(sys.executable).with_name("airflow")

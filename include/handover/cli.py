@@ -7,6 +7,10 @@
     handover find --dsn DSN (--mobile M | --id-number N | --email E)
                                                       find customers through the blind indexes
     handover reconciliation MANIFEST                  print a manifest's reconciliation
+    handover manifest verify MANIFEST [--fingerprint HEX] [--dsn DSN]
+                                                      check a manifest's signature and, given a connection,
+                                                      its counts and content hashes against the target store
+    handover archive restore ARCHIVE OUT --branch ID  produce an archived original, checked by SHA-256
 
 The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY`` (never a flag:
 command lines end up in shell histories and process lists).
@@ -79,6 +83,34 @@ def _find(args) -> int:
     return 0 if rows else 1
 
 
+def _manifest_verify(args) -> int:
+    from handover.manifest import verify
+
+    conn = None
+    if args.dsn:
+        import psycopg2
+
+        conn = psycopg2.connect(args.dsn)
+    try:
+        ok, lines = verify(Path(args.manifest), signature=args.signature, public_key=args.public_key,
+                           expect_fingerprint=args.fingerprint, conn=conn)
+    finally:
+        if conn is not None:
+            conn.close()
+    for line in lines:
+        print(line)
+    print("manifest verified" if ok else "manifest NOT verified")
+    return 0 if ok else 1
+
+
+def _archive_restore(args) -> int:
+    from handover.archive import restore
+
+    digest = restore(Path(args.archive), Path(args.out), args.branch, _master_key())
+    print(f"restored {args.out} (sha256 {digest})")
+    return 0
+
+
 def _reconciliation(args) -> int:
     from handover.manifest import render_reconciliation
 
@@ -123,6 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("reconciliation", help="print a manifest's reconciliation")
     rec.add_argument("manifest")
     rec.set_defaults(func=_reconciliation)
+
+    man = sub.add_parser("manifest", help="handover manifests").add_subparsers(dest="action", required=True)
+    ver = man.add_parser("verify", help="check a manifest's signature, counts and content hashes")
+    ver.add_argument("manifest")
+    ver.add_argument("--signature", help="default: MANIFEST.sig")
+    ver.add_argument("--public-key", help="default: manifest.pub.pem beside the manifest")
+    ver.add_argument("--fingerprint", help="the signer fingerprint the transferring party gave you")
+    ver.add_argument("--dsn", help="libpq connection string of the target store, to compare its contents")
+    ver.set_defaults(func=_manifest_verify)
+
+    arc = sub.add_parser("archive", help="archived originals").add_subparsers(dest="action", required=True)
+    res = arc.add_parser("restore", help="decrypt an archived original and check its SHA-256")
+    res.add_argument("archive")
+    res.add_argument("out")
+    res.add_argument("--branch", required=True)
+    res.set_defaults(func=_archive_restore)
 
     args = parser.parse_args(argv)
     try:

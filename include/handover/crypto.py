@@ -142,3 +142,138 @@ class Hasher:
         key, prefix, sha = self._key, f"{kind}\x00".encode(), hashlib.sha256
         return [None if v is None else hmac.new(key, prefix + v.encode("utf-8", "surrogateescape"), sha).digest()
                 for v in values]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files: AES-256-GCM in chunks (archives of originals; backups). A fresh key per file, wrapped by the master
+# key and kept in the file's header, so a file opens with the master key alone — and deleting every copy
+# of the wrapped key shreds it. Each chunk has its own random nonce and authenticates its index and
+# whether it is the last, so chunks cannot be dropped, reordered or truncated unnoticed. No single GCM
+# message comes near 2**31 bytes.
+
+STREAM_MAGIC = b"HOS1"
+STREAM_CHUNK = 4 << 20
+
+
+def encrypt_stream(src, dst, master: MasterKey, purpose: str, chunk_size: int = STREAM_CHUNK) -> dict:
+    """Encrypt a binary stream; return sizes and SHA-256 of plaintext and ciphertext."""
+    key = new_key()
+    aead = AESGCM(key)
+    wrapped = master.wrap(key, purpose)
+    header = STREAM_MAGIC + len(wrapped).to_bytes(2, "big") + wrapped + master.key_id.encode().ljust(16)[:16]
+    plain_sha, cipher_sha = hashlib.sha256(), hashlib.sha256()
+    dst.write(header)
+    cipher_sha.update(header)
+    plain_bytes = 0
+    index = 0
+    block = src.read(chunk_size)
+    while True:
+        following = src.read(chunk_size) if block else b""
+        last = not following
+        plain_sha.update(block)
+        plain_bytes += len(block)
+        nonce = os.urandom(NONCE_BYTES)
+        body = aead.encrypt(nonce, block, _chunk_aad(purpose, index, last))
+        frame = nonce + len(body).to_bytes(4, "big") + body
+        dst.write(frame)
+        cipher_sha.update(frame)
+        if last:
+            break
+        block, index = following, index + 1
+    return {"plain_sha256": plain_sha.hexdigest(), "plain_bytes": plain_bytes,
+            "cipher_sha256": cipher_sha.hexdigest(), "chunks": index + 1, "master_key_id": master.key_id}
+
+
+def decrypt_stream(src, dst, master: MasterKey, purpose: str) -> str:
+    """Decrypt what encrypt_stream wrote; return the plaintext's SHA-256. Any change raises KeyringError."""
+    if src.read(4) != STREAM_MAGIC:
+        raise KeyringError("not a Handover encrypted file (bad magic)")
+    wrapped = src.read(int.from_bytes(src.read(2), "big"))
+    src.read(16)  # the master key id, for humans and key rotation
+    aead = AESGCM(master.unwrap(wrapped, purpose))
+    digest = hashlib.sha256()
+    index = 0
+    while True:
+        nonce = src.read(NONCE_BYTES)
+        if len(nonce) < NONCE_BYTES:
+            raise KeyringError("the encrypted file is truncated: its last chunk is missing")
+        body = src.read(int.from_bytes(src.read(4), "big"))
+        last = src.peek(1) == b"" if hasattr(src, "peek") else _at_end(src)
+        try:
+            block = aead.decrypt(nonce, body, _chunk_aad(purpose, index, last))
+        except InvalidTag:
+            raise KeyringError(f"chunk {index} of the encrypted file does not authenticate: "
+                               "the file was changed, truncated or reordered") from None
+        digest.update(block)
+        dst.write(block)
+        if last:
+            return digest.hexdigest()
+        index += 1
+
+
+def _chunk_aad(purpose: str, index: int, last: bool) -> bytes:
+    return f"{purpose}\x00{index}\x00{int(last)}".encode()
+
+
+def _at_end(src) -> bool:
+    here = src.tell()
+    end = src.seek(0, 2)
+    src.seek(here)
+    return here == end
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Signatures: Ed25519 over the exact bytes of a manifest. The private key comes from Airflow's secrets;
+# the public key travels beside the manifest, and its fingerprint is what a receiving party pins.
+
+def signing_key(text: str | None):
+    """An Ed25519 private key from base64 of its 32-byte seed, or from PEM (PKCS#8)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if not text:
+        raise KeyringError("no signing key is configured: set the Airflow Variable handover_signing_key "
+                           "(base64 of a 32-byte Ed25519 seed, or a PEM private key)")
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
+    except ValueError:
+        raise KeyringError("the signing key is neither base64 of a 32-byte seed nor a PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyringError("the signing key must be an Ed25519 key")
+    return key
+
+
+def public_pem(private_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fingerprint(public_key_pem: bytes) -> str:
+    """SHA-256 of the raw public key, hex: what a receiving party compares out of band."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(public_key_pem)
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def sign(private_key, data: bytes) -> str:
+    return base64.b64encode(private_key.sign(data)).decode()
+
+
+def verify_signature(public_key_pem: bytes, data: bytes, signature_b64: str) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(public_key_pem)
+    try:
+        key.verify(base64.b64decode(signature_b64), data)
+        return True
+    except (InvalidSignature, ValueError):
+        return False

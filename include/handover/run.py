@@ -26,6 +26,11 @@ class RunContext:
     output_root: str
     source_dir: str | None = None
     branch_id: str | None = None  # what the trigger says it transfers; must match the contract
+    target_region: str | None = None  # where the target store is (its connection's `region` extra)
+    cross_border_approval: str | None = None  # reference of a recorded approval (PIPL Art. 38–40)
+    recipient: str | None = None  # who receives the data for the receiving party (manifest)
+    signing_key_text: str | None = field(default=None, repr=False)  # Ed25519 key that signs manifests
+    archive_root: str | None = None  # where encrypted originals are kept (default: beside the output)
     dry_run: bool = False
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     actor: str = "handover"
@@ -44,6 +49,10 @@ class RunContext:
         from handover.contract import load_contract
 
         return load_contract(self.contract_path)
+
+    @property
+    def archive_dir(self) -> Path:
+        return Path(self.archive_root) if self.archive_root else Path(self.output_root).parent / "archive"
 
     def output_dir(self, branch_id: str) -> Path:
         return Path(self.output_root) / branch_id / self.tag

@@ -1,6 +1,6 @@
 """The steps of a branch transfer, one function per DAG task, in the order the data flows.
 
-    open_work_area → check_contract → prepare_store → extract_entity (per source)
+    open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
       → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load → reconcile
       → publish_manifest → close (teardown: work area and staging removed, success or not)
 
@@ -16,8 +16,10 @@ from pathlib import Path
 
 import psycopg2
 
+from handover import archive, checklist, jurisdiction
 from handover import manifest as manifest_mod
 from handover.contract import Contract
+from handover.crypto import signing_key
 from handover.errors import ContractError, StoreError, store_error
 from handover.extract import extract_entity as _extract
 from handover.extract import extract_report
@@ -26,6 +28,7 @@ from handover.reconcile import verify_destinations
 from handover.run import RunContext
 from handover.sources import inspect_source
 from handover.store import ops, schema, staging
+from handover.store.content import content_hashes
 from handover.store.keys import Keyring
 from handover.store.merge import merge
 from handover.workarea import open_area, remove_area, write_private
@@ -61,9 +64,11 @@ def check_contract(ctx: RunContext) -> dict:
     if ctx.branch_id and ctx.branch_id != contract.branch_id:
         raise ContractError(contract.path, [(f"branch.id: the run was triggered for branch {ctx.branch_id} "
                                              f"but the contract is for {contract.branch_id}")])
+    crossing = jurisdiction.check(contract.jurisdiction, ctx.target_region, ctx.cross_border_approval)
     source_dir = contract.source_dir(ctx.source_dir)
     sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()]
     write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
+    write_private(ctx.work_dir / "jurisdiction.json", json.dumps(crossing).encode())
     return {"branch_id": contract.branch_id, "contract_sha256": contract.sha256,
             "entities": list(contract.entities)}
 
@@ -75,10 +80,36 @@ def prepare_store(ctx: RunContext) -> dict:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
         ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx))
+        crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
         ops.audit(conn, "run_started", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   mode=_mode(ctx), contract_sha256=contract.sha256, data_key_id=keys.cipher.key_id,
-                  master_key_id=ctx.master_key.key_id)
+                  master_key_id=ctx.master_key.key_id, cross_border=crossing)
+        if crossing["cross_border"]:
+            ops.audit(conn, "cross_border_approved", run_id=ctx.run_id, branch_id=contract.branch_id,
+                      actor=ctx.actor, **crossing)
     return {"schema": schema.fingerprint(), "data_key_id": keys.cipher.key_id}
+
+
+def archive_original(ctx: RunContext) -> dict:
+    """Before anything is transformed: every source file, untouched, encrypted into the archive."""
+    contract = ctx.contract()
+    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    entries = [archive.archive_file(Path(s["path"]), s["sha256"], contract.branch_id, ctx.archive_dir,
+                                    ctx.master_key) for s in sources]
+    write_private(ctx.work_dir / "archive.json", json.dumps(entries, ensure_ascii=False).encode())
+    with connect(ctx.dsn, "archive_original") as conn:
+        with conn.cursor() as cur:
+            for e in entries:
+                cur.execute("INSERT INTO ops.archives (branch_id, sha256, file, bytes, archive_path, archive_sha256, "
+                            "master_key_id, first_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                            "ON CONFLICT (branch_id, sha256) DO NOTHING",
+                            (contract.branch_id, e["sha256"], e["file"], e["bytes"],
+                             str(ctx.archive_dir / contract.branch_id / e["archive"]), e["archive_sha256"],
+                             e["master_key_id"], ctx.run_id))
+        conn.commit()
+        ops.audit(conn, "original_archived", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  files=[{"file": e["file"], "sha256": e["sha256"]} for e in entries])
+    return {"files": len(entries)}
 
 
 def extract_entity(ctx: RunContext, entity: str) -> list[dict]:
@@ -165,20 +196,33 @@ def publish_manifest(ctx: RunContext) -> dict:
         s.pop("path", None)  # a local path means nothing to the receiving party
         s["headers"] = list(s["headers"])
     validation = _validation(ctx, contract)
-    doc = manifest_mod.build(run_id=ctx.run_id, mode=_mode(ctx), contract_summary=contract.summary(),
-                             sources=sources, counts=counts, validation=validation,
-                             schema_fingerprint=schema.fingerprint())
-    path, digest = manifest_mod.write(doc, ctx.output_dir(contract.branch_id))
+    signer = signing_key(ctx.signing_key_text)  # fail before writing anything if it is missing
+    archived = json.loads((ctx.work_dir / "archive.json").read_text())
+    crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
+    folder = ctx.output_dir(contract.branch_id)
     with connect(ctx.dsn, "publish_manifest") as conn:
+        content = {} if ctx.dry_run else content_hashes(conn, contract.entities, contract.branch_id)
+        doc = manifest_mod.build(run_id=ctx.run_id, mode=_mode(ctx), contract_summary=contract.summary(),
+                                 sources=sources, counts=counts, validation=validation,
+                                 schema_fingerprint=schema.fingerprint(), content=content, archive=archived,
+                                 jurisdiction=crossing, recipient=ctx.recipient)
+        written = manifest_mod.write(doc, folder, signer)
+        checklist.write(doc, written["sha256"], written["fingerprint"], folder)
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO ops.manifests (run_id, branch_id, manifest, sha256) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT (run_id) DO UPDATE SET manifest = EXCLUDED.manifest, sha256 = EXCLUDED.sha256",
-                        (ctx.run_id, contract.branch_id, manifest_mod.dumps(doc).decode(), digest))
+            cur.execute("""
+                INSERT INTO ops.manifests (run_id, branch_id, manifest, sha256, manifest_text, signature, public_key,
+                                           signer_fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (run_id) DO UPDATE SET manifest = EXCLUDED.manifest, sha256 = EXCLUDED.sha256,
+                    manifest_text = EXCLUDED.manifest_text, signature = EXCLUDED.signature,
+                    public_key = EXCLUDED.public_key, signer_fingerprint = EXCLUDED.signer_fingerprint
+            """, (ctx.run_id, contract.branch_id, written["text"], written["sha256"], written["text"],
+                  written["signature"], written["public_key"], written["fingerprint"]))
         conn.commit()
         ops.finish_run(conn, ctx.run_id, "success", counts=counts, validation=validation)
         ops.audit(conn, "manifest_published", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
-                  manifest_sha256=digest)
-    return {"manifest": path.as_posix(), "sha256": digest}
+                  manifest_sha256=written["sha256"], signer_fingerprint=written["fingerprint"])
+    return {"manifest": written["path"].as_posix(), "sha256": written["sha256"],
+            "signer_fingerprint": written["fingerprint"]}
 
 
 def close(ctx: RunContext) -> dict:
@@ -210,6 +254,7 @@ def run_all(ctx: RunContext) -> dict:
     try:
         check_contract(ctx)
         prepare_store(ctx)
+        archive_original(ctx)
         refs = [ref for entity in ctx.contract().entities for ref in extract_entity(ctx, entity)]
         for ref in refs:
             stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))

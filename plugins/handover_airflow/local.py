@@ -26,14 +26,23 @@ CONTRACT = ROOT / "contracts" / "sample_branch.yaml"
 SAMPLE = STATE / "sample"
 
 
-def master_key_file() -> Path:
-    path = STATE / "secrets" / "master.key"
+def secret_file(name: str) -> Path:
+    """A random 32-byte secret, base64, generated once into a git-ignored 0600 file."""
+    path = STATE / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(base64.b64encode(os.urandom(32)).decode() + "\n")
     return path
+
+
+def master_key_file() -> Path:
+    return secret_file("master.key")
+
+
+def signing_key_file() -> Path:
+    return secret_file("signing.key")  # an Ed25519 seed
 
 
 def target_uri() -> str:
@@ -44,7 +53,7 @@ def target_uri() -> str:
 
     server = embedded.start(STATE / "pg")
     embedded.ensure_database(embedded.dsn(server, "postgres"), "handover")
-    return embedded.airflow_uri(server, "handover")
+    return embedded.airflow_uri(server, "handover") + "?region=CN"  # the embedded store is here, in CN
 
 
 def environment() -> dict[str, str]:
@@ -58,6 +67,8 @@ def environment() -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW_CONN_HANDOVER_TARGET": target_uri(),
         "AIRFLOW_VAR_HANDOVER_MASTER_KEY": master_key_file().read_text().strip(),
+        "AIRFLOW_VAR_HANDOVER_SIGNING_KEY": signing_key_file().read_text().strip(),
+        "HANDOVER_ARCHIVE_ROOT": str(STATE / "archive"),
         "HANDOVER_WORK_ROOT": str(STATE / "work"),
         "HANDOVER_OUTPUT_ROOT": str(STATE / "output"),
         "GX_ANALYTICS_ENABLED": "False",
@@ -90,7 +101,8 @@ def run() -> int:
         return result.returncode or 1
     print()
     print(render_reconciliation(json.loads(manifests[-1].read_text())))
-    print(f"\nmanifest: {manifests[-1]}")
+    print(f"\nmanifest:  {manifests[-1]} (signed; verify with `handover manifest verify`)")
+    print(f"checklist: {manifests[-1].with_name('checklist.html')}")
     return 0
 
 
@@ -100,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "env":
         for key, value in environment().items():
-            if key != "AIRFLOW_VAR_HANDOVER_MASTER_KEY":
+            if key not in ("AIRFLOW_VAR_HANDOVER_MASTER_KEY", "AIRFLOW_VAR_HANDOVER_SIGNING_KEY"):
                 print(f"export {key}={shlex.quote(value)}")
         print(f"export AIRFLOW_VAR_HANDOVER_MASTER_KEY=\"$(cat {shlex.quote(str(master_key_file()))})\"")
+        print(f"export AIRFLOW_VAR_HANDOVER_SIGNING_KEY=\"$(cat {shlex.quote(str(signing_key_file()))})\"")
         return 0
     return run()
 

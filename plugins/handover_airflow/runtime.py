@@ -1,7 +1,9 @@
 """Build a `RunContext` inside a running task from the DAG run's params and Airflow's secrets.
 
 - Target store: connection ``handover_target`` (any secrets backend, or ``AIRFLOW_CONN_HANDOVER_TARGET``).
+- Target region: the ``region`` extra of that connection (ISO 3166-1, e.g. CN) — where the store is.
 - Master key: Variable ``handover_master_key`` (base64 of 32 random bytes), masked in every log.
+- Signing key: Variable ``handover_signing_key`` (base64 of an Ed25519 seed, or PEM), masked in every log.
 - Work and output roots: Variables ``handover_work_root`` / ``handover_output_root``, else the
   environment (``HANDOVER_WORK_ROOT`` / ``HANDOVER_OUTPUT_ROOT``), else folders under ``$AIRFLOW_HOME``.
 """
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 TARGET_CONN_ID = "handover_target"
 MASTER_KEY_VARIABLE = "handover_master_key"
+SIGNING_KEY_VARIABLE = "handover_signing_key"
 
 
 def dsn_from_connection(conn) -> str:
@@ -49,25 +52,31 @@ def airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
 
 
-def target_dsn() -> str:
+def target() -> tuple[str, str | None]:
+    """The target store's libpq DSN and its declared region."""
     from airflow.sdk import Connection
     from airflow.sdk.log import mask_secret
 
     conn = Connection.get(TARGET_CONN_ID)
     if conn.password:
         mask_secret(conn.password)
-    return dsn_from_connection(conn)
+    return dsn_from_connection(conn), (conn.extra_dejson or {}).get("region")
+
+
+def _secret(name: str) -> str | None:
+    from airflow.sdk import Variable
+    from airflow.sdk.log import mask_secret
+
+    text = Variable.get(name, default=None)
+    if text:
+        mask_secret(text, name=name)
+    return text
 
 
 def master_key() -> MasterKey:
-    from airflow.sdk import Variable
-    from airflow.sdk.log import mask_secret
     from handover.crypto import MasterKey
 
-    text = Variable.get(MASTER_KEY_VARIABLE, default=None)
-    if text:
-        mask_secret(text, name=MASTER_KEY_VARIABLE)
-    return MasterKey.from_text(text)
+    return MasterKey.from_text(_secret(MASTER_KEY_VARIABLE))
 
 
 def run_context(context: dict) -> RunContext:
@@ -77,6 +86,7 @@ def run_context(context: dict) -> RunContext:
     params = context["params"]
     dag_run = context["dag_run"]
     home = airflow_home()
+    dsn, region = target()
     return RunContext(
         run_id=dag_run.run_id,
         contract_path=str(params["contract"]),
@@ -84,8 +94,13 @@ def run_context(context: dict) -> RunContext:
         branch_id=params.get("branch_id") or None,
         dry_run=bool(params.get("dry_run", False)),
         chunk_rows=int(params.get("chunk_rows") or DEFAULT_CHUNK_ROWS),
-        dsn=target_dsn(),
+        dsn=dsn,
+        target_region=region,
+        cross_border_approval=params.get("cross_border_approval") or None,
+        recipient=params.get("recipient") or None,
         master_key=master_key(),
+        signing_key_text=_secret(SIGNING_KEY_VARIABLE),
+        archive_root=_setting("handover_archive_root", "HANDOVER_ARCHIVE_ROOT", str(home / "handover" / "archive")),
         work_root=_setting("handover_work_root", "HANDOVER_WORK_ROOT", str(home / "handover" / "work")),
         output_root=_setting("handover_output_root", "HANDOVER_OUTPUT_ROOT", str(home / "handover" / "output")),
         actor=f"airflow:{dag_run.dag_id}",

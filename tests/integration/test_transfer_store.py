@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -19,7 +20,12 @@ TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.inte
           "ops.quarantine", "ops.exclusions", "ops.keys")
 
 
+SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
+
+
 def _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, run_id, **kw) -> RunContext:
+    kw.setdefault("target_region", "CN")
+    kw.setdefault("signing_key_text", SIGNING_KEY)
     return RunContext(run_id=run_id, contract_path=str(sample_contract), dsn=pg_dsn,
                       master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
                       output_root=str(tmp_path / "out"), source_dir=str(folder), chunk_rows=kw.pop("chunk_rows", 100),

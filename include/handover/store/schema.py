@@ -18,7 +18,7 @@ from handover.errors import HandoverError
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
@@ -71,6 +71,17 @@ CREATE TABLE IF NOT EXISTS ops.exclusions (
 CREATE TABLE IF NOT EXISTS ops.manifests (
     run_id text PRIMARY KEY, branch_id text NOT NULL, manifest jsonb NOT NULL, sha256 text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE ops.manifests ADD COLUMN IF NOT EXISTS manifest_text text;
+ALTER TABLE ops.manifests ADD COLUMN IF NOT EXISTS signature text;
+ALTER TABLE ops.manifests ADD COLUMN IF NOT EXISTS public_key text;
+ALTER TABLE ops.manifests ADD COLUMN IF NOT EXISTS signer_fingerprint text;
+
+-- The branch's untouched export, archived encrypted before anything was transformed (content-addressed).
+CREATE TABLE IF NOT EXISTS ops.archives (
+    branch_id text NOT NULL, sha256 text NOT NULL, file text NOT NULL, bytes bigint NOT NULL,
+    archive_path text NOT NULL, archive_sha256 text NOT NULL, master_key_id text NOT NULL,
+    first_run_id text NOT NULL, archived_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (branch_id, sha256));
 """
 
 BOOKKEEPING = ("key_id text NOT NULL", "row_hash bytea NOT NULL", "source_file text NOT NULL",

@@ -1,0 +1,40 @@
+"""Reason codes: why a row was quarantined or excluded, in Chinese and English (one place for all)."""
+
+from __future__ import annotations
+
+REASONS: dict[str, tuple[str, str]] = {
+    "ragged_row": ("字段数与表头不符", "the row has more or fewer fields than the header"),
+    "encoding_error": ("字节无法按声明编码解码", "bytes that do not decode in the declared encoding"),
+    "unparseable_date": ("日期无法识别", "a date that cannot be read"),
+    "unparseable_datetime": ("时间无法识别", "a date-time that cannot be read"),
+    "unparseable_amount": ("金额无法识别", "an amount that cannot be read"),
+    "unparseable_boolean": ("是/否值无法识别", "a yes/no value that cannot be read"),
+    "unparseable_integer": ("整数无法识别", "a whole number that cannot be read"),
+    "missing_required": ("必填项为空", "a required value is empty"),
+    "invalid_resident_id": ("身份证号校验失败（校验码、出生日期或地区码）",
+                            "resident ID number fails GB 11643 (check character, birth date or region)"),
+    "id_scientific_notation": ("证件号被Excel转为科学计数法，数字已丢失",
+                               "ID number turned into scientific notation by Excel; its digits are lost"),
+    "card_scientific_notation": ("卡号被Excel转为科学计数法，数字已丢失",
+                                 "card number turned into scientific notation by Excel; its digits are lost"),
+    "gender_mismatch": ("性别与身份证号第17位不符", "gender disagrees with the ID number's 17th digit"),
+    "birth_date_mismatch": ("出生日期与身份证号不符", "birth date disagrees with the ID number"),
+    "invalid_uscc": ("统一社会信用代码校验失败", "Unified Social Credit Code fails GB 32100"),
+    "invalid_bank_card": ("银行卡号校验失败（Luhn）", "bank card number fails the Luhn check"),
+    "invalid_mobile": ("手机号码无效", "not a valid mainland mobile number"),
+    "invalid_landline": ("固定电话无效", "not a valid mainland landline number"),
+    "invalid_email": ("电子邮箱无效", "not a valid email address"),
+    "invalid_gender": ("性别值无效", "not a known gender value"),
+    "invalid_currency": ("币种无效", "not a known currency code"),
+    "invalid_code": ("代码值不在允许范围", "a code value outside its list"),
+    "conflicting_duplicate": ("同一编号存在内容不同的多条记录", "several records with one key and different content"),
+    "orphan_reference": ("引用的上级记录不存在", "the record it refers to does not exist"),
+    "parent_quarantined": ("上级记录被隔离，随之暂存", "held because the record it belongs to is quarantined"),
+    "parent_mismatch": ("交易的客户与账户的客户不一致", "the transaction's customer is not its account's"),
+    "no_consent": ("客户未同意转移，不予转移", "the customer did not consent to the transfer"),
+    "parent_excluded": ("上级客户未转移，随之排除", "excluded with the customer it belongs to"),
+}
+
+
+def describe(code: str) -> tuple[str, str]:
+    return REASONS.get(code, (code, code))

@@ -1,0 +1,34 @@
+"""Content hashes of the loaded tables: what the manifest promises and a receiving party re-computes.
+
+Per entity and branch: the row count and the SHA-256 over the SHA-256 of every stored row (all columns,
+as PostgreSQL's canonical JSONB text, bookkeeping timestamps left out), in key order under the "C"
+collation. Computed in the database, so a verifier needs nothing but a connection — and any changed
+byte of any stored value changes it.
+"""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from handover import canonical
+
+_BOOKKEEPING = ("loaded_at", "loaded_run_id")
+
+
+def content_hash(conn, entity: str, branch_id: str) -> dict:
+    model = canonical.entity(entity)
+    query = sql.SQL("""
+        SELECT count(*), encode(sha256(coalesce(string_agg(
+                   sha256(convert_to((to_jsonb(t) - {drop})::text, 'UTF8')), ''::bytea
+                   ORDER BY t.{key} COLLATE "C"), ''::bytea)), 'hex')
+        FROM {table} t WHERE branch_id = %s
+    """).format(drop=sql.SQL(" - ").join(sql.Literal(c) for c in _BOOKKEEPING), key=sql.Identifier(model.key),
+                table=sql.Identifier("vault", entity))
+    with conn.cursor() as cur:
+        cur.execute(query, (branch_id,))
+        rows, digest = cur.fetchone()
+    return {"rows": rows, "sha256": digest}
+
+
+def content_hashes(conn, entities, branch_id: str) -> dict[str, dict]:
+    return {entity: content_hash(conn, entity, branch_id) for entity in entities}

@@ -1,0 +1,146 @@
+"""Issue 3's handover guarantees on a real store: the original archived, cross-border refusal, the signed
+manifest and its checklist, and `handover manifest verify` catching a changed byte — without Airflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg2
+import pytest
+from handover import transfer
+from handover.cli import main as cli
+from handover.errors import JurisdictionError
+
+from tests.integration.test_transfer_store import _ctx
+
+
+@pytest.fixture
+def done(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
+    folder, _ = sample_export
+    ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1", recipient="受让方数据部 D-07")
+    result = transfer.run_all(ctx)
+    return ctx, Path(result["manifest"]), result
+
+
+def test_originals_are_archived_encrypted_and_restore_byte_for_byte(done, sample_export, tmp_path, monkeypatch,
+                                                                   master_key_text):
+    ctx, manifest_path, _ = done
+    folder, _ = sample_export
+    manifest = json.loads(manifest_path.read_text())
+    assert {a["file"] for a in manifest["archive"]} == {s["file"] for s in manifest["sources"]}
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    for entry in manifest["archive"]:
+        archived = ctx.archive_dir / "SH-PD-0042" / entry["archive"]
+        original = (folder / entry["file"]).read_bytes()
+        assert original[:64] not in archived.read_bytes()  # encrypted, not copied
+        out = tmp_path / f"restored-{entry['file']}"
+        assert cli(["archive", "restore", str(archived), str(out), "--branch", "SH-PD-0042"]) == 0
+        assert out.read_bytes() == original
+    # A changed byte in an archive is refused, and nothing is written.
+    archived = ctx.archive_dir / "SH-PD-0042" / manifest["archive"][0]["archive"]
+    data = bytearray(archived.read_bytes())
+    data[len(data) // 2] ^= 1
+    archived.write_bytes(bytes(data))
+    assert cli(["archive", "restore", str(archived), str(tmp_path / "bad"), "--branch", "SH-PD-0042"]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_rerun_archives_nothing_twice(done, pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
+    ctx, _, _ = done
+    before = sorted(p.name for p in (ctx.archive_dir / "SH-PD-0042").iterdir())
+    transfer.run_all(_ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "run-2"))
+    assert sorted(p.name for p in (ctx.archive_dir / "SH-PD-0042").iterdir()) == before
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT first_run_id) FROM ops.archives")
+        assert cur.fetchone() == (4, 1)
+
+
+def test_manifest_is_signed_and_verifies_against_the_store(done, pg_dsn, capsys):
+    _, manifest_path, result = done
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["recipient"]["received_by"] == "受让方数据部 D-07"
+    assert manifest["cross_border"] == {"cross_border": False, "source": "CN", "target": "CN"}
+    assert set(manifest["content"]) == {"customers", "accounts", "transactions", "interactions"}
+    assert manifest["content"]["customers"]["rows"] == manifest["counts"]["customers"]["loaded"]
+    fp = result["signer_fingerprint"]
+    assert cli(["manifest", "verify", str(manifest_path), "--fingerprint", fp, "--dsn", pg_dsn]) == 0
+    out = capsys.readouterr().out
+    assert "signature: valid" in out and "content hash matches" in out and "manifest verified" in out
+
+
+def test_a_changed_byte_in_the_manifest_is_detected(done, tmp_path, capsys):
+    _, manifest_path, _ = done
+    data = manifest_path.read_bytes()
+    forged = data.replace(b'"loaded": 177', b'"loaded": 178', 1)
+    assert forged != data
+    manifest_path.write_bytes(forged)
+    assert cli(["manifest", "verify", str(manifest_path)]) == 1
+    assert "signature: INVALID" in capsys.readouterr().out
+
+
+def test_a_wrong_signer_is_detected(done, capsys):
+    _, manifest_path, _ = done
+    assert cli(["manifest", "verify", str(manifest_path), "--fingerprint", "00" * 32]) == 1
+    assert "NOT the pinned fingerprint" in capsys.readouterr().out
+
+
+def test_a_changed_byte_in_the_store_is_detected(done, pg_dsn, capsys):
+    _, manifest_path, _ = done
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE vault.accounts SET status = status || ' ' WHERE account_id = "
+                    "(SELECT min(account_id) FROM vault.accounts)")
+    assert cli(["manifest", "verify", str(manifest_path), "--dsn", pg_dsn]) == 1
+    out = capsys.readouterr().out
+    assert "accounts: MISMATCH" in out and "customers: 177 rows, content hash matches" in out
+
+
+def test_checklist_is_bilingual_with_counts_reasons_and_duties(done, sample_export):
+    _, manifest_path, _ = done
+    html = manifest_path.with_name("checklist.html").read_text(encoding="utf-8")
+    for text in ("网点转让数据交接清单", "Branch transfer handover checklist", "转让方", "Receiving party",
+                 "invalid_resident_id", "身份证号校验失败", "no_consent", "PIPL Art. 22", "ZR-2026-0042",
+                 ">177<", "handover manifest verify"):
+        assert text in html, text
+    folder, _ = sample_export
+    first = (folder / "客户信息.csv").read_bytes().decode("gb18030").splitlines()[1].split(",")
+    assert first[2].strip() not in html and first[6].strip() not in html
+
+
+@pytest.mark.parametrize("target, approval, outcome", [
+    ("HK", None, "needs a recorded approval"),
+    (None, None, "does not declare its region"),
+    ("SG", "free text approval!", "reference number"),
+])
+def test_cross_border_is_refused_without_a_recorded_approval(pg_dsn, master_key_text, sample_contract,
+                                                            sample_export, tmp_path, target, approval, outcome):
+    ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "xb", target_region=target,
+               cross_border_approval=approval)
+    with pytest.raises(JurisdictionError) as err:
+        transfer.run_all(ctx)
+    assert outcome in str(err.value)
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('vault.customers')")
+        assert cur.fetchone() == (None,)  # refused before anything was created or read
+
+
+def test_cross_border_with_approval_is_recorded_in_manifest_and_audit(pg_dsn, master_key_text, sample_contract,
+                                                                     sample_export, tmp_path):
+    ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "xb-ok", target_region="HK",
+               cross_border_approval="CAC-SA-2026-0815")
+    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text())
+    assert manifest["cross_border"] == {"cross_border": True, "source": "CN", "target": "HK",
+                                        "approval": "CAC-SA-2026-0815"}
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT detail->>'approval' FROM ops.audit WHERE action = 'cross_border_approved'")
+        assert cur.fetchone() == ("CAC-SA-2026-0815",)
+
+
+def test_publishing_without_a_signing_key_fails_clearly(pg_dsn, master_key_text, sample_contract, sample_export,
+                                                       tmp_path):
+    from handover.crypto import KeyringError
+
+    ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "nokey", signing_key_text="")
+    with pytest.raises(KeyringError) as err:
+        transfer.run_all(ctx)
+    assert "handover_signing_key" in str(err.value)
