@@ -2,7 +2,7 @@
 
     handover contract check CONTRACT [--source DIR]   check a contract and its files, read nothing else
     handover sample OUT_DIR [--customers N]           write the sample branch export
-    handover transfer CONTRACT --dsn DSN [--source DIR] [--dry-run]
+    handover transfer CONTRACT --dsn DSN --target-region CN [--source DIR] [--dry-run]
                                                       run every step here, without Airflow
     handover find --dsn DSN (--mobile M | --id-number N | --email E)
                                                       find customers through the blind indexes
@@ -12,8 +12,9 @@
                                                       its counts and content hashes against the target store
     handover archive restore ARCHIVE OUT --branch ID  produce an archived original, checked by SHA-256
 
-The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY`` (never a flag:
-command lines end up in shell histories and process lists).
+The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY``, the manifest
+signing key from ``HANDOVER_SIGNING_KEY`` (never flags: command lines end up in shell histories and
+process lists).
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def _transfer(args) -> int:
     state = Path(args.state_dir)
     ctx = RunContext(run_id=args.run_id or f"cli__{uuid.uuid4().hex[:12]}", contract_path=args.contract,
                      dsn=args.dsn, master_key=_master_key(), work_root=str(state / "work"),
-                     output_root=str(state / "output"), source_dir=args.source, dry_run=args.dry_run,
-                     chunk_rows=args.chunk_rows, actor="cli")
+                     output_root=str(state / "output"), archive_root=str(state / "archive"),
+                     source_dir=args.source, dry_run=args.dry_run, chunk_rows=args.chunk_rows, actor="cli",
+                     target_region=args.target_region, cross_border_approval=args.cross_border_approval,
+                     recipient=args.recipient, signing_key_text=os.environ.get("HANDOVER_SIGNING_KEY"))
     result = transfer.run_all(ctx)
     print(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
     print(f"manifest: {result['manifest']}")
@@ -141,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--chunk-rows", type=int, default=200_000)
     run.add_argument("--run-id")
+    run.add_argument("--target-region", required=True, help="where the target store is (ISO 3166-1, e.g. CN)")
+    run.add_argument("--cross-border-approval", help="reference of the recorded approval, if data leaves its region")
+    run.add_argument("--recipient", help="who receives the data (recorded in the manifest)")
     run.add_argument("--state-dir", default=".handover/cli")
     run.set_defaults(func=_transfer)
 

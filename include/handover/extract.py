@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from handover import faults
 from handover.contract import Contract
 from handover.sources import read_chunks
 from handover.workarea import subdir, write_private, write_table
@@ -32,6 +33,7 @@ def extract_entity(contract: Contract, entity: str, source_dir: Path, area: Path
         write_table(pa.table(columns), path)
         refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk)})
         rows += len(chunk)
+        faults.point("extract.after_first_chunk")
     report = {"entity": entity, "file": spec.source.file, "rows": rows, "chunks": len(refs)}
     write_private(Path(area) / f"extract-{entity}.json", json.dumps(report).encode())
     return refs

@@ -16,6 +16,12 @@ from handover.crypto import MasterKey
 DEFAULT_CHUNK_ROWS = 200_000
 
 
+def run_tag(run_id: str) -> str:
+    """A short, SQL- and path-safe name for a run (Airflow run ids hold ':' and '+')."""
+    slug = re.sub(r"[^a-z0-9]+", "_", run_id.lower()).strip("_")[:24]
+    return f"{slug}_{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True)
 class RunContext:
     run_id: str
@@ -37,9 +43,7 @@ class RunContext:
 
     @property
     def tag(self) -> str:
-        """A short, SQL- and path-safe name for this run (Airflow run ids hold ':' and '+')."""
-        slug = re.sub(r"[^a-z0-9]+", "_", self.run_id.lower()).strip("_")[:24]
-        return f"{slug}_{hashlib.sha256(self.run_id.encode()).hexdigest()[:8]}"
+        return run_tag(self.run_id)
 
     @property
     def work_dir(self) -> Path:

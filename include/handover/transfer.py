@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg2
 
-from handover import archive, checklist, jurisdiction
+from handover import archive, checklist, faults, jurisdiction
 from handover import manifest as manifest_mod
 from handover.contract import Contract
 from handover.crypto import signing_key
@@ -25,7 +25,7 @@ from handover.extract import extract_entity as _extract
 from handover.extract import extract_report
 from handover.reconcile import reconcile as _reconcile
 from handover.reconcile import verify_destinations
-from handover.run import RunContext
+from handover.run import RunContext, run_tag
 from handover.sources import inspect_source
 from handover.store import ops, schema, staging
 from handover.store.content import content_hashes
@@ -77,6 +77,7 @@ def prepare_store(ctx: RunContext) -> dict:
     contract = ctx.contract()
     with connect(ctx.dsn, "prepare_store") as conn:
         schema.ensure_schema(conn)
+        _sweep_abandoned(conn, ctx, contract.branch_id)
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
         ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx))
@@ -88,6 +89,22 @@ def prepare_store(ctx: RunContext) -> dict:
             ops.audit(conn, "cross_border_approved", run_id=ctx.run_id, branch_id=contract.branch_id,
                       actor=ctx.actor, **crossing)
     return {"schema": schema.fingerprint(), "data_key_id": keys.cipher.key_id}
+
+
+def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
+    """Runs of this branch still marked running were killed (one transfer runs at a time): remove their
+    plaintext work areas and staging tables, and say so in ops."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT run_id FROM ops.runs WHERE branch_id = %s AND status = 'running' AND run_id <> %s",
+                    (branch_id, ctx.run_id))
+        stale = [r for (r,) in cur.fetchall()]
+    for run_id in stale:
+        tag = run_tag(run_id)
+        removed = remove_area(Path(ctx.work_root) / tag)
+        dropped = staging.drop_tables(conn, tag)
+        ops.finish_run(conn, run_id, "abandoned")
+        ops.audit(conn, "run_abandoned", run_id=run_id, branch_id=branch_id, actor=ctx.actor,
+                  swept_by=ctx.run_id, work_area_removed=removed, staging_tables_dropped=dropped)
 
 
 def archive_original(ctx: RunContext) -> dict:
@@ -144,6 +161,7 @@ def stage_chunk(ctx: RunContext, ref: dict) -> dict:
 
 def settle(ctx: RunContext) -> dict:
     """Checks across the whole dataset: duplicates, conflicts, consent, references."""
+    faults.point("settle.before")
     contract = ctx.contract()
     with connect(ctx.dsn, "settle") as conn:
         staging.settle(conn, contract, ctx.tag)

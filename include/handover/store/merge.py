@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
-from handover import canonical
+from handover import canonical, faults
 from handover.contract import Contract
 from handover.store.schema import vault_columns
 from handover.store.staging import table_name
@@ -34,6 +34,7 @@ def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str
             """).format(vault=sql.Identifier("vault", name), ident=ident, t=t, key=sql.Identifier(model.key),
                         updates=updates), {"run": run_id})
             loaded = cur.rowcount
+            faults.point("merge.during")
             cur.execute(sql.SQL("""
                 INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,
                                             payload_enc, payload_hash, key_id, first_run_id, last_run_id)
@@ -60,5 +61,6 @@ def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str
                 {"entity": name, "run": run_id})
             written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
                              "exclusion_rows_written": cur.rowcount}
+    faults.point("merge.before_commit")
     conn.commit()
     return written

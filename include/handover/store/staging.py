@@ -22,7 +22,7 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-from handover import canonical
+from handover import canonical, faults
 from handover.contract import Contract
 from handover.store.schema import vault_columns
 from handover.workarea import read_table
@@ -85,12 +85,14 @@ def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
     for row in zip(*data, strict=True):
         buf.write("\t".join(_copy_text(v, t) for v, t in zip(row, types, strict=True)))
         buf.write("\n")
+    size = buf.tell()
     buf.seek(0)
     target = table_name(entity, tag)
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DELETE FROM {} WHERE _chunk = %s").format(target), (ref["chunk"],))
         cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
-            target, sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)).as_string(conn), buf)
+            target, sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)).as_string(conn),
+            faults.wrap(buf, size, "stage.during_copy"))
     conn.commit()
     return table.num_rows
 

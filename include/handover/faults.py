@@ -1,0 +1,39 @@
+"""Fault points: named places where a test can make the process die with SIGKILL, to prove that a run
+killed there and run again ends exactly where a clean run ends.
+
+Inert unless ``HANDOVER_KILL_AT`` names the point (set only by the tests, in a child process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "merge.during",
+          "merge.before_commit")
+
+
+def point(name: str) -> None:
+    if os.environ.get("HANDOVER_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillDuringRead:
+    """A file-like wrapper that dies at the fault point once half of the stream has been read."""
+
+    def __init__(self, stream, size: int, name: str) -> None:
+        self._stream, self._half, self._name, self._read = stream, size // 2, name, 0
+
+    def read(self, n: int = -1):
+        data = self._stream.read(n)
+        self._read += len(data)
+        if self._read >= self._half:
+            point(self._name)
+        return data
+
+    def readline(self, n: int = -1):
+        return self.read(n)
+
+
+def wrap(stream, size: int, name: str):
+    return KillDuringRead(stream, size, name) if os.environ.get("HANDOVER_KILL_AT") == name else stream
