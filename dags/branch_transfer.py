@@ -5,8 +5,9 @@ Moves one branch's customer records to the new owner's store, as its **data cont
 
 1. **check_contract** — the contract and every declared file and column are right, or the run stops
    naming the place. Nothing is read before this passes.
-2. **prepare_store**, **archive_original** — schemas and keys; the untouched export encrypted into the
-   archive with the SHA-256 of every file, before anything is transformed.
+2. **prepare_store**, **dump_source_tables**, **archive_original** — schemas and keys; tables of a source
+   database (connection `handover_source`) dumped from one snapshot; the untouched export encrypted into
+   the archive with the SHA-256 of every file, before anything is transformed.
 3. **extract_source** (one per source) — files read in chunks into the run's private work area.
 4. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
    the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), stage.
@@ -68,7 +69,11 @@ def branch_transfer():
         return step("prepare_store")
 
     @task
-    def archive_original(store: dict) -> dict:
+    def dump_source_tables(store: dict) -> dict:
+        return step("dump_source_tables")
+
+    @task
+    def archive_original(dumped: dict) -> dict:
         return step("archive_original")
 
     @task
@@ -116,7 +121,7 @@ def branch_transfer():
     entities = check_contract(work)
     store = prepare_store(entities)
     extracted = extract_source.expand(entity=entities)
-    archive_original(store) >> extracted
+    archive_original(dump_source_tables(store)) >> extracted
     staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
     manifest = publish_manifest(reconcile(load_vault(settle(staged))))
     manifest >> close_work_area(work).as_teardown(setups=work)

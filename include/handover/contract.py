@@ -18,7 +18,7 @@ import yaml
 from handover import canonical
 from handover.errors import ContractError
 
-SOURCE_FORMATS = ("csv", "xlsx")
+SOURCE_FORMATS = ("csv", "xlsx", "table")  # table: a table of the source database (connection handover_source)
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 DURATION = re.compile(r"^\d+[dmy]$")
@@ -240,8 +240,11 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
     where = f"entities.{name}"
     model = canonical.entity(name)
     src = _mapping(node.get("source"), f"{where}.source", problems)
-    file = _text(src, "file", f"{where}.source", problems) or ""
-    fmt = str(src.get("format") or Path(file).suffix.lstrip(".")).lower()
+    if "table" in src:  # a table of the source database; `file` holds its name
+        file, fmt = str(src["table"]), str(src.get("format", "table")).lower()
+    else:
+        file = _text(src, "file", f"{where}.source", problems) or ""
+        fmt = str(src.get("format") or Path(file).suffix.lstrip(".")).lower()
     if fmt not in SOURCE_FORMATS:
         problems.add(f"{where}.source.format", f"use one of {', '.join(SOURCE_FORMATS)} (got {fmt!r})")
     encoding = str(src.get("encoding", "auto")).lower()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from handover import faults
-from handover.contract import Contract
+from handover.contract import EntitySpec
 from handover.sources import read_chunks
 from handover.workarea import subdir, write_private, write_table
 
 
-def extract_entity(contract: Contract, entity: str, source_dir: Path, area: Path, chunk_rows: int) -> list[dict]:
-    spec = contract.entities[entity]
+def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: int) -> list[dict]:
+    entity = spec.name
     out = subdir(area, "raw", entity)
     refs: list[dict] = []
     rows = 0

@@ -32,6 +32,7 @@ class RunContext:
     output_root: str
     source_dir: str | None = None
     branch_id: str | None = None  # what the trigger says it transfers; must match the contract
+    source_dsn: str | None = field(default=None, repr=False)  # connection handover_source, if configured
     target_region: str | None = None  # where the target store is (its connection's `region` extra)
     cross_border_approval: str | None = None  # reference of a recorded approval (PIPL Art. 38–40)
     recipient: str | None = None  # who receives the data for the receiving party (manifest)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg2
 
 from handover import archive, checklist, faults, jurisdiction
 from handover import manifest as manifest_mod
-from handover.contract import Contract
+from handover.contract import Contract, EntitySpec
 from handover.crypto import signing_key
 from handover.errors import ContractError, StoreError, store_error
 from handover.extract import extract_entity as _extract
@@ -26,7 +27,7 @@ from handover.extract import extract_report
 from handover.reconcile import reconcile as _reconcile
 from handover.reconcile import verify_destinations
 from handover.run import RunContext, run_tag
-from handover.sources import inspect_source
+from handover.sources import database, inspect_source
 from handover.store import ops, schema, staging
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
@@ -66,7 +67,9 @@ def check_contract(ctx: RunContext) -> dict:
                                              f"but the contract is for {contract.branch_id}")])
     crossing = jurisdiction.check(contract.jurisdiction, ctx.target_region, ctx.cross_border_approval)
     source_dir = contract.source_dir(ctx.source_dir)
-    sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()]
+    sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()
+               if spec.source.format != "table"]
+    database.inspect_tables(ctx.source_dsn, database.table_specs(contract))
     write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
     write_private(ctx.work_dir / "jurisdiction.json", json.dumps(crossing).encode())
     return {"branch_id": contract.branch_id, "contract_sha256": contract.sha256,
@@ -107,8 +110,38 @@ def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
                   swept_by=ctx.run_id, work_area_removed=removed, staging_tables_dropped=dropped)
 
 
+def _readable(ctx: RunContext, contract: Contract, spec: EntitySpec) -> tuple[EntitySpec, Path]:
+    """The spec and folder to read an entity from: a source-database table is read from its dump."""
+    if spec.source.format != "table":
+        return spec, contract.source_dir(ctx.source_dir)
+    dumped = replace(spec, source=replace(spec.source, file=database.dump_name(spec), format="csv",
+                                          encoding="utf-8"))
+    return dumped, ctx.work_dir / "dump"
+
+
+def dump_source_tables(ctx: RunContext) -> dict:
+    """Tables of the source database, from one consistent snapshot, dumped into the work area."""
+    contract = ctx.contract()
+    specs = database.table_specs(contract)
+    if not specs:
+        return {}
+    dumped = database.dump_tables(ctx.source_dsn, specs, ctx.work_dir / "dump")
+    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    for spec in specs:
+        readable, folder = _readable(ctx, contract, spec)
+        info = inspect_source(readable, folder).__dict__ | {"table": dumped[spec.name]["table"],
+                                                            "snapshot": dumped[spec.name]["snapshot"]}
+        sources.append(info)
+    write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
+    with connect(ctx.dsn, "dump_source_tables") as conn:
+        ops.audit(conn, "source_tables_dumped", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  tables={e: {k: v for k, v in d.items() if k != "file"} for e, d in dumped.items()})
+    return {e: d["rows"] for e, d in dumped.items()}
+
+
 def archive_original(ctx: RunContext) -> dict:
-    """Before anything is transformed: every source file, untouched, encrypted into the archive."""
+    """Before anything is transformed: every source file (or table dump), untouched, encrypted into the
+    archive."""
     contract = ctx.contract()
     sources = json.loads((ctx.work_dir / "sources.json").read_text())
     entries = [archive.archive_file(Path(s["path"]), s["sha256"], contract.branch_id, ctx.archive_dir,
@@ -131,7 +164,8 @@ def archive_original(ctx: RunContext) -> dict:
 
 def extract_entity(ctx: RunContext, entity: str) -> list[dict]:
     contract = ctx.contract()
-    return _extract(contract, entity, contract.source_dir(ctx.source_dir), ctx.work_dir, ctx.chunk_rows)
+    spec, folder = _readable(ctx, contract, contract.entities[entity])
+    return _extract(spec, folder, ctx.work_dir, ctx.chunk_rows)
 
 
 def verify_chunk(ctx: RunContext, ref: dict) -> dict:
@@ -272,6 +306,7 @@ def run_all(ctx: RunContext) -> dict:
     try:
         check_contract(ctx)
         prepare_store(ctx)
+        dump_source_tables(ctx)
         archive_original(ctx)
         refs = [ref for entity in ctx.contract().entities for ref in extract_entity(ctx, entity)]
         for ref in refs:

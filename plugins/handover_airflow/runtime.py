@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from handover.run import RunContext
 
 TARGET_CONN_ID = "handover_target"
+SOURCE_CONN_ID = "handover_source"
 MASTER_KEY_VARIABLE = "handover_master_key"
 SIGNING_KEY_VARIABLE = "handover_signing_key"
 
@@ -63,6 +64,21 @@ def target() -> tuple[str, str | None]:
     return dsn_from_connection(conn), (conn.extra_dejson or {}).get("region")
 
 
+def source_dsn() -> str | None:
+    """The old branch's database (connection ``handover_source``), when one is configured."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    try:
+        conn = Connection.get(SOURCE_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    if conn.password:
+        mask_secret(conn.password)
+    return dsn_from_connection(conn)
+
+
 def _secret(name: str) -> str | None:
     from airflow.sdk import Variable
     from airflow.sdk.log import mask_secret
@@ -96,6 +112,7 @@ def run_context(context: dict) -> RunContext:
         chunk_rows=int(params.get("chunk_rows") or DEFAULT_CHUNK_ROWS),
         dsn=dsn,
         target_region=region,
+        source_dsn=source_dsn(),
         cross_border_approval=params.get("cross_border_approval") or None,
         recipient=params.get("recipient") or None,
         master_key=master_key(),

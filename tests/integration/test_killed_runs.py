@@ -93,6 +93,7 @@ def clean_state(pg_admin_dsn, small_export, sample_contract, tmp_path_factory):
     assert done.returncode == 0, done.stderr[-2000:]
     yield key, plain_state(dsn, key)
     with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
     admin.close()
 
