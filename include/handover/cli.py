@@ -69,7 +69,7 @@ def _transfer(args) -> int:
                      source_dir=args.source, dry_run=args.dry_run, chunk_rows=args.chunk_rows, actor="cli",
                      target_region=args.target_region, cross_border_approval=args.cross_border_approval,
                      recipient=args.recipient, signing_key_text=os.environ.get("HANDOVER_SIGNING_KEY"))
-    result = transfer.run_all(ctx)
+    result = transfer.run_all(ctx, workers=args.workers)
     print(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
     print(f"manifest: {result['manifest']}")
     return 0
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--source")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--chunk-rows", type=int, default=200_000)
+    run.add_argument("--workers", type=int, default=1, help="processes for the per-source and per-chunk steps")
     run.add_argument("--run-id")
     run.add_argument("--target-region", required=True, help="where the target store is (ISO 3166-1, e.g. CN)")
     run.add_argument("--cross-border-approval", help="reference of the recorded approval, if data leaves its region")

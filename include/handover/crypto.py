@@ -139,8 +139,8 @@ class Hasher:
                         hashlib.sha256).digest()
 
     def digest_many(self, kind: str, values: Iterable[str | None]) -> list[bytes | None]:
-        key, prefix, sha = self._key, f"{kind}\x00".encode(), hashlib.sha256
-        return [None if v is None else hmac.new(key, prefix + v.encode("utf-8", "surrogateescape"), sha).digest()
+        key, prefix, mac = self._key, f"{kind}\x00".encode(), hmac.digest  # one-shot HMAC: C speed
+        return [None if v is None else mac(key, prefix + v.encode("utf-8", "surrogateescape"), "sha256")
                 for v in values]
 
 

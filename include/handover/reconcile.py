@@ -12,7 +12,7 @@ from psycopg2 import sql
 
 from handover import canonical
 from handover.errors import ReconciliationError
-from handover.store.staging import table_name
+from handover.store.staging import payload_table, table_name
 
 DISPOSITIONS = ("loaded", "quarantined", "excluded", "duplicates")
 
@@ -30,7 +30,9 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
         loaded = cur.fetchone()[0]
         found = {"loaded": loaded}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
-            extra = sql.SQL("AND q.payload_hash = s._payload_hash") if table == "quarantine" else sql.SQL("")
+            extra = sql.SQL("JOIN {p} p ON p.entity = q.entity AND p.source_line = s.source_line "
+                            "AND p.payload_hash = q.payload_hash").format(p=payload_table(tag)) \
+                if table == "quarantine" else sql.SQL("")
             cur.execute(sql.SQL("""
                 SELECT count(*) FROM {t} s JOIN {dest} q ON q.branch_id = s.branch_id AND q.entity = %s
                     AND q.source_file = s.source_file AND q.source_line = s.source_line {extra}

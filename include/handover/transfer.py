@@ -207,7 +207,13 @@ def load(ctx: RunContext) -> dict:
     contract = ctx.contract()
     if ctx.dry_run:
         return {"dry_run": True}
+    from handover.vault import seal_payloads
+
     with connect(ctx.dsn, "load") as conn:
+        keys = Keyring(conn, ctx.master_key, contract.branch_id)
+        for name, spec in contract.entities.items():
+            lines = staging.quarantined_lines(conn, name, ctx.tag)
+            staging.stage_payloads(conn, name, ctx.tag, seal_payloads(spec, ctx.work_dir, lines, keys))
         written = merge(conn, contract, ctx.tag, ctx.run_id)
         ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   written=written)
@@ -297,24 +303,67 @@ def mark_failed(ctx: RunContext, reason: str) -> None:
         ops.audit(conn, "run_failed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor, reason=reason)
 
 
-def run_all(ctx: RunContext) -> dict:
-    """Every step in order, in this process — what the DAG does, without Airflow (CLI, debugging).
+_POOL_CTX: RunContext | None = None  # what forked workers of run_all see (never pickled: it holds keys)
 
-    The work area and staging are removed at the end whatever happens, as the DAG's teardown does.
+
+def _chunk_steps(ref: dict) -> dict:
+    return stage_chunk(_POOL_CTX, protect_chunk(_POOL_CTX, verify_chunk(_POOL_CTX, ref)))
+
+
+def _extract_step(entity: str) -> list[dict]:
+    return extract_entity(_POOL_CTX, entity)
+
+
+def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> dict:
+    """Every step in order — what the DAG does, without Airflow (CLI, benchmarks, tests).
+
+    With `workers` > 1, the per-source and per-chunk steps run in that many forked processes, as the DAG's
+    mapped tasks run in parallel. `timings`, if given, receives the wall seconds of each stage. The work
+    area and staging are removed at the end whatever happens, as the DAG's teardown does.
     """
+    import time
+    from multiprocessing import get_context
+
+    global _POOL_CTX
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - clock
+        clock = time.perf_counter()
+
     open_work_area(ctx)
     try:
         check_contract(ctx)
         prepare_store(ctx)
         dump_source_tables(ctx)
         archive_original(ctx)
-        refs = [ref for entity in ctx.contract().entities for ref in extract_entity(ctx, entity)]
-        for ref in refs:
-            stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))
+        lap("prepare")
+        entities = list(ctx.contract().entities)
+        if workers > 1:
+            _POOL_CTX = ctx
+            with get_context("fork").Pool(workers) as pool:
+                refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
+                lap("extract")
+                pool.map(_chunk_steps, refs, chunksize=1)
+                lap("verify+protect+stage")
+            _POOL_CTX = None
+        else:
+            refs = [ref for entity in entities for ref in extract_entity(ctx, entity)]
+            lap("extract")
+            for ref in refs:
+                stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))
+            lap("verify+protect+stage")
         settle(ctx)
+        lap("settle")
         load(ctx)
+        lap("load")
         reconcile(ctx)
-        return publish_manifest(ctx)
+        lap("reconcile")
+        result = publish_manifest(ctx)
+        lap("manifest")
+        return result
     except Exception as exc:
         try:
             mark_failed(ctx, reason=type(exc).__name__)

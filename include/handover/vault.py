@@ -5,9 +5,10 @@ a blind index and a display mask where the field asks for them. Extra columns go
 (JSON) or, when the contract declares them personal, to ``extras_enc``. Every row also gets:
 
 - ``row_hash``: a keyed hash of its normalised content — equal rows collapse, different rows with one key
-  conflict, and a re-run writes nothing when the hash is unchanged;
-- ``_payload``: the row as the branch sent it, encrypted — what quarantine keeps for repair.
+  conflict, and a re-run writes nothing when the hash is unchanged.
 
+Rows that end in quarantine (known only after the checks across all chunks) get their sealed payload —
+the row as the branch sent it — from `seal_payloads`, which reads them back from the verified chunks.
 After this step no plaintext customer value exists outside the work area.
 """
 
@@ -58,29 +59,22 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     out["extras"] = extras_plain
     out["extras_enc"] = cipher.encrypt_many(extras_sealed, _aad(spec.name, "extras"))
 
-    names = [c.name for c in spec.columns]
-    content = [json.dumps([data[c][i] for c in names], ensure_ascii=False) if data["_problem"][i] is None
-               else base64.b64encode(data["_raw"][i] or b"").decode() for i in range(n)]
+    # A row's content for its hash: the normalised values, unit-separated, NULL as its own marker.
+    columns = [data[c.name] for c in spec.columns]
+    content = ["\x1f".join("\x00" if v is None else v for v in row) for row in zip(*columns, strict=True)]
+    for i, problem in enumerate(data["_problem"]):
+        if problem is not None:  # unreadable rows: their original bytes are their content
+            content[i] = base64.b64encode(data["_raw"][i] or b"").decode()
     out["key_id"] = [cipher.key_id] * n
     out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", content)
     out["source_file"] = [spec.source.file] * n
     out["source_line"] = data["_line"]
-    payloads = []
-    for i in range(n):
-        if data["_problem"][i] is not None:
-            payload = {"raw_base64": base64.b64encode(data["_raw"][i] or b"").decode()}
-        else:
-            payload = {c.header: data[f"_src_{c.name}"][i] for c in spec.columns}
-        payloads.append(json.dumps(payload, ensure_ascii=False, sort_keys=True))
-    out["_payload"] = cipher.encrypt_many(payloads, PAYLOAD_COLUMN)
-    out["_payload_hash"] = keys.content.digest_many(f"payload:{spec.name}", payloads)
     out["_reasons"] = data["_reasons"]
     out["_chunk"] = [ref["chunk"]] * n
 
     schema = [(name, _arrow_type(sqltype)) for name, sqltype in vault_columns(model)]
     schema += [("key_id", pa.string()), ("row_hash", pa.binary()), ("source_file", pa.string()),
-               ("source_line", pa.int64()), ("_payload", pa.binary()), ("_payload_hash", pa.binary()),
-               ("_reasons", pa.list_(pa.string())), ("_chunk", pa.int64())]
+               ("source_line", pa.int64()), ("_reasons", pa.list_(pa.string())), ("_chunk", pa.int64())]
     protected = pa.table({name: pa.array(out[name], typ) for name, typ in schema})
     path = subdir(area, "protected", spec.name) / Path(ref["path"]).name
     write_table(protected, path)
@@ -90,6 +84,28 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
 def _arrow_type(sqltype: str) -> pa.DataType:
     # Staging receives text for typed columns (PostgreSQL parses ISO dates and decimals on COPY).
     return pa.binary() if sqltype == "bytea" else pa.string()
+
+
+def seal_payloads(spec: EntitySpec, area: Path, lines_by_chunk: dict[int, list[int]], keys: Keyring) -> list[tuple]:
+    """(source_line, sealed payload, payload hash) for the given rows, read back from the verified chunks."""
+    out = []
+    for chunk, lines in sorted(lines_by_chunk.items()):
+        table = read_table(Path(area) / "verified" / spec.name / f"{chunk:05d}.parquet")
+        wanted = set(lines)
+        line_col = table.column("_line").to_pylist()
+        rows = [i for i, line in enumerate(line_col) if line in wanted]
+        taken = table.take(rows).to_pylist()
+        payloads = []
+        for row in taken:
+            if row["_problem"] is not None:
+                payload = {"raw_base64": base64.b64encode(row["_raw"] or b"").decode()}
+            else:
+                payload = {c.header: row[f"_src_{c.name}"] for c in spec.columns}
+            payloads.append(json.dumps(payload, ensure_ascii=False, sort_keys=True))
+        sealed = keys.cipher.encrypt_many(payloads, PAYLOAD_COLUMN)
+        hashes = keys.content.digest_many(f"payload:{spec.name}", payloads)
+        out += [(row["_line"], s, h) for row, s, h in zip(taken, sealed, hashes, strict=True)]
+    return out
 
 
 def open_payload(cipher, blob: bytes) -> dict:

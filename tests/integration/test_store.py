@@ -35,16 +35,15 @@ def test_audit_log_is_append_only(pg_dsn):
         assert "append-only" in str(err.value)
 
 
-def test_copy_text_round_trips_values_that_look_like_copy_syntax(pg_dsn):
-    import io
-
-    from handover.store.staging import _copy_text
+def test_copy_csv_round_trips_values_that_look_like_copy_syntax(pg_dsn):
+    import pyarrow as pa
+    from handover.store.staging import copy_csv
     from handover.transfer import connect
 
-    values = ["\\N", "tab\there", "line\nbreak\r\n", "back\\slash", "", "客户张伟 🙂 𠀾", None]
-    line = "\n".join(_copy_text(v, "text") for v in values) + "\n"
+    values = ["\\N", "tab\there", "line\nbreak\r\n", "back\\slash", "", '"quoted", comma', "客户张伟 🙂 𠀾", None]
     with connect(pg_dsn, "test") as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE t (v text, n serial)")
-        cur.copy_expert("COPY t (v) FROM STDIN", io.StringIO(line))
+        cur.execute("CREATE TABLE t (v text, n integer)")
+        cur.copy_expert("COPY t (v, n) FROM STDIN WITH (FORMAT csv)",
+                        copy_csv(pa.table({"v": pa.array(values), "n": pa.array(range(len(values)))})))
         cur.execute("SELECT v FROM t ORDER BY n")
         assert [r[0] for r in cur.fetchall()] == values

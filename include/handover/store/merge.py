@@ -12,7 +12,7 @@ from psycopg2 import sql
 from handover import canonical, faults
 from handover.contract import Contract
 from handover.store.schema import vault_columns
-from handover.store.staging import table_name
+from handover.store.staging import payload_table, table_name
 
 
 def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str, int]]:
@@ -38,16 +38,18 @@ def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str
             cur.execute(sql.SQL("""
                 INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,
                                             payload_enc, payload_hash, key_id, first_run_id, last_run_id)
-                SELECT branch_id, %(entity)s, source_file, source_line, {key}, _final, _payload, _payload_hash,
-                       key_id, %(run)s, %(run)s
-                FROM {t} WHERE _disposition = 'quarantined'
+                SELECT s.branch_id, %(entity)s, s.source_file, s.source_line, s.{key}, s._final, p.payload,
+                       p.payload_hash, s.key_id, %(run)s, %(run)s
+                FROM {t} s JOIN {payloads} p ON p.entity = %(entity)s AND p.source_line = s.source_line
+                WHERE s._disposition = 'quarantined'
                 ON CONFLICT (branch_id, entity, source_file, source_line) DO UPDATE SET
                     record_key = EXCLUDED.record_key, reasons = EXCLUDED.reasons,
                     payload_enc = EXCLUDED.payload_enc, payload_hash = EXCLUDED.payload_hash,
                     key_id = EXCLUDED.key_id, last_run_id = EXCLUDED.last_run_id, quarantined_at = now()
                 WHERE ops.quarantine.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
                    OR ops.quarantine.reasons IS DISTINCT FROM EXCLUDED.reasons
-            """).format(t=t, key=sql.Identifier(model.key)), {"entity": name, "run": run_id})
+            """).format(t=t, key=sql.Identifier(model.key), payloads=payload_table(tag)),
+                {"entity": name, "run": run_id})
             quarantined = cur.rowcount
             has = {c for c, _ in vault_columns(model)}
             bidx = [sql.Identifier(c) if c in has else sql.SQL("NULL") for c in ("id_number_bidx", "mobile_bidx")]

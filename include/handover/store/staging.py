@@ -28,7 +28,7 @@ from handover.store.schema import vault_columns
 from handover.workarea import read_table
 
 EXTRA_COLUMNS = [("key_id", "text"), ("row_hash", "bytea"), ("source_file", "text"), ("source_line", "integer"),
-                 ("_payload", "bytea"), ("_payload_hash", "bytea"), ("_reasons", "text[]"), ("_chunk", "integer")]
+                 ("_reasons", "text[]"), ("_chunk", "integer")]
 
 
 def table_name(entity: str, tag: str) -> sql.Identifier:
@@ -47,13 +47,43 @@ def create_tables(conn, contract: Contract, tag: str) -> None:
             cols += [sql.SQL("_disposition text"), sql.SQL("_final text[]")]
             cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} ({})").format(
                 table_name(name, tag), sql.SQL(", ").join(cols)))
+        cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} (entity text, source_line integer, "
+                            "payload bytea, payload_hash bytea, PRIMARY KEY (entity, source_line))")
+                    .format(payload_table(tag)))
+    conn.commit()
+
+
+def payload_table(tag: str) -> sql.Identifier:
+    """Sealed payloads of the run's quarantined rows (made only for them, after `settle`)."""
+    return sql.Identifier("staging", f"payloads_{tag}")
+
+
+def quarantined_lines(conn, entity: str, tag: str) -> dict[int, list[int]]:
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT _chunk, source_line FROM {} WHERE _disposition = 'quarantined'")
+                    .format(table_name(entity, tag)))
+        out: dict[int, list[int]] = {}
+        for chunk, line in cur.fetchall():
+            out.setdefault(chunk, []).append(line)
+    return out
+
+
+def stage_payloads(conn, entity: str, tag: str, payloads: list[tuple]) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DELETE FROM {} WHERE entity = %s").format(payload_table(tag)), (entity,))
+        buf = io.StringIO()
+        for line, sealed, digest in payloads:
+            buf.write(f"{entity}\t{line}\t\\\\x{sealed.hex()}\t\\\\x{digest.hex()}\n")
+        buf.seek(0)
+        cur.copy_expert(sql.SQL("COPY {} (entity, source_line, payload, payload_hash) FROM STDIN")
+                        .format(payload_table(tag)).as_string(conn), buf)
     conn.commit()
 
 
 def drop_tables(conn, tag: str) -> int:
     with conn.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'staging' AND tablename LIKE %s",
-                    (f"%\\_{tag}",))
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'staging' AND right(tablename, %s) = %s",
+                    (len(tag) + 1, f"_{tag}"))
         names = [r[0] for r in cur.fetchall()]
         for name in names:
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("staging", name)))
@@ -61,38 +91,44 @@ def drop_tables(conn, tag: str) -> int:
     return len(names)
 
 
-_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _hex(values: list) -> list:
+    return [None if v is None else "\\x" + v.hex() for v in values]
 
 
-def _copy_text(value, sqltype: str) -> str:
-    """One value in COPY's text format: NULL is \\N, and no data value can be mistaken for it."""
-    if value is None:
-        return "\\N"
-    if sqltype == "bytea":
-        return "\\\\x" + value.hex()
-    if sqltype == "text[]":
-        return "{" + ",".join(value) + "}"
-    return str(value).translate(_TEXT_ESCAPES)
+def copy_csv(table) -> io.BytesIO:
+    """An Arrow table as COPY … (FORMAT csv) input: every string quoted, so an empty string stays empty and
+    nothing a branch wrote (\\N, tabs, newlines, quotes) can pose as NULL; NULL is unquoted-empty."""
+    import pyarrow.csv as pacsv
+
+    raw = io.BytesIO()
+    pacsv.write_csv(table, raw, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    raw.seek(0)
+    return raw
 
 
 def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
+    """COPY one protected chunk (CSV written by Arrow: strings quoted, NULL unquoted-empty)."""
+    import pyarrow as pa
+
     model = canonical.entity(entity)
     columns = staged_columns(model)
     table = read_table(Path(ref["path"]))
-    data = [table.column(c).to_pylist() for c, _ in columns]
-    types = [t for _, t in columns]
-    buf = io.StringIO()
-    for row in zip(*data, strict=True):
-        buf.write("\t".join(_copy_text(v, t) for v, t in zip(row, types, strict=True)))
-        buf.write("\n")
-    size = buf.tell()
-    buf.seek(0)
+    arrays = []
+    for name, sqltype in columns:
+        col = table.column(name)
+        if sqltype == "bytea":
+            col = pa.array(_hex(col.to_pylist()), pa.string())
+        elif sqltype == "text[]":
+            col = pa.array([None if v is None else "{" + ",".join(v) + "}" for v in col.to_pylist()], pa.string())
+        arrays.append(col)
+    raw = copy_csv(pa.table(arrays, names=[c for c, _ in columns]))
+    size = len(raw.getbuffer())
     target = table_name(entity, tag)
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DELETE FROM {} WHERE _chunk = %s").format(target), (ref["chunk"],))
-        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
+        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
             target, sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)).as_string(conn),
-            faults.wrap(buf, size, "stage.during_copy"))
+            faults.wrap(raw, size, "stage.during_copy"))
     conn.commit()
     return table.num_rows
 
