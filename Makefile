@@ -21,11 +21,16 @@ run: $(STAMP)
 	$(BIN)/python -m handover_airflow.local run
 
 test: $(STAMP)
-	$(BIN)/ruff check include plugins dags tests
+	$(BIN)/ruff check include plugins dags tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check include plugins dags tests
+	$(BIN)/ruff check include plugins dags tests bench
 
 clean:
 	rm -rf .handover
+
+# The transfer at scale beside a bare parse + COPY floor; appends to bench/RESULTS.md (not a test).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

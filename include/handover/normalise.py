@@ -496,11 +496,56 @@ def _parse_integer(v: str) -> str | None:
     return str(int(text.partition(".")[0].replace(",", "")))
 
 
-def _parsed(parse: Callable[[str], str | None]) -> Callable[[pd.Series], tuple[pd.Series, pd.Series]]:
-    step = _per_value(parse)
+# Fast paths: values already in the canonical spelling are converted by vectorised code; whatever they
+# do not convert (and every other spelling) goes through the scalar parser, so results never differ.
+def _fast_timestamp(fmt_in: str, fmt_out: str) -> Callable[[pd.Series], pd.Series]:
+    def convert(u: pd.Series) -> pd.Series:
+        stamps = pd.to_datetime(u.str.replace("T", " ", regex=False), format=fmt_in, errors="coerce")
+        out = stamps.dt.strftime(fmt_out)
+        return out.astype(object).where(stamps.notna(), None)
+
+    return convert
+
+
+def _fast_amount(u: pd.Series) -> pd.Series:
+    whole, _, cents = u.str.partition(".").T.values
+    return pd.Series([w + "." + (c + "00")[:2] for w, c in zip(whole, cents, strict=True)], index=u.index,
+                     dtype=object)
+
+
+_FAST = {
+    "date": (r"[0-9]{4}-[0-9]{2}-[0-9]{2}", _fast_timestamp("%Y-%m-%d", "%Y-%m-%d")),
+    # the clock spelled strictly: pandas would roll a leap second (:60) over into the next minute
+    "datetime": (r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]",
+                 _fast_timestamp("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")),
+    # non-negative, or negative and not zero (the scalar path turns -0 into 0.00)
+    "amount": (r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?|-[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?", _fast_amount),
+}
+
+
+def _parsed(parse: Callable[[str], str | None], fast: str | None = None
+            ) -> Callable[[pd.Series], tuple[pd.Series, pd.Series]]:
+    slow = _per_value(parse)
+
+    def step(u: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        u = _u_common(u)
+        if fast is None or not len(u):
+            return slow(u)
+        pattern, convert = _FAST[fast]
+        values = pd.Series(np.full(len(u), None, dtype=object), index=u.index, dtype=object)
+        hit = u.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            values[hit] = convert(u[hit]).to_numpy(dtype=object)
+        rest = ~hit | values.isna().to_numpy()
+        bad = np.zeros(len(u), dtype=bool)
+        if rest.any():
+            slow_values, slow_bad = slow(u[rest].reset_index(drop=True))
+            values[rest] = slow_values.to_numpy(dtype=object)
+            bad[rest] = slow_bad
+        return values, bad
 
     def parser(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-        return _run(s, lambda u: step(_u_common(u)))
+        return _run(s, step)
 
     return parser
 
@@ -518,7 +563,7 @@ def date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     these followed by a time (``2024/1/5 13:45:00``), whose time part is dropped but must be valid.
     Day-first/month-first forms (``5/1/2024``) are ambiguous and rejected, as are impossible dates.
     """
-    return _parsed(_parse_date)(s)
+    return _parsed(_parse_date, fast="date")(s)
 
 
 def datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -529,7 +574,7 @@ def datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     (``45296.5`` -> ``2024-01-05T12:00:00``, rounded to the second). A date alone gives ``T00:00:00``. An
     explicit ``+08:00`` is dropped; any other time-zone suffix is rejected.
     """
-    return _parsed(_parse_datetime)(s)
+    return _parsed(_parse_datetime, fast="datetime")(s)
 
 
 def amount(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -541,7 +586,7 @@ def amount(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     (``1.2E+5``) is rejected: Excel writes it when it has dropped significant digits. Other currencies'
     markers (``$``, ``USD``) are rejected rather than stripped: the currency is a field of its own.
     """
-    return _parsed(_parse_amount)(s)
+    return _parsed(_parse_amount, fast="amount")(s)
 
 
 def integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -435,3 +435,26 @@ def test_normalise_column_large_series_with_repeats() -> None:
     assert int((values == "2024-01-05").sum()) == int(series.isin(good_forms).sum())
     assert int(bad.sum()) == int((series == "2024-02-30").sum())
     assert values[series.isna() | (series == "")].isna().all()
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime", "amount"])
+def test_fast_paths_agree_with_the_scalar_parsers(kind):
+    """Vectorised fast paths must give exactly what the per-value parsers give, valid or not."""
+    import random
+
+    from handover import normalise as n
+
+    rng = random.Random(7)
+    values = {
+        "date": [f"{rng.randint(1890, 2030)}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}" for _ in range(3000)],
+        "datetime": [f"{rng.randint(1890, 2030)}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d}"
+                     f"{rng.choice([' ', 'T'])}{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}"
+                     for _ in range(3000)],
+        "amount": [rng.choice(["", "-"]) + rng.choice(["0", str(rng.randint(1, 10**9))])
+                   + rng.choice(["", ".", "." + str(rng.randint(0, 9)), f".{rng.randint(0, 99):02d}"])
+                   for _ in range(3000)],
+    }[kind]
+    scalar = {"date": n._parse_date, "datetime": n._parse_datetime, "amount": n._parse_amount}[kind]
+    got, bad = getattr(n, kind)(pd.Series(values, dtype=object))
+    assert list(got) == [scalar(v) for v in values]
+    assert list(bad) == [scalar(v) is None for v in values]
