@@ -1,8 +1,8 @@
 """Content hashes of the loaded tables: what the manifest promises and a receiving party re-computes.
 
-Per entity and branch: the row count and the SHA-256 over the SHA-256 of every stored row (all columns,
-as PostgreSQL's canonical JSONB text, bookkeeping timestamps left out), in key order under the "C"
-collation. Computed in the database, so a verifier needs nothing but a connection — and any changed
+Per entity and branch: the row count and the SHA-256 over the SHA-256 of every stored row (every column
+of the model, ciphertexts included, as PostgreSQL's row text; which run loaded it and when left out), in
+key order under the "C" collation. Computed in the database, so a verifier needs nothing but a connection — and any changed
 byte of any stored value changes it.
 """
 
@@ -11,19 +11,21 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from handover import canonical
+from handover.store.schema import vault_columns
 
-_BOOKKEEPING = ("loaded_at", "loaded_run_id")
+HASHED_BOOKKEEPING = ("key_id", "row_hash", "source_file", "source_line")
 
 
 def content_hash(conn, entity: str, branch_id: str) -> dict:
     model = canonical.entity(entity)
+    columns = [c for c, _ in vault_columns(model)] + list(HASHED_BOOKKEEPING)
     query = sql.SQL("""
         SELECT count(*), encode(sha256(coalesce(string_agg(
-                   sha256(convert_to((to_jsonb(t) - {drop})::text, 'UTF8')), ''::bytea
+                   sha256(convert_to(ROW({columns})::text, 'UTF8')), ''::bytea
                    ORDER BY t.{key} COLLATE "C"), ''::bytea)), 'hex')
         FROM {table} t WHERE branch_id = %s
-    """).format(drop=sql.SQL(" - ").join(sql.Literal(c) for c in _BOOKKEEPING), key=sql.Identifier(model.key),
-                table=sql.Identifier("vault", entity))
+    """).format(columns=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
+                key=sql.Identifier(model.key), table=sql.Identifier("vault", entity))
     with conn.cursor() as cur:
         cur.execute(query, (branch_id,))
         rows, digest = cur.fetchone()
