@@ -96,7 +96,7 @@ def _register_custom_expectations() -> dict[str, type]:
 
         @column_pair_condition_partial(engine=PandasExecutionEngine)
         def _pandas(cls, column_A, column_B, **kwargs):
-            sex = column_A.map(validators.resident_id_sex)
+            sex = validators.resident_id_sexes(column_A)
             return sex.isna() | column_B.isna() | (sex == column_B)
 
     class ExpectResidentIdSexToMatchGender(ColumnPairMapExpectation):
@@ -114,7 +114,7 @@ def _register_custom_expectations() -> dict[str, type]:
 
         @column_pair_condition_partial(engine=PandasExecutionEngine)
         def _pandas(cls, column_A, column_B, **kwargs):
-            born = column_A.map(lambda v: (d := validators.resident_id_birth_date(v)) and d.isoformat())
+            born = validators.resident_id_births(column_A)
             return born.isna() | column_B.isna() | (born == column_B)
 
     class ExpectResidentIdBirthDateToMatch(ColumnPairMapExpectation):

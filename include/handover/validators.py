@@ -114,6 +114,49 @@ def is_resident_id(v: str | None, *, today: _dt.date | None = None) -> bool:
     return resident_id_check_char(v[:17]) == v[17]
 
 
+_PROVINCE_NUMBERS = np.array(sorted(int(p) for p in PROVINCE_CODES))
+_CHECK_CODEPOINTS = np.array([ord(c) for c in _RESIDENT_ID_CHECK], dtype=np.uint32)
+
+
+def resident_ids_ok(values: pd.Series, *, today: _dt.date | None = None) -> np.ndarray:
+    """`is_resident_id` over a Series at numpy speed (same rule, same answers); missing values → False."""
+    text = values.astype(object).where(values.notna(), "")
+    shaped = np.array(text.map(lambda v: isinstance(v, str) and len(v) == 18), dtype=bool)
+    shaped &= np.array(text.astype(str).str.fullmatch(_RESIDENT_ID_RE.pattern).fillna(False), dtype=bool)
+    ok = np.zeros(len(values), dtype=bool)
+    if not shaped.any():
+        return ok
+    chars = np.array(text[shaped].tolist(), dtype="<U18").view(np.uint32).reshape(-1, 18)
+    digits = chars[:, :17].astype(np.int64) - 48
+    good = np.array(_CHECK_CODEPOINTS[(digits @ np.array(RESIDENT_ID_WEIGHTS)) % 11] == chars[:, 17])
+    good &= np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCE_NUMBERS)
+    births = pd.to_datetime(pd.Series(text[shaped].str.slice(6, 14).to_numpy()), format="%Y%m%d", errors="coerce")
+    limit = pd.Timestamp(today or _dt.date.today())
+    good &= np.array(births.notna() & (births.dt.year >= 1900) & (births <= limit), dtype=bool)
+    ok[np.flatnonzero(shaped)] = good
+    return ok
+
+
+def resident_id_sexes(values: pd.Series) -> pd.Series:
+    """`resident_id_sex` over a Series: "M"/"F" for valid IDs, None otherwise."""
+    ok = resident_ids_ok(values)
+    out = pd.Series(np.full(len(values), None, dtype=object), index=values.index, dtype=object)
+    if ok.any():
+        digit = values[ok].astype(str).str.slice(16, 17).astype(int)
+        out[ok] = np.where(digit % 2 == 1, "M", "F")
+    return out
+
+
+def resident_id_births(values: pd.Series) -> pd.Series:
+    """The ISO birth date inside each valid ID (YYYY-MM-DD), None otherwise."""
+    ok = resident_ids_ok(values)
+    out = pd.Series(np.full(len(values), None, dtype=object), index=values.index, dtype=object)
+    if ok.any():
+        s = values[ok].astype(str)
+        out[ok] = (s.str.slice(6, 10) + "-" + s.str.slice(10, 12) + "-" + s.str.slice(12, 14)).to_numpy(dtype=object)
+    return out
+
+
 def resident_id_birth_date(v: str | None) -> _dt.date | None:
     """The birth date embedded in a valid resident ID; None if ``v`` is not a valid resident ID."""
     return _resident_id_date(v) if is_resident_id(v) else None
@@ -312,6 +355,8 @@ def valid_mask(values: pd.Series, fmt: str) -> pd.Series:
         shaped = strings[strings.str.fullmatch(_PREFILTERS[fmt].pattern).fillna(False).to_numpy(dtype=bool)]
         if fmt in _REGEX_IS_RULE:
             ok[shaped.index.to_numpy()] = True
+        elif fmt == "resident_id":
+            ok[shaped.index.to_numpy()] = resident_ids_ok(shaped)
         else:
             check = FORMAT_VALIDATORS[fmt]
             passed = np.fromiter((check(v) for v in shaped), dtype=bool, count=len(shaped))

@@ -375,3 +375,25 @@ def test_valid_mask_large_series_with_repeats() -> None:
     cards = pd.Series([f"6222{i:012d}" for i in range(5_000)] * 40)  # 200k rows, 5k distinct
     card_mask = v.valid_mask(cards, "bank_card")
     assert int(card_mask.sum()) == 40 * sum(v.is_bank_card(c) for c in cards.iloc[:5_000])
+
+
+def test_vectorised_resident_id_rules_agree_with_the_scalar_ones():
+    import random
+
+    import pandas as pd
+    from handover import validators as v
+
+    rng = random.Random(11)
+    values = []
+    for _ in range(4000):
+        body = rng.choice(["11", "31", "44", "99", "00", "81"]) + "".join(rng.choice("0123456789") for _ in range(4))
+        body += f"{rng.randint(1880, 2030)}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        body += "".join(rng.choice("0123456789") for _ in range(3))
+        check = v.resident_id_check_char(body) if rng.random() < 0.7 else rng.choice("0123456789X")
+        values.append(rng.choice([body + check, (body + check).lower(), body, None, "4.40106E+17"]))
+    series = pd.Series(values, dtype=object)
+    assert list(v.resident_ids_ok(series)) == [v.is_resident_id(x) for x in values]
+    assert list(v.resident_id_sexes(series)) == [v.resident_id_sex(x) for x in values]
+    births = [d.isoformat() if (d := v.resident_id_birth_date(x)) else None for x in values]
+    assert list(v.resident_id_births(series)) == births
+    assert sum(v.is_resident_id(x) for x in values) > 300  # the comparison covers valid IDs too
