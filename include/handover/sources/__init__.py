@@ -2,14 +2,36 @@
 
 Every reader yields `RawChunk`s: the contract's columns as text exactly as the file holds them (never
 type-inferred: an ID number must not become a float), the file line each row started on, and a
-source-level problem per row (``ragged_row``, ``encoding_error``) that sends the row to quarantine.
-`inspect_source` checks a source against the contract before anything is read in earnest.
+source-level problem per row that sends the row to quarantine with its original content (bytes for a
+CSV, the cells' text for an XLSX), so nothing is dropped or altered without a trace:
+
+- ``unterminated_quote``: a quoted field still open at the end of the file (a cut file, a stray quote);
+  everything from its line to the end is kept in the row's bytes;
+- ``blank_row``: a row with cells but no content (whitespace, delimiters only); an empty line is not a row;
+- ``ragged_row``: more or fewer fields than the header, or a value in a column that has no header;
+- ``encoding_error``: bytes that do not decode in the file's encoding, or UTF-8 text in a GB18030 file;
+- ``control_character``: NUL or another control character (not tab, CR, LF): never data, and NUL cannot
+  be stored in PostgreSQL text;
+- ``repeated_header``: the header row again, inside the data (two exports concatenated);
+- ``stray_bom``: a byte-order mark inside the data (files concatenated); never stripped silently;
+- ``oversized_field``: a field longer than `FIELD_LIMIT` characters (`FREE_TEXT_LIMIT` for free text);
+- ``excel_error``: a cell holding an Excel error (``#N/A``, ``#REF!`` …): the value was lost in Excel;
+- ``formula_like``: a cell a spreadsheet would run as a formula (``=…``, ``@…``, ``+cmd``);
+- ``merged_cell`` (XLSX): a row covered by a merged range: Excel shows one value in every row of the
+  range, the file holds it only in the first cell;
+- ``uncalculated_formula`` (XLSX): a formula cell whose result was never stored: it would read as empty.
+
+`inspect_source` checks a source against the contract before anything is read in earnest. Every problem
+that makes a whole file unreadable (missing, empty, no header, wrong encoding, not a CSV/XLSX, a missing
+sheet or column) is a `SourceError` naming the file, the line and what to do.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import operator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,14 +75,53 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def match_headers(spec: EntitySpec, found: list[str], file: str, where: str) -> list[int]:
+def clean_header(h: str | None) -> str:
+    return (h or "").strip().lstrip("\ufeff").strip()
+
+
+_DELIMITERS = {",": "','", ";": "';'", "\t": "a tab", "|": "'|'"}
+TITLE_ROWS = 20  # how far below the first row a header row is looked for, to tell a title row from no header
+
+
+def _check_delimiter(spec: EntitySpec, found: list[str], file: str, where: str, line: int) -> None:
+    """A header row that only matches when split by another delimiter: say so, not "no header row"."""
+    if spec.source.format != "csv":
+        return
+    declared = {c.header for c in spec.columns}
+    text = spec.source.delimiter.join(h or "" for h in found)
+    for delimiter, name in _DELIMITERS.items():
+        if delimiter != spec.source.delimiter and len(declared & {clean_header(p) for p in text.split(delimiter)}) >= 2:
+            raise SourceError(file, f"the {where} is separated by {name}, not by "
+                              f"{_DELIMITERS.get(spec.source.delimiter, repr(spec.source.delimiter))}", line=line,
+                              hint=f"set entities.{spec.name}.source.delimiter to the file's delimiter")
+
+
+def check_title_rows(spec: EntitySpec, first: list[str], following: Iterator[tuple[list, int]], file: str,
+                     line: int) -> None:
+    """When the first row with content holds none of the contract's columns, look a few rows further: a
+    header row below a title ("XX支行客户信息表") gets its own error; otherwise `match_headers` reports a
+    file without a header row. Nothing of the rows is quoted."""
+    declared = {c.header for c in spec.columns}
+    if declared & {clean_header(h) for h in first}:
+        return
+    for seen, (row, number) in enumerate(following):
+        if seen >= TITLE_ROWS:
+            return
+        if len(declared & {clean_header(h if isinstance(h, str) else None) for h in row}) >= min(2, len(declared)):
+            raise SourceError(file, f"the header row is line {number}, below {number - line} other line(s) "
+                              "(a title or a note?)", line=number,
+                              hint="delete the lines above the header row, or export the data again without them")
+
+
+def match_headers(spec: EntitySpec, found: list[str], file: str, where: str, line: int = 1) -> list[int]:
     """Position of each contract column in the file's header row; every mismatch is an error."""
-    cleaned = [(h or "").strip().lstrip("\ufeff").strip() for h in found]
+    cleaned = [clean_header(h) for h in found]
     declared = {c.header for c in spec.columns}
     if not declared & set(cleaned):
+        _check_delimiter(spec, found, file, where, line)
         # Not one header matches: this row is probably data (a headerless export). Quote none of it.
         raise SourceError(file, f"none of the contract's {len(declared)} columns is in the {where}; "
-                          "the export may have no header row", line=1,
+                          "the export may have no header row", line=line,
                           hint="export the data again with its header row, or correct the contract")
     problems = []
     positions: list[int] = []
@@ -79,9 +140,97 @@ def match_headers(spec: EntitySpec, found: list[str], file: str, where: str) -> 
         if not h and any(cleaned[i + 1:]):  # a trailing blank header is Excel's habit; a blank inside is not
             problems.append(f"the column at position {i + 1} has no header")
     if problems:
-        raise SourceError(file, "; ".join(problems), line=1,
+        raise SourceError(file, "; ".join(problems), line=line,
                           hint="correct the contract's columns or the export's header row")
     return positions
+
+
+# --------------------------------------------------------------------------------------------------
+# Row checks shared by the readers
+# --------------------------------------------------------------------------------------------------
+
+FIELD_LIMIT = 1_024  # characters: no name, number, address or code comes near it
+FREE_TEXT_LIMIT = 32_767  # characters, for free-text columns: Excel's own limit for one cell
+_BLANKS = " \t\r\n\f\v\u00a0\u3000\u200b\u200c\u200d\u2060\ufeff"
+# Characters that never belong in a clean row: control characters (not tab, CR, LF), a BOM, and the
+# surrogate escapes a reader leaves for bytes that did not decode.
+SPECIAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\udc80-\udcff]")
+_ESCAPED_RE = re.compile("[\udc80-\udcff]")
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What Excel (or LibreOffice) would evaluate: "=…", "@…", a sign followed by a name or a parenthesis
+# ("+cmd", "-SUM("), or arithmetic leading to one ("-2+3+cmd|' /C calc'!A0"). "+86 138…" and "-1,234.50"
+# are not formulas.
+_FORMULA_RE = re.compile(r"[=@]|[+\-]\s*[A-Za-z_(]|[+\-][0-9.\s+\-*/]*[+\-*/]\s*[A-Za-z_(]")
+EXCEL_ERRORS = frozenset({"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!",
+                          "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+_STARTS = frozenset("=@+-#" + _BLANKS)  # how a cell that may be a formula or an Excel error starts
+_first_char = operator.itemgetter(slice(0, 1))
+
+
+def is_blank_row(cells: Sequence[str | None]) -> bool:
+    """A row with no content at all: every cell empty or only spaces/invisible characters."""
+    for c in cells:
+        if c and c.strip(_BLANKS):
+            return False
+    return True
+
+
+def field_limits(spec: EntitySpec, positions: list[int], width: int) -> list[int]:
+    """The longest value allowed at each position of a file's row."""
+    limits = [FIELD_LIMIT] * width
+    for col, pos in zip(spec.columns, positions, strict=True):
+        limits[pos] = FREE_TEXT_LIMIT if col.pii == "free_text" else FIELD_LIMIT
+    return limits
+
+
+def cell_problem(cells: Sequence[str], header: list[str], limits: list[int], scanned: bool = False,
+                 longest: int | None = None) -> str | None:
+    """The reason a row whose fields split and decode cleanly must still go to quarantine, or None.
+
+    `cells` are text ("" for empty). In order: control characters, a repeated header row, a stray
+    byte-order mark, an oversized field, an Excel error value, a formula. `header` is the file's header row,
+    cleaned (`clean_header`). `scanned`: the caller has already searched the row for control characters
+    and BOMs (`special_problem`) and found none; `longest`: an upper bound of the cells' lengths (the row's
+    text length). Every check but the last is one pass in C: this runs on every row of every file."""
+    if not scanned:
+        joined = "".join(cells)
+        if SPECIAL_RE.search(joined):
+            return special_problem(cells, header, joined)
+    if header and cells and header[0] in cells[0] and _is_header(cells, header):
+        return "repeated_header"
+    if (longest if longest is not None else max(map(len, cells), default=0)) > FIELD_LIMIT:
+        for cell, limit in zip(cells, limits, strict=False):
+            if len(cell) > limit:
+                return "oversized_field"
+    if not _STARTS.isdisjoint(map(_first_char, cells)):
+        for cell in cells:
+            if cell[:1] in _STARTS:
+                value = cell.strip(_BLANKS)
+                if value in EXCEL_ERRORS:
+                    return "excel_error"
+                if _FORMULA_RE.match(value):
+                    return "formula_like"
+    return None
+
+
+def special_problem(cells: Sequence[str], header: list[str], text: str) -> str:
+    """The problem of a row whose text `SPECIAL_RE` matched: undecodable bytes, a control character, or a
+    byte-order mark (starting a repeated header row, or stray)."""
+    if _ESCAPED_RE.search(text):
+        return "encoding_error"
+    if _CONTROL_RE.search(text):
+        return "control_character"
+    return "repeated_header" if _is_header(cells, header) else "stray_bom"
+
+
+def _is_header(cells: Sequence[str | None], header: list[str]) -> bool:
+    return [clean_header(c) for c in cells[:len(header)]] == header and not any(
+        c and c.strip() for c in cells[len(header):])
+
+
+def suspect_value(value: str | None, limit: int) -> bool:
+    """A value of a quarantined row that must not travel on as text (control characters, oversized)."""
+    return value is not None and (len(value) > limit or bool(_CONTROL_RE.search(value)))
 
 
 def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
@@ -94,9 +243,9 @@ def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
         from handover.sources import csv as reader
     else:
         from handover.sources import xlsx as reader
-    encoding, headers = reader.read_header(spec, path)
+    encoding, headers, line = reader.find_header(spec, path)
     match_headers(spec, headers, str(path), "header row" if spec.source.format == "csv" else
-                  f"header row of sheet {spec.source.sheet}")
+                  f"header row of sheet {spec.source.sheet}", line=line)
     return SourceInfo(entity=spec.name, path=str(path), file=spec.source.file, sha256=file_sha256(path),
                       bytes=path.stat().st_size, encoding=encoding, sheet=spec.source.sheet,
                       headers=tuple(headers))

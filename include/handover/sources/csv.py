@@ -1,9 +1,15 @@
 """CSV exports: UTF-8, UTF-8 with BOM, GB18030/GBK — declared in the contract or detected.
 
-Detection: a UTF-8 BOM means utf-8-sig; else the first megabytes decode as strict UTF-8 or they are
-GB18030 (a superset of GBK and GB2312, and what Excel on a Chinese Windows writes). Bytes that do not
-decode are kept (surrogate escapes) and the row goes to quarantine as ``encoding_error`` with its
-original bytes, so nothing is lost and the value can be repaired.
+Detection (``encoding: auto``): a UTF-8 BOM means utf-8-sig; else the first megabytes decode as strict
+UTF-8, or, when they do not, the encoding most of their non-ASCII lines decode in wins (a UTF-8 export
+with a few GBK rows pasted in stays UTF-8; those rows are quarantined). A file that is not text of that
+kind at all (UTF-16 "Unicode text", an XLSX or XLS workbook named .csv) is refused, naming what it is.
+
+Rows that cannot be trusted go to quarantine with the exact bytes the file holds for them (the physical
+lines the row spans, quotes and inner line breaks included, the final line break left off), so nothing is lost and the row can be repaired:
+bytes that do not decode (kept as surrogate escapes while reading) and UTF-8 text inside a GB18030 file
+(which GB18030 would otherwise decode silently into wrong characters) are ``encoding_error``; see
+`handover.sources` for the other codes.
 """
 
 from __future__ import annotations
@@ -16,85 +22,242 @@ from pathlib import Path
 
 from handover.contract import EntitySpec
 from handover.errors import SourceError
-from handover.sources import RawChunk, match_headers
+from handover.sources import (
+    SPECIAL_RE,
+    RawChunk,
+    cell_problem,
+    check_title_rows,
+    clean_header,
+    field_limits,
+    is_blank_row,
+    match_headers,
+    special_problem,
+    suspect_value,
+)
 
 SNIFF_BYTES = 4 << 20
 _ESCAPED = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[\u0800-\U0010ffff]")
 csv.field_size_limit(1 << 30)
+
+# Files that are not delimited text in a single-byte-compatible encoding, by their first bytes.
+_NOT_CSV = (
+    (codecs.BOM_UTF32_LE, "UTF-32 text", "save it again as CSV UTF-8"),
+    (codecs.BOM_UTF32_BE, "UTF-32 text", "save it again as CSV UTF-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16 text (Excel's \"Unicode text\")", "save it again as CSV UTF-8"),
+    (codecs.BOM_UTF16_BE, "UTF-16 text", "save it again as CSV UTF-8"),
+    (b"PK\x03\x04", "a zip file (an XLSX workbook?)",
+     "declare format: xlsx and the sheet in the contract, or export the data as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 file (an old .xls workbook?)",
+     "open it in Excel and save it as CSV UTF-8"),
+)
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise SourceError(path, f"the file cannot be read ({exc.strerror or type(exc).__name__})",
+                          hint="check the file's permissions and the source folder") from None
+
+
+def _mostly_utf8(head: bytes, complete: bool) -> bool:
+    """Whether more of the non-ASCII lines decode as UTF-8 than not (a mixed file's main encoding)."""
+    lines = head.split(b"\n")
+    if not complete:
+        lines = lines[:-1]  # the last line may be cut in the middle of a character
+    utf8 = other = 0
+    for line in lines:
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8 += 1
+        except UnicodeDecodeError:
+            other += 1
+    return utf8 > other
 
 
 def detect_encoding(path: Path, declared: str = "auto") -> str:
+    head = _head(path)
+    for magic, what, hint in _NOT_CSV:
+        if head.startswith(magic):
+            raise SourceError(path, f"the file is {what}, not a CSV file in UTF-8 or GB18030", line=1, hint=hint)
+    if head.startswith(codecs.BOM_UTF8):
+        if declared in ("gbk", "gb18030"):
+            raise SourceError(path, f"the file starts with a UTF-8 byte-order mark but the contract declares "
+                              f"{declared}", line=1, hint="declare encoding: utf-8-sig (or auto) for this file")
+        return "utf-8-sig"
     if declared in ("gbk", "gb18030"):
         return "gb18030"
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
     if declared != "auto":
         return declared
+    complete = len(head) < SNIFF_BYTES
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
         return "utf-8"
     except UnicodeDecodeError:
-        return "gb18030"
+        return "utf-8" if _mostly_utf8(head, complete) else "gb18030"
+
+
+def _is_utf8_text(raw: bytes) -> bool:
+    """Bytes that are valid UTF-8 with at least one 3- or 4-byte character: in a GB18030 file, such a row
+    was written in UTF-8 (GB18030 text practically never forms such sequences) and would decode to wrong
+    characters."""
+    if raw.isascii():
+        return False
+    text = raw.decode("utf-8", "replace")  # no exception to raise and catch per row: 3x faster
+    return "\ufffd" not in text and bool(_MULTIBYTE.search(text))
 
 
 def _open(path: Path, encoding: str):
-    return open(path, encoding=encoding, errors="surrogateescape", newline="")
+    try:
+        return open(path, encoding=encoding, errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise SourceError(path, f"the file cannot be read ({exc.strerror or type(exc).__name__})",
+                          hint="check the file's permissions and the source folder") from None
 
 
-def read_header(spec: EntitySpec, path: Path) -> tuple[str, list[str]]:
-    encoding = detect_encoding(path, spec.source.encoding)
-    with _open(path, encoding) as fh:
-        reader = csv.reader(fh, delimiter=spec.source.delimiter)
-        for header in reader:
-            if any(h.strip() for h in header):
-                if any(_ESCAPED.search(h) for h in header):
-                    raise SourceError(path, f"the header row does not decode as {encoding}",
-                                      line=reader.line_num,
-                                      hint="declare the file's real encoding in the contract")
-                return encoding, header
+class _Reader:
+    """csv.reader over the file's physical lines, keeping the lines of the current row (its exact text).
+
+    Iterating gives (fields, first line, the row's text, whether the file ended inside the row)."""
+
+    def __init__(self, fh, delimiter: str) -> None:
+        self.line = 0  # the last physical line consumed
+        self._records = self._read(fh, delimiter)
+
+    def __iter__(self):
+        return self._records
+
+    def _read(self, fh, delimiter: str) -> Iterator[tuple[list[str], int, str, bool]]:
+        taken: list[str] = []
+        eof: list[bool] = []
+
+        def lines():
+            for line in fh:
+                taken.append(line)
+                yield line
+            eof.append(True)
+
+        rows = csv.reader(lines(), delimiter=delimiter)
+        for row in rows:
+            start, self.line = self.line + 1, rows.line_num
+            text = "".join(taken)
+            taken.clear()
+            yield row, start, text, bool(eof)
+
+
+def _raw_codec(encoding: str) -> str:
+    return "utf-8" if encoding == "utf-8-sig" else encoding  # never re-add the BOM to a row's bytes
+
+
+def _strip_terminator(text: str) -> str:
+    """A row's text without the line break that ends it (line breaks inside quoted fields stay)."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\n", "\r")) else text
+
+
+def _header(path: Path, reader: _Reader, encoding: str) -> tuple[list[str], int]:
+    for header, line, text, _ in reader:
+        if any(h.strip() for h in header):
+            if any(_ESCAPED.search(h) for h in header):
+                raise SourceError(path, f"the header row does not decode as {encoding}", line=line,
+                                  hint="declare the file's real encoding in the contract")
+            if encoding == "gb18030" and _is_utf8_text(text.encode("gb18030", "surrogateescape")):
+                raise SourceError(path, "the header row is UTF-8 text but the file is read as GB18030", line=line,
+                                  hint="declare encoding: utf-8 (or auto) for this file, or export it again "
+                                       "in one encoding")
+            return header, line
     raise SourceError(path, "the file is empty: no header row", line=1,
                       hint="export the data again, with its header row")
 
 
+def _following(reader: _Reader) -> Iterator[tuple[list[str], int]]:
+    for row, line, _, _ in reader:
+        if row:
+            yield row, line
+
+
+def _csv_error(path: Path, reader: _Reader, exc: csv.Error) -> SourceError:
+    return SourceError(path, f"the file cannot be split into rows ({type(exc).__name__})", line=reader.line + 1,
+                       hint="check the contract's delimiter, or export the file again")
+
+
+def find_header(spec: EntitySpec, path: Path) -> tuple[str, list[str], int]:
+    """The file's encoding, its header row and the line it is on."""
+    encoding = detect_encoding(path, spec.source.encoding)
+    with _open(path, encoding) as fh:
+        reader = _Reader(fh, spec.source.delimiter)
+        try:
+            header, line = _header(path, reader, encoding)
+            check_title_rows(spec, header, _following(reader), str(path), line)
+        except csv.Error as exc:
+            raise _csv_error(path, reader, exc) from None
+    return encoding, header, line
+
+
+def read_header(spec: EntitySpec, path: Path) -> tuple[str, list[str]]:
+    encoding, header, _ = find_header(spec, path)
+    return encoding, header
+
+
+def _row_problem(row: list[str], text: str, eof: bool, width: int, unnamed: list[int], encoding: str,
+                 header: list[str], limits: list[int]) -> str | None:
+    if eof:
+        return "unterminated_quote"  # the reader only runs into the end of the file inside a quoted field
+    if is_blank_row(row):
+        return "blank_row"
+    if len(row) != width or (unnamed and any(row[i].strip() for i in unnamed)):
+        return "ragged_row"  # or a value in a column that has no header (Excel's trailing empty column)
+    if SPECIAL_RE.search(text):  # one pass over the row for undecodable bytes, control characters, BOMs
+        return special_problem(row, header, text)
+    if encoding == "gb18030":
+        raw = text.encode("gb18030")
+        if codecs.BOM_UTF8 in raw:
+            return "stray_bom"  # a UTF-8 file's start, concatenated: GB18030 would read it as 锘 and more
+        if _is_utf8_text(raw):
+            return "encoding_error"
+    return cell_problem(row, header, limits, scanned=True, longest=len(text))
+
+
 def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     encoding = detect_encoding(path, spec.source.encoding)
+    codec = _raw_codec(encoding)
     headers = [c.header for c in spec.columns]
     with _open(path, encoding) as fh:
-        reader = csv.reader(fh, delimiter=spec.source.delimiter)
-        header: list[str] | None = None
-        for header in reader:
-            if any(h.strip() for h in header):
-                break
-        if header is None:
-            raise SourceError(path, "the file is empty: no header row", line=1)
-        positions = match_headers(spec, header, str(path), "header row")
-        width = len(header)
-        chunk = RawChunk(headers, [], [], [], [])
-        last_line = reader.line_num
-        for row in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # a blank line is not a row
-            problem = None
-            if len(row) != width:
-                problem = "ragged_row"
-            elif any(_ESCAPED.search(v) for v in row):
-                problem = "encoding_error"
-            if problem:
-                raw = spec.source.delimiter.join(row).encode(encoding, "surrogateescape")
-                values = [row[p] if p < len(row) else None for p in positions]
-                values = [None if v is None or _ESCAPED.search(v) else v for v in values]
-            else:
-                raw = None
-                values = [row[p] for p in positions]
-            chunk.rows.append(values)
-            chunk.lines.append(start)
-            chunk.problems.append(problem)
-            chunk.raw.append(raw)
-            if len(chunk.rows) >= chunk_rows:
-                yield chunk
-                chunk = RawChunk(headers, [], [], [], [])
+        reader = _Reader(fh, spec.source.delimiter)
+        try:
+            header, header_line = _header(path, reader, encoding)
+            check_title_rows(spec, header, _following(reader), str(path), header_line)
+            positions = match_headers(spec, header, str(path), "header row", line=header_line)
+            width = len(header)
+            unnamed = sorted(set(range(width)) - set(positions))
+            cleaned = [clean_header(h) for h in header]
+            limits = field_limits(spec, positions, width)
+            chunk = RawChunk(headers, [], [], [], [])
+            for row, start, text, eof in reader:
+                if not row:
+                    continue  # an empty line is not a row
+                problem = _row_problem(row, text, eof, width, unnamed, encoding, cleaned, limits)
+                if problem:
+                    raw = _strip_terminator(text).encode(codec, "surrogateescape")
+                    values = [row[p] if p < len(row) else None for p in positions]
+                    values = [None if v is None or _ESCAPED.search(v) or suspect_value(v, limits[p]) else v
+                              for v, p in zip(values, positions, strict=True)]
+                else:
+                    raw = None
+                    values = [row[p] for p in positions]
+                chunk.rows.append(values)
+                chunk.lines.append(start)
+                chunk.problems.append(problem)
+                chunk.raw.append(raw)
+                if len(chunk.rows) >= chunk_rows:
+                    yield chunk
+                    chunk = RawChunk(headers, [], [], [], [])
+        except csv.Error as exc:
+            raise _csv_error(path, reader, exc) from None
         if chunk.rows:
             yield chunk
