@@ -46,8 +46,11 @@ def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, 
         for pos in positions:
             reasons[pos].add(f"unparseable_{col.type}")
         unreadable[col.name] = {int(p) for p in positions}
-    if "id_type" in frame and "id_number" in frame:
-        # No document type given: a mainland customer's number is a resident ID unless said otherwise.
+    if "id_number" in frame:
+        # No document type given (no column, or an empty cell): a mainland customer's number is a
+        # resident ID unless said otherwise. Without an id_type column this one is only for the checks.
+        if "id_type" not in frame:
+            frame["id_type"] = None
         missing = frame["id_type"].isna() & frame["id_number"].notna()
         frame.loc[missing, "id_type"] = "resident_id"
     return frame, reasons, unreadable
@@ -69,7 +72,7 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     for pos in (~clean_rows).nonzero()[0]:
         reasons[pos] = {problems.iloc[pos]}
 
-    table = pa.Table.from_pandas(frame.astype(object), preserve_index=False,
+    table = pa.Table.from_pandas(frame[[c.name for c in spec.columns]].astype(object), preserve_index=False,
                                  schema=pa.schema([(c.name, pa.string()) for c in spec.columns]))
     table = table.append_column("_reasons", pa.array([sorted(r) for r in reasons], pa.list_(pa.string())))
     for name in ("_line", "_problem", "_raw"):

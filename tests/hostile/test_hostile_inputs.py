@@ -516,9 +516,6 @@ def test_invalid_checksums_resident_id_uscc_and_luhn_are_quarantined(export, hos
     only_damaged(out, {3: {"invalid_bank_card"}}, entity="accounts")
 
 
-@pytest.mark.xfail(strict=True, reason="verify.normalise_frame defaults id_type to resident_id only when the "
-                   "contract maps an id_type column; without one the resident-ID suite's row_condition never "
-                   "matches and no checksum is checked (fix needed in verify.py, outside the corpus's files)")
 def test_resident_ids_are_checked_when_the_contract_has_no_id_type_column(export, hostile):
     rows = customers(3)
     rid = rows[1]["证件号码"]
