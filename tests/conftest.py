@@ -11,6 +11,7 @@ migrated once per session.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,23 +61,31 @@ def pg_admin_dsn() -> str:
     return embedded.dsn(server, "postgres")
 
 
-@pytest.fixture
-def pg_dsn(pg_admin_dsn: str):
-    """A fresh database for one test."""
+@contextlib.contextmanager
+def scratch_database(admin_dsn: str, name: str):
+    """A database made fresh for the block (dropped first if a crashed run left it), dropped after."""
     import psycopg2
     from psycopg2.extensions import make_dsn, parse_dsn
 
-    name = f"handover_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(pg_admin_dsn)
+    admin = psycopg2.connect(admin_dsn)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    params = parse_dsn(pg_admin_dsn) | {"dbname": name}
-    yield make_dsn(**params)
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_dsn(**(parse_dsn(admin_dsn) | {"dbname": name}))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture
+def pg_dsn(pg_admin_dsn: str):
+    """A fresh database for one test."""
+    with scratch_database(pg_admin_dsn, f"handover_test_{uuid.uuid4().hex[:12]}") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

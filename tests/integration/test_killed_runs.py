@@ -21,6 +21,7 @@ from handover.store.keys import data_purpose
 from handover.store.schema import vault_columns
 from handover.vault import open_payload
 
+from tests.conftest import scratch_database
 from tests.integration.test_transfer_store import SIGNING_KEY
 
 BRANCH = "SH-PD-0042"
@@ -79,23 +80,11 @@ def plain_state(dsn: str, master_key_text: str) -> dict:
 
 @pytest.fixture(scope="module")
 def clean_state(pg_admin_dsn, small_export, sample_contract, tmp_path_factory):
-    from psycopg2.extensions import make_dsn, parse_dsn
-
     key = "Y2xlYW4tcnVuLWtleS0tLS0tLS0tLS0tLS0tLS0tLS0="  # 32 bytes, base64: the comparison key
-    name = "handover_test_clean_killed"
-    admin = psycopg2.connect(pg_admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_dsn(**(parse_dsn(pg_admin_dsn) | {"dbname": name}))
-    done = _transfer(dsn, sample_contract, small_export, tmp_path_factory.mktemp("clean"), key)
-    assert done.returncode == 0, done.stderr[-2000:]
-    yield key, plain_state(dsn, key)
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
+    with scratch_database(pg_admin_dsn, "handover_test_clean_killed") as dsn:
+        done = _transfer(dsn, sample_contract, small_export, tmp_path_factory.mktemp("clean"), key)
+        assert done.returncode == 0, done.stderr[-2000:]
+        yield key, plain_state(dsn, key)
 
 
 @pytest.mark.parametrize("point", faults.POINTS)

@@ -15,8 +15,8 @@ from handover import transfer
 from handover.contract import load_contract
 from handover.errors import SourceError
 from handover.sources import database
-from psycopg2.extensions import make_dsn, parse_dsn
 
+from tests.conftest import scratch_database
 from tests.integration.test_transfer_store import _ctx
 
 # Source-system column names (English, as many core systems have) for the sample's Chinese headers.
@@ -48,27 +48,17 @@ def _frames(folder: Path) -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def source_db(pg_admin_dsn, sample_export):
     """The sample branch as tables of a 'core' schema in a database of its own (all columns text)."""
-    name = "handover_test_source_db"
-    admin = psycopg2.connect(pg_admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_dsn(**(parse_dsn(pg_admin_dsn) | {"dbname": name}))
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA core")
-        for entity, frame in _frames(sample_export[0]).items():
-            cols = [COLUMNS[entity][h] for h in frame.columns]
-            cur.execute(f"CREATE TABLE core.{entity} ({', '.join(c + ' text' for c in cols)})")
-            buf = io.StringIO()
-            frame.to_csv(buf, index=False, header=False)
-            buf.seek(0)
-            cur.copy_expert(f"COPY core.{entity} FROM STDIN WITH (FORMAT csv)", buf)
-    yield dsn
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
+    with scratch_database(pg_admin_dsn, "handover_test_source_db") as dsn:
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA core")
+            for entity, frame in _frames(sample_export[0]).items():
+                cols = [COLUMNS[entity][h] for h in frame.columns]
+                cur.execute(f"CREATE TABLE core.{entity} ({', '.join(c + ' text' for c in cols)})")
+                buf = io.StringIO()
+                frame.to_csv(buf, index=False, header=False)
+                buf.seek(0)
+                cur.copy_expert(f"COPY core.{entity} FROM STDIN WITH (FORMAT csv)", buf)
+        yield dsn
 
 
 @pytest.fixture
