@@ -15,8 +15,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS), include_examples=False) if "include_examples" in \
-        DagBag.__init__.__code__.co_varnames else DagBag(dag_folder=str(DAGS))
+    return DagBag(dag_folder=str(DAGS))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False (conftest)
 
 
 def test_dags_import_without_errors(dagbag):
