@@ -259,7 +259,8 @@ def publish_manifest(ctx: RunContext) -> dict:
     crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
     folder = ctx.output_dir(contract.branch_id)
     with connect(ctx.dsn, "publish_manifest") as conn:
-        content = {} if ctx.dry_run else content_hashes(conn, contract.entities, contract.branch_id)
+        content = {} if ctx.dry_run else content_hashes(
+            lambda: psycopg2.connect(ctx.dsn, application_name="handover"), contract.entities, contract.branch_id)
         doc = manifest_mod.build(run_id=ctx.run_id, mode=_mode(ctx), contract_summary=contract.summary(),
                                  sources=sources, counts=counts, validation=validation,
                                  schema_fingerprint=schema.fingerprint(), content=content, archive=archived,

@@ -122,3 +122,56 @@ def test_a_bad_source_fails_before_loading_and_leaves_no_work_area(pg_dsn, maste
         assert cur.fetchone()[0] == 0
         cur.execute("SELECT to_regclass('vault.customers')")
         assert cur.fetchone() == (None,)  # the contract check failed before anything was created
+
+
+def test_a_branch_has_its_own_partitions_built_on_first_load(transferred, pg_dsn):
+    from handover.store.partitions import partition_name
+
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        for entity in ("customers", "accounts", "transactions", "interactions"):
+            cur.execute("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+                        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+                        (f"vault.{entity}",))
+            assert cur.fetchall() == [(partition_name(entity, "SH-PD-0042"), "FOR VALUES IN ('SH-PD-0042')")]
+        # the attached partition enforces the parent's keys
+        cur.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('p', 'f')",
+                    (f"vault.{partition_name('transactions', 'SH-PD-0042')}",))
+        assert cur.fetchone()[0] == 2  # primary key + the required account reference
+
+
+def test_a_version_2_store_is_migrated_to_partitions(transferred, pg_dsn, master_key_text, sample_contract,
+                                                     sample_export, tmp_path):
+    """A store made before partitioning (plain vault tables) is moved into per-branch partitions by the
+    next run, rows and content hashes unchanged, and the run then writes nothing."""
+    from handover.store import content, schema
+
+    _, _, manifest = transferred
+    before = snapshot(pg_dsn, TABLES)
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        # Rebuild the version-2 layout: plain tables with the same rows, keys and references.
+        for entity in ("interactions", "transactions", "accounts", "customers"):
+            cur.execute(f"CREATE TABLE public.{entity}_flat AS TABLE vault.{entity}")
+            cur.execute(f"DROP TABLE vault.{entity}")
+        for entity in ("customers", "accounts", "transactions", "interactions"):
+            cur.execute(f"ALTER TABLE public.{entity}_flat SET SCHEMA vault")
+            cur.execute(f"ALTER TABLE vault.{entity}_flat RENAME TO {entity}")
+            cur.execute(f"ALTER TABLE vault.{entity} ADD PRIMARY KEY (branch_id, {entity[:-1]}_id)")
+        cur.execute("ALTER TABLE vault.accounts ADD FOREIGN KEY (branch_id, customer_id) "
+                    "REFERENCES vault.customers (branch_id, customer_id)")
+        cur.execute("CREATE INDEX customers_mobile_bidx ON vault.customers (mobile_bidx)")
+        cur.execute("UPDATE ops.schema_version SET fingerprint = 'version-2'")
+        conn.commit()
+        cur.execute("SELECT relkind FROM pg_class WHERE oid = 'vault.customers'::regclass")
+        assert cur.fetchone()[0] == "r"
+        schema.ensure_schema(conn)
+        cur.execute("SELECT relkind FROM pg_class WHERE oid = 'vault.customers'::regclass")
+        assert cur.fetchone()[0] == "p"
+        cur.execute("SELECT to_regnamespace('vault_v2')")
+        assert cur.fetchone()[0] is None
+    assert snapshot(pg_dsn, TABLES) == before
+    assert content.content_hashes(lambda: psycopg2.connect(pg_dsn), manifest["content"], "SH-PD-0042") \
+        == manifest["content"]
+    folder, _ = sample_export
+    rerun = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-after-migration")
+    transfer.run_all(rerun)
+    assert snapshot(pg_dsn, TABLES) == before

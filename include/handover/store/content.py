@@ -32,5 +32,18 @@ def content_hash(conn, entity: str, branch_id: str) -> dict:
     return {"rows": rows, "sha256": digest}
 
 
-def content_hashes(conn, entities, branch_id: str) -> dict[str, dict]:
-    return {entity: content_hash(conn, entity, branch_id) for entity in entities}
+def content_hashes(connect, entities, branch_id: str) -> dict[str, dict]:
+    """Every entity's hash, each on its own connection from `connect()` and its own thread (the database
+    does the work, so they run side by side on the server's cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(entity: str) -> dict:
+        conn = connect()
+        try:
+            return content_hash(conn, entity, branch_id)
+        finally:
+            conn.close()
+
+    entities = list(entities)
+    with ThreadPoolExecutor(max_workers=max(1, len(entities))) as pool:
+        return dict(zip(entities, pool.map(one, entities), strict=True))

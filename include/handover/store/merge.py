@@ -1,6 +1,7 @@
 """Merge a settled run into the vault and ops — one transaction, parents first, idempotent.
 
-Loaded rows are upserted by (branch, key) and only rewritten when their content hash changed, so a
+A branch's first load builds its vault partitions in bulk (`handover.store.partitions`). After that,
+loaded rows are upserted by (branch, key) and only rewritten when their content hash changed, so a
 re-run of the same transfer writes nothing (fresh nonces would otherwise change every ciphertext).
 Quarantined rows keep their sealed payload and reason codes; excluded rows keep blind indexes only.
 """
@@ -11,13 +12,16 @@ from psycopg2 import sql
 
 from handover import canonical, faults
 from handover.contract import Contract
+from handover.store import partitions
 from handover.store.schema import vault_columns
-from handover.store.staging import payload_table, table_name
+from handover.store.staging import WORK_MEM, payload_table, table_name
 
 
 def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str, int]]:
     written: dict[str, dict[str, int]] = {}
     with conn.cursor() as cur:
+        cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
+        cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
         for name in contract.entities:
             model = canonical.entity(name)
             t = table_name(name, tag)
@@ -26,14 +30,18 @@ def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str
             updates = sql.SQL(", ").join(
                 sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
                 for c in cols + ["loaded_run_id"] if c not in ("branch_id", model.key))
-            cur.execute(sql.SQL("""
-                INSERT INTO {vault} ({ident}, loaded_run_id)
-                SELECT {ident}, %(run)s FROM {t} WHERE _disposition = 'loaded'
-                ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
-                WHERE {vault}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
-            """).format(vault=sql.Identifier("vault", name), ident=ident, t=t, key=sql.Identifier(model.key),
-                        updates=updates), {"run": run_id})
-            loaded = cur.rowcount
+            rows = sql.SQL("SELECT {ident}, %(run)s FROM {t} WHERE _disposition = 'loaded'").format(ident=ident, t=t)
+            if partitions.has_partition(cur, name, contract.branch_id):
+                cur.execute(sql.SQL("""
+                    INSERT INTO {vault} ({ident}, loaded_run_id) {rows}
+                    ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
+                    WHERE {vault}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
+                """).format(vault=sql.Identifier("vault", name), ident=ident, rows=rows,
+                            key=sql.Identifier(model.key), updates=updates), {"run": run_id})
+                loaded = cur.rowcount
+            else:
+                loaded = partitions.build(cur, model, contract.branch_id, cols + ["loaded_run_id"], rows,
+                                          {"run": run_id})
             faults.point("merge.during")
             cur.execute(sql.SQL("""
                 INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,

@@ -18,7 +18,7 @@ from handover.errors import HandoverError
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: vault tables partitioned by branch
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
@@ -105,7 +105,16 @@ def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
     return cols
 
 
+def vault_indexes(entity: canonical.Entity) -> list[tuple[str, str]]:
+    """(index name, column list) of the vault table's secondary indexes."""
+    out = [(f"{entity.name}_{f.name}_bidx", f"{f.name}_bidx") for f in entity.fields if f.blind_index]
+    out += [(f"{entity.name}_{parent}_idx", f"branch_id, {parent}") for parent in entity.parents]
+    return out
+
+
 def vault_ddl(entity: canonical.Entity) -> str:
+    """A vault table, partitioned by branch: a branch's first load builds its partition in bulk and
+    attaches it (`handover.store.partitions`); retention and erasure work within one branch's partition."""
     body = [f"{name} {sqltype}" + (" NOT NULL" if name in ("branch_id", entity.key) else "")
             for name, sqltype in vault_columns(entity)]
     body += list(BOOKKEEPING)
@@ -115,14 +124,10 @@ def vault_ddl(entity: canonical.Entity) -> str:
         if parent != entity.key and entity.field(parent).required:
             body.append(f"FOREIGN KEY (branch_id, {parent}) REFERENCES vault.{target_entity} "
                         f"(branch_id, {target_field})")
-    ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body) + ");"]
-    for f in entity.fields:
-        if f.blind_index:
-            ddl.append(f"CREATE INDEX IF NOT EXISTS {entity.name}_{f.name}_bidx ON vault.{entity.name} "
-                       f"({f.name}_bidx);")
-    for parent in entity.parents:
-        ddl.append(f"CREATE INDEX IF NOT EXISTS {entity.name}_{parent}_idx ON vault.{entity.name} "
-                   f"(branch_id, {parent});")
+    ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body)
+           + "\n) PARTITION BY LIST (branch_id);"]
+    ddl += [f"CREATE INDEX IF NOT EXISTS {name} ON vault.{entity.name} ({columns});"
+            for name, columns in vault_indexes(entity)]
     return "\n".join(ddl)
 
 
@@ -150,6 +155,39 @@ def _evolve(cur) -> None:
                                   "write a migration for it")
 
 
+_LEGACY = "vault_v2"  # where a version-2 store's unpartitioned tables wait while they are moved
+
+
+def _set_aside_unpartitioned(cur) -> list[str]:
+    """Version 2 kept each vault table unpartitioned: move such tables (with their indexes) out of the
+    way so the partitioned ones can be created; `_migrate_unpartitioned` then moves their rows."""
+    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'vault' AND c.relkind = 'r' AND c.relname = ANY(%s) AND NOT c.relispartition",
+                (list(canonical.ENTITIES),))
+    legacy = [r[0] for r in cur.fetchall()]
+    if legacy:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_LEGACY}")
+        for name in legacy:
+            cur.execute(f"ALTER TABLE vault.{name} SET SCHEMA {_LEGACY}")
+    return legacy
+
+
+def _migrate_unpartitioned(cur, legacy: list[str]) -> None:
+    from handover.store import partitions
+
+    for entity in canonical.ENTITIES.values():  # parents first, so each attach finds its parents' rows
+        if entity.name not in legacy:
+            continue
+        cur.execute(f"SELECT DISTINCT branch_id FROM {_LEGACY}.{entity.name}")
+        columns = [c for c, _ in vault_columns(entity)] + [c.split()[0] for c in BOOKKEEPING]
+        for (branch,) in cur.fetchall():
+            partitions.build(cur, entity, branch, columns,
+                             f"SELECT {', '.join(columns)} FROM {_LEGACY}.{entity.name} WHERE branch_id = %(branch)s",
+                             {"branch": branch})
+    if legacy:
+        cur.execute(f"DROP SCHEMA {_LEGACY} CASCADE")
+
+
 def fingerprint() -> str:
     return hashlib.sha256(full_ddl().encode()).hexdigest()[:16]
 
@@ -165,8 +203,10 @@ def ensure_schema(conn) -> None:
             if row and row[0] == fingerprint():
                 conn.commit()
                 return
+        legacy = _set_aside_unpartitioned(cur)
         cur.execute(full_ddl())
         _evolve(cur)
+        _migrate_unpartitioned(cur, legacy)
         cur.execute("INSERT INTO ops.schema_version (version, fingerprint) VALUES (%s, %s) "
                     "ON CONFLICT (version) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, applied_at = now()",
                     (SCHEMA_VERSION, fingerprint()))

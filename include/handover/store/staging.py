@@ -5,7 +5,7 @@ transaction that first deletes that chunk's rows, so a retried or killed chunk l
 `settle` then gives every staged row exactly one disposition — ``loaded``, ``quarantined``, ``excluded``
 or ``duplicate`` — with its final reason codes, entity by entity, parents first:
 
-1. exact duplicates (same key, same content hash) collapse to the first row;
+1. exact duplicates (same key, same content hash) collapse to the first row (by source line);
 2. rows left with one key but different content conflict (``conflicting_duplicate``);
 3. customers without consent to the transfer are excluded (``no_consent``);
 4. children follow their parent: an excluded parent excludes them (``parent_excluded``), a quarantined
@@ -133,79 +133,115 @@ def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
     return table.num_rows
 
 
+# Memory for the sorts and hashes of `settle` and the merge: the window over a million keys and the
+# joins to parents stay in memory instead of spilling to disk (a session setting, not the server's).
+WORK_MEM = "256MB"
+
+
 def settle(conn, contract: Contract, tag: str) -> None:
-    """Give every staged row its disposition and final reasons (one transaction, re-runnable)."""
+    """Give every staged row its disposition and final reasons (one transaction, re-runnable).
+
+    Each entity's staging table is rewritten once: one query computes every row's disposition (a window
+    over key and content hash, hash joins to the parents' outcomes) into a new table that replaces the
+    old — one pass instead of an UPDATE of every wide row per rule.
+    """
     with conn.cursor() as cur:
+        cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
         for name in contract.entities:
-            model = canonical.entity(name)
-            t = table_name(name, tag)
-            key = sql.Identifier(model.key)
-            cur.execute(sql.SQL("UPDATE {} SET _disposition = NULL, _final = _reasons").format(t))
-            cur.execute(sql.SQL("""
-                WITH d AS (SELECT ctid, row_number() OVER (PARTITION BY {key}, row_hash
-                                                           ORDER BY source_line) AS n
-                           FROM {t} WHERE {key} IS NOT NULL)
-                UPDATE {t} s SET _disposition = 'duplicate' FROM d WHERE s.ctid = d.ctid AND d.n > 1
-            """).format(t=t, key=key))
-            cur.execute(sql.SQL("""
-                UPDATE {t} SET _final = array_append(_final, 'conflicting_duplicate')
-                WHERE _disposition IS NULL AND {key} IN (
-                    SELECT {key} FROM {t} WHERE _disposition IS NULL AND {key} IS NOT NULL
-                    GROUP BY {key} HAVING count(*) > 1)
-            """).format(t=t, key=key))
-            if name == "customers":
-                cur.execute(sql.SQL("UPDATE {t} SET _disposition = 'excluded', _final = ARRAY['no_consent'] "
-                                    "WHERE _disposition IS NULL AND consent_transfer = false").format(t=t))
-            for parent_field in model.parents:
-                if parent_field not in {c.name for c in contract.entities[name].fields}:
-                    continue
-                _follow_parent(cur, contract, model, parent_field, tag)
-            if name == "transactions" and {"customer_id", "account_id"} <= {
-                    c.name for c in contract.entities[name].fields} and "accounts" in contract.entities:
-                cur.execute(sql.SQL("""
-                    UPDATE {t} s SET _final = array_append(s._final, 'parent_mismatch')
-                    FROM {acc} a
-                    WHERE s._disposition IS NULL AND a._disposition IS DISTINCT FROM 'duplicate'
-                      AND a.account_id = s.account_id AND s.customer_id IS NOT NULL
-                      AND a.customer_id IS DISTINCT FROM s.customer_id
-                """).format(t=t, acc=table_name("accounts", tag)))
-            cur.execute(sql.SQL("UPDATE {t} SET _disposition = 'quarantined' "
-                                "WHERE _disposition IS NULL AND cardinality(_final) > 0").format(t=t))
-            cur.execute(sql.SQL("UPDATE {t} SET _disposition = 'loaded' WHERE _disposition IS NULL").format(t=t))
+            _settle_entity(cur, contract, canonical.entity(name), tag)
     conn.commit()
 
 
-def _follow_parent(cur, contract: Contract, model: canonical.Entity, parent_field: str, tag: str) -> None:
-    parent_entity, parent_key = model.field(parent_field).references.split(".")
+def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -> None:
     t = table_name(model.name, tag)
-    pf = sql.Identifier(parent_field)
-    if parent_entity in contract.entities:
-        staged_parent = sql.SQL("""
-            SELECT {pk} AS k, CASE WHEN bool_or(_disposition = 'loaded') THEN 'loaded'
-                                   WHEN bool_or(_disposition = 'excluded') THEN 'excluded'
-                                   ELSE 'quarantined' END AS status
-            FROM {pt} WHERE _disposition IS DISTINCT FROM 'duplicate' AND {pk} IS NOT NULL GROUP BY {pk}
-        """).format(pk=sql.Identifier(parent_key), pt=table_name(parent_entity, tag))
-    else:
-        staged_parent = sql.SQL("SELECT NULL::text AS k, NULL::text AS status WHERE false")
-    query = sql.SQL("""
-        WITH parent AS ({staged}
-                        UNION ALL
-                        SELECT {pk}, 'loaded' FROM {vault} WHERE branch_id = %s),
-             status AS (SELECT k, CASE WHEN bool_or(status = 'loaded') THEN 'loaded'
-                                       WHEN bool_or(status = 'excluded') THEN 'excluded'
-                                       ELSE 'quarantined' END AS status FROM parent GROUP BY k)
-        UPDATE {t} s SET
-            _disposition = CASE WHEN st.status = 'excluded' THEN 'excluded' END,
-            _final = CASE WHEN st.status = 'excluded' THEN ARRAY['parent_excluded']
-                          WHEN st.status = 'quarantined' THEN array_append(s._final, 'parent_quarantined')
-                          WHEN st.status IS NULL THEN array_append(s._final, 'orphan_reference')
-                          ELSE s._final END
-        FROM {t} s2 LEFT JOIN status st ON st.k = s2.{pf}
-        WHERE s.ctid = s2.ctid AND s._disposition IS NULL AND s.{pf} IS NOT NULL
-    """).format(staged=staged_parent, pk=sql.Identifier(parent_key),
-                vault=sql.Identifier("vault", parent_entity), t=t, pf=pf)
-    cur.execute(query, (contract.branch_id,))
+    fields = {c.name for c in contract.entities[model.name].fields}
+    key = sql.Identifier(model.key)
+    staged = sql.SQL(", ").join(sql.Identifier("s", c) for c, _ in staged_columns(model))
+    joins, parents = [], []  # LEFT JOINs to the parents' outcomes, and (alias, field) per parent
+    for i, parent_field in enumerate(f for f in model.parents if f in fields):
+        alias = sql.Identifier(f"p{i}")
+        parent_entity, parent_key = model.field(parent_field).references.split(".")
+        joins.append(sql.SQL("LEFT JOIN ({status}) {a} ON {a}.k = s.{pf}").format(
+            status=_parent_status(contract, parent_entity, parent_key, tag), a=alias,
+            pf=sql.Identifier(parent_field)))
+        parents.append((alias, sql.Identifier(parent_field)))
+    mismatch = sql.SQL("false")
+    if model.name == "transactions" and {"customer_id", "account_id"} <= fields and "accounts" in contract.entities:
+        # The account's customer (every staged, non-duplicate version of the account) must be the row's.
+        joins.append(sql.SQL("""LEFT JOIN (SELECT account_id AS k, min(customer_id) AS lo, max(customer_id) AS hi,
+                                          bool_or(customer_id IS NULL) AS has_null
+                                   FROM {acc} WHERE _disposition <> 'duplicate' GROUP BY account_id) am
+                                ON am.k = s.account_id""").format(acc=table_name("accounts", tag)))
+        mismatch = sql.SQL("(s.customer_id IS NOT NULL AND am.k IS NOT NULL "
+                           "AND (am.has_null OR am.lo <> s.customer_id OR am.hi <> s.customer_id))")
+    consent = sql.SQL("s.consent_transfer = false") if model.name == "customers" and "consent_transfer" in fields \
+        else sql.SQL("false")
+    parent_excluded = sql.SQL(" OR ").join(
+        [sql.SQL("({a}.status = 'excluded')").format(a=a) for a, _ in parents] or [sql.SQL("false")])
+    # What a row collects, in the order the rules are applied: its own reasons, a conflict, then each
+    # parent's outcome, then a mismatch with the account's customer.
+    collected = [sql.SQL("s._reasons"),
+                 sql.SQL("CASE WHEN s._conflict THEN ARRAY['conflicting_duplicate'] END")]
+    for a, pf in parents:
+        collected.append(sql.SQL("""CASE WHEN s.{pf} IS NULL THEN NULL
+                                         WHEN {a}.status = 'quarantined' THEN ARRAY['parent_quarantined']
+                                         WHEN {a}.status IS NULL THEN ARRAY['orphan_reference'] END""")
+                         .format(a=a, pf=pf))
+    collected.append(sql.SQL("CASE WHEN {m} THEN ARRAY['parent_mismatch'] END").format(m=mismatch))
+    reasons = sql.SQL(" || ").join(sql.SQL("coalesce({}, '{{}}'::text[])").format(c) for c in collected)
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_settled_name(model.name, tag)))
+    cur.execute(sql.SQL("""
+        CREATE UNLOGGED TABLE {settled} AS
+        WITH s AS (
+            SELECT {staged},
+                   {key} IS NOT NULL AND row_number() OVER (PARTITION BY {key}, row_hash ORDER BY source_line) > 1
+                       AS _duplicate,
+                   {key} IS NOT NULL AND first_value(row_hash) OVER k <> last_value(row_hash) OVER k AS _conflict
+            FROM {t} s
+            -- one sort by (key, hash, line) serves both windows: a key with two hashes is a conflict
+            WINDOW k AS (PARTITION BY {key} ORDER BY row_hash
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+        SELECT {plain}, d._disposition, d._final
+        FROM s {joins},
+        LATERAL (SELECT CASE WHEN s._duplicate THEN 'duplicate'
+                             WHEN {consent} OR {parent_excluded} THEN 'excluded'
+                             WHEN cardinality(r.reasons) > 0 THEN 'quarantined'
+                             ELSE 'loaded' END AS _disposition,
+                        CASE WHEN s._duplicate THEN s._reasons
+                             WHEN {consent} THEN ARRAY['no_consent']
+                             WHEN {parent_excluded} THEN ARRAY['parent_excluded']
+                             ELSE r.reasons END AS _final
+                 FROM (SELECT {reasons} AS reasons) r) d
+    """).format(settled=_settled_name(model.name, tag), staged=staged, key=key, t=t,
+                plain=sql.SQL(", ").join(sql.Identifier("s", c) for c, _ in staged_columns(model)),
+                joins=sql.SQL(" ").join(joins), consent=consent, parent_excluded=parent_excluded,
+                reasons=reasons))
+    cur.execute(sql.SQL("DROP TABLE {}").format(t))
+    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_settled_name(model.name, tag),
+                                                              sql.Identifier(f"{model.name}_{tag}")))
+    cur.execute(sql.SQL("ANALYZE {}").format(t))
+
+
+def _settled_name(entity: str, tag: str) -> sql.Identifier:
+    return sql.Identifier("staging", f"settling_{entity}_{tag}")
+
+
+def _parent_status(contract: Contract, parent_entity: str, parent_key: str, tag: str) -> sql.Composable:
+    """Per parent key: 'loaded' if any version of it is loaded (now or by an earlier run of the branch),
+    else 'excluded' if any is excluded, else 'quarantined'."""
+    pk = sql.Identifier(parent_key)
+    vault = sql.SQL("SELECT {pk} AS k, 'loaded' AS status FROM {v} WHERE branch_id = {b}").format(
+        pk=pk, v=sql.Identifier("vault", parent_entity), b=sql.Literal(contract.branch_id))
+    if parent_entity not in contract.entities:
+        return vault
+    return sql.SQL("""
+        SELECT k, CASE WHEN bool_or(status = 'loaded') THEN 'loaded'
+                       WHEN bool_or(status = 'excluded') THEN 'excluded' ELSE 'quarantined' END AS status
+        FROM (SELECT {pk} AS k, _disposition AS status FROM {pt}
+              WHERE _disposition <> 'duplicate' AND {pk} IS NOT NULL
+              UNION ALL {vault}) p
+        GROUP BY k
+    """).format(pk=pk, pt=table_name(parent_entity, tag), vault=vault)
 
 
 def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
