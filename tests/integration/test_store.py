@@ -47,3 +47,23 @@ def test_copy_csv_round_trips_values_that_look_like_copy_syntax(pg_dsn):
                         copy_csv(pa.table({"v": pa.array(values), "n": pa.array(range(len(values)))})))
         cur.execute("SELECT v FROM t ORDER BY n")
         assert [r[0] for r in cur.fetchall()] == values
+
+
+def test_bytea_and_array_columns_are_staged_byte_for_byte(pg_dsn):
+    import os
+
+    import pyarrow as pa
+    from handover.store.staging import array_text, bytea_text, copy_csv
+    from handover.transfer import connect
+
+    blobs = [os.urandom(n) for n in (0, 1, 16, 45, 300)] + [None, b"\x00\xff\\x"]
+    arrays = [["invalid_resident_id", "orphan_reference"], [], None, ["ragged_row"], [], [], []]
+    table = pa.table({"b": pa.array(blobs, pa.binary()), "a": pa.array(arrays, pa.list_(pa.string()))})
+    for sliced in (table, table.slice(2, 4)):
+        with connect(pg_dsn, "test") as conn, conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE t (b bytea, a text[], n serial)")
+            cur.copy_expert("COPY t (b, a) FROM STDIN WITH (FORMAT csv)", copy_csv(pa.table({
+                "b": bytea_text(sliced.column("b")), "a": array_text(sliced.column("a"))})))
+            cur.execute("SELECT b, a FROM t ORDER BY n")
+            got = [(None if b is None else bytes(b), a) for b, a in cur.fetchall()]
+        assert got == list(zip(sliced.column("b").to_pylist(), sliced.column("a").to_pylist(), strict=True))

@@ -17,6 +17,7 @@ Staging holds ciphertext, blind indexes and keyed hashes only — never a plaint
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -91,8 +92,38 @@ def drop_tables(conn, tag: str) -> int:
     return len(names)
 
 
-def _hex(values: list) -> list:
-    return [None if v is None else "\\x" + v.hex() for v in values]
+def bytea_text(arr):
+    """A binary Arrow column as bytea input text (``\\x`` + hex), a column at a time: the bytes are
+    turned into hex digits through a lookup table over the whole buffer, then prefixed."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    arr = arr.cast(pa.large_binary())
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]] if data_buf else np.empty(0, np.uint8)
+    validity = arr.is_valid().buffers()[1] if arr.null_count else None
+    hexed = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer((offsets - offsets[0]) * 2),
+                                             pa.py_buffer(_hex_digits()[data]), validity, arr.null_count)
+    return pc.binary_join_element_wise(pa.scalar("\\x", pa.large_string()), hexed,
+                                       pa.scalar("", pa.large_string()))
+
+
+@functools.cache
+def _hex_digits():  # built on first use: numpy is not imported when a DAG file is parsed
+    import numpy as np
+
+    return np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2").view(np.uint16)
+
+
+def array_text(arr):
+    """A list-of-strings Arrow column as PostgreSQL array input (``{a,b}``); the items are reason codes,
+    which never need quoting."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise("{", pc.binary_join(arr, ","), "}", "")
 
 
 def copy_csv(table) -> io.BytesIO:
@@ -117,9 +148,9 @@ def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
     for name, sqltype in columns:
         col = table.column(name)
         if sqltype == "bytea":
-            col = pa.array(_hex(col.to_pylist()), pa.string())
+            col = bytea_text(col)
         elif sqltype == "text[]":
-            col = pa.array([None if v is None else "{" + ",".join(v) + "}" for v in col.to_pylist()], pa.string())
+            col = array_text(col)
         arrays.append(col)
     raw = copy_csv(pa.table(arrays, names=[c for c, _ in columns]))
     size = len(raw.getbuffer())
