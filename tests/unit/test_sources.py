@@ -35,7 +35,7 @@ def test_encoding_is_detected_and_rows_keep_their_lines(tmp_path, encoding, writ
     rows = [r for c in chunks for r in c.rows]
     lines = [n for c in chunks for n in c.lines]
     assert [len(c) for c in chunks] == [2, 1]
-    assert rows[1] == ["I2", "C2", "多行\n备注"]
+    assert list(rows[1]) == ["I2", "C2", "多行\n备注"]
     assert lines == [2, 3, 6]  # the multi-line row starts on line 3; the blank line is not a row
 
 

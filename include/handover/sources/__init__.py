@@ -42,7 +42,7 @@ from handover.errors import SourceError
 @dataclass
 class RawChunk:
     columns: list[str]  # contract headers, in contract order
-    rows: list[list[str | None]]
+    rows: list[Sequence[str | None]]  # each row's values (the CSV reader gives tuples, see there)
     lines: list[int]
     problems: list[str | None]
     raw: list[bytes | None] = field(default_factory=list)  # the row's original bytes when it has a problem
@@ -163,7 +163,7 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORMULA_RE = re.compile(r"[=@]|[+\-]\s*[A-Za-z_(]|[+\-][0-9.\s+\-*/]*[+\-*/]\s*[A-Za-z_(]")
 EXCEL_ERRORS = frozenset({"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!",
                           "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
-_STARTS = frozenset("=@+-#" + _BLANKS)  # how a cell that may be a formula or an Excel error starts
+CELL_STARTS = frozenset("=@+-#" + _BLANKS)  # how a cell that may be a formula or an Excel error starts
 _first_char = operator.itemgetter(slice(0, 1))
 
 
@@ -202,9 +202,9 @@ def cell_problem(cells: Sequence[str], header: list[str], limits: list[int], sca
         for cell, limit in zip(cells, limits, strict=False):
             if len(cell) > limit:
                 return "oversized_field"
-    if not _STARTS.isdisjoint(map(_first_char, cells)):
+    if not CELL_STARTS.isdisjoint(map(_first_char, cells)):
         for cell in cells:
-            if cell[:1] in _STARTS:
+            if cell[:1] in CELL_STARTS:
                 value = cell.strip(_BLANKS)
                 if value in EXCEL_ERRORS:
                     return "excel_error"

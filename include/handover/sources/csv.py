@@ -20,9 +20,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from handover.contract import EntitySpec
 from handover.errors import SourceError
 from handover.sources import (
+    CELL_STARTS,
+    FIELD_LIMIT,
     SPECIAL_RE,
     RawChunk,
     cell_problem,
@@ -223,6 +227,64 @@ def _row_problem(row: list[str], text: str, eof: bool, width: int, unnamed: list
     return cell_problem(row, header, limits, scanned=True, longest=len(text))
 
 
+def _cell_start_re(delimiter: str) -> re.Pattern:
+    """Where, in a chunk's text (after a line break of its own), a cell may start with a character of
+    `CELL_STARTS` (a formula, an Excel error, a blank) or a row's first cell may be empty (a blank row).
+    A cell starts after a line break or a delimiter, its text right after the opening quote when quoted;
+    an unquoted cell cannot start with a line break or the delimiter. A line break or delimiter inside
+    quotes only makes a row suspect for nothing. The match ends on a character of the row it flags; it
+    starts with a character set, which the regex engine scans for quickly."""
+    starts = re.escape("".join(sorted(CELL_STARTS)))
+    unquoted = re.escape("".join(sorted(CELL_STARTS - {"\r", "\n", delimiter})))
+    sep = re.escape(delimiter)
+    return re.compile(rf'[\r\n{sep}](?:[{unquoted}]|"[{starts}"]|(?<=[\r\n]){sep})')
+
+
+def _suspects(rows: list[tuple[str, ...]], texts: list[str], eof: bool, width: int, unnamed: list[int],
+              encoding: str, header: list[str], cell_start: re.Pattern) -> list[int]:
+    """The rows of a chunk `_row_problem` may find a problem in, in order: a superset found with a few
+    passes in C over the whole chunk (its rows' widths, one search of its text for control characters and
+    one for cells that may be formulas), instead of a dozen calls per row. Only these rows get the per-row
+    checks."""
+    n = len(rows)
+    suspects = set(np.flatnonzero(np.fromiter(map(len, rows), np.intp, n) != width).tolist())  # ragged
+    if eof:
+        suspects.add(n - 1)  # only the file's last row can run into its end
+    for position in unnamed:  # a value under no header
+        if any(len(row) > position and row[position] for row in rows):
+            suspects.update(i for i, row in enumerate(rows) if len(row) > position and row[position])
+    lengths = np.fromiter(map(len, texts), np.intp, n)
+    suspects.update(np.flatnonzero(lengths > FIELD_LIMIT).tolist())  # a field may be oversized
+    text = "\n" + "".join(texts)  # the first row starts after a line break too (`_cell_start_re`)
+    ends = np.cumsum(lengths) + 1  # where each row's text ends in the chunk's
+
+    def rows_at(offsets: list[int]) -> list[int]:
+        return np.searchsorted(ends, offsets, side="right").tolist()
+
+    if SPECIAL_RE.search(text):  # undecodable bytes, control characters, BOMs
+        suspects.update(rows_at([m.start() for m in SPECIAL_RE.finditer(text)]))
+    suspects.update(rows_at([m.end() - 1 for m in cell_start.finditer(text)]))  # blank rows, formulas, errors
+    first = header[0] if header else ""
+    if first and ('"' in first or first in text):  # a repeated header (its text is in the row's, unless quoted)
+        suspects.update(i for i, row in enumerate(rows) if first in row[0])
+    if encoding == "gb18030":
+        suspects.update(_gb18030_suspects(texts, suspects))
+    return sorted(suspects)
+
+
+def _gb18030_suspects(texts: list[str], skip: set[int]) -> list[int]:
+    """Rows of a GB18030 file whose bytes may hold a UTF-8 BOM or be UTF-8 text (`_row_problem`): the chunk is
+    encoded and decoded once, its rows separated by NUL (a byte no multi-byte character in either encoding
+    contains; rows with one, or with undecodable bytes, are in `skip`: already suspect)."""
+    raw = "\x00".join("" if i in skip else t for i, t in enumerate(texts)).encode("gb18030")
+    found = []
+    if codecs.BOM_UTF8 in raw:
+        found = [i for i, row in enumerate(raw.split(b"\x00")) if codecs.BOM_UTF8 in row]
+    as_utf8 = raw.decode("utf-8", "surrogateescape").split("\x00")
+    found += [i for i, row in enumerate(as_utf8) if _MULTIBYTE.search(row) and not _ESCAPED.search(row)]
+    return found
+
+
 def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     encoding = detect_encoding(path, spec.source.encoding)
     codec = _raw_codec(encoding)
@@ -237,27 +299,46 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
             unnamed = sorted(set(range(width)) - set(positions))
             cleaned = [clean_header(h) for h in header]
             limits = field_limits(spec, positions, width)
-            chunk = RawChunk(headers, [], [], [], [])
+            cell_start = _cell_start_re(spec.source.delimiter)
+
+            def chunk(rows: list[tuple[str, ...]], lines: list[int], texts: list[str], eof: bool) -> RawChunk:
+                # a clean row's values are its fields in contract order (the very tuple, when that is the file's)
+                if positions == list(range(width)):
+                    values = list(rows)
+                else:
+                    values = [tuple(map(row.__getitem__, positions)) if len(row) == width else None for row in rows]
+                problems: list[str | None] = [None] * len(rows)
+                raws: list[bytes | None] = [None] * len(rows)
+                last = len(rows) - 1
+                for i in _suspects(rows, texts, eof, width, unnamed, encoding, cleaned, cell_start):
+                    row, text = rows[i], texts[i]
+                    problem = _row_problem(row, text, eof and i == last, width, unnamed, encoding, cleaned, limits)
+                    if problem:
+                        problems[i] = problem
+                        raws[i] = _strip_terminator(text).encode(codec, "surrogateescape")
+                        kept = [row[p] if p < len(row) else None for p in positions]
+                        values[i] = tuple(None if v is None or _ESCAPED.search(v) or suspect_value(v, limits[p])
+                                          else v for v, p in zip(kept, positions, strict=True))
+                return RawChunk(headers, values, lines, problems, raws)
+
+            # A lean loop: the checks run on the whole chunk (`_suspects`). Rows are held (and handed on) as
+            # tuples: a tuple of strings drops out of the garbage collector's sight, while hundreds of thousands
+            # of lists would be scanned by every full collection.
+            rows: list[tuple[str, ...]] = []
+            lines: list[int] = []
+            texts: list[str] = []
+            ended = False
             for row, start, text, eof in reader:
                 if not row:
                     continue  # an empty line is not a row
-                problem = _row_problem(row, text, eof, width, unnamed, encoding, cleaned, limits)
-                if problem:
-                    raw = _strip_terminator(text).encode(codec, "surrogateescape")
-                    values = [row[p] if p < len(row) else None for p in positions]
-                    values = [None if v is None or _ESCAPED.search(v) or suspect_value(v, limits[p]) else v
-                              for v, p in zip(values, positions, strict=True)]
-                else:
-                    raw = None
-                    values = [row[p] for p in positions]
-                chunk.rows.append(values)
-                chunk.lines.append(start)
-                chunk.problems.append(problem)
-                chunk.raw.append(raw)
-                if len(chunk.rows) >= chunk_rows:
-                    yield chunk
-                    chunk = RawChunk(headers, [], [], [], [])
+                rows.append(tuple(row))
+                lines.append(start)
+                texts.append(text)
+                ended = eof
+                if len(rows) >= chunk_rows:
+                    yield chunk(rows, lines, texts, ended)
+                    rows, lines, texts = [], [], []
         except csv.Error as exc:
             raise _csv_error(path, reader, exc) from None
-        if chunk.rows:
-            yield chunk
+        if rows:
+            yield chunk(rows, lines, texts, ended)
