@@ -192,9 +192,10 @@ def _raised(info) -> bool:
 
 @dataclass
 class Verdict:
-    """Reason codes per row position, and a value-free summary of the validation."""
+    """Reason codes of the rows that failed an expectation (by row position; rows that passed are not
+    listed), and a value-free summary of the validation."""
 
-    reasons: list[set[str]]
+    reasons: dict[int, set[str]]
     summary: list[dict]
 
     @property
@@ -209,6 +210,11 @@ class Validator:
         import great_expectations as gx
 
         _register_custom_expectations()
+        # GX fingerprints (hashes) every frame under 1 GB for the batch markers of its results. Nothing
+        # here reads them, and hashing a chunk costs as much as validating it.
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        pandas_execution_engine.HASH_THRESHOLD = 0
         self._gx = gx
         self._context = gx.get_context(mode="ephemeral")
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -237,7 +243,7 @@ class Validator:
         unparseable = unparseable or {}
         result = self._batches.get_batch(batch_parameters={"dataframe": frame}).validate(
             self.suite(spec), result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
-        reasons: list[set[str]] = [set() for _ in range(len(frame))]
+        reasons: dict[int, set[str]] = {}
         summary = []
         for item in result.results:
             config = item.expectation_config
@@ -249,9 +255,9 @@ class Validator:
             res = item.result or {}
             present = unparseable.get(config.kwargs.get("column"), set()) \
                 if config.type == "expect_column_values_to_not_be_null" else set()
-            for pos in res.get("unexpected_index_list") or []:
-                if int(pos) not in present:
-                    reasons[int(pos)].add(reason)
+            for pos in map(int, res.get("unexpected_index_list") or []):
+                if pos not in present:
+                    reasons.setdefault(pos, set()).add(reason)
             summary.append({
                 "expectation": config.type,
                 "columns": _columns_of({"kwargs": config.kwargs}),

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from handover import masks
 from handover.contract import EntitySpec
@@ -34,48 +35,39 @@ def _aad(entity: str, column: str) -> str:
 
 
 def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch_id: str) -> dict:
+    # Column at a time: Arrow computes masks, extras and row contents; Python only runs the per-value
+    # AES-GCM and HMAC calls, on UTF-8 bytes taken straight from Arrow.
     table = read_table(Path(ref["path"]))
-    data = {name: table.column(name).to_pylist() for name in table.column_names}
     n = table.num_rows
     model = spec.model
-    out: dict[str, list] = {"branch_id": [branch_id] * n}
+    out: dict[str, object] = {"branch_id": pa.repeat(pa.scalar(branch_id, pa.string()), n)}
     cipher, bidx = keys.cipher, keys.blind_index
     for f in model.fields:
-        values = data.get(f.name, [None] * n)
+        column = table.column(f.name) if f.name in table.column_names else pa.nulls(n, pa.string())
         if f.storage == "plain":
-            out[f.name] = values
+            out[f.name] = column
             continue
+        values = _utf8_values(column)
         out[f"{f.name}_enc"] = cipher.encrypt_many(values, _aad(spec.name, f.name))
         if f.blind_index:
             out[f"{f.name}_bidx"] = bidx.digest_many(f.format or f.name, values)
         if f.display_mask:
-            out[f"{f.name}_mask"] = [masks.mask(f.format or f.name, v) for v in values]
-    extras_plain, extras_sealed = [], []
-    for i in range(n):
-        plain = {c.name: data[c.name][i] for c in spec.extras if not c.sealed and data[c.name][i] is not None}
-        sealed = {c.name: data[c.name][i] for c in spec.extras if c.sealed and data[c.name][i] is not None}
-        extras_plain.append(json.dumps(plain, ensure_ascii=False, sort_keys=True) if plain else None)
-        extras_sealed.append(json.dumps(sealed, ensure_ascii=False, sort_keys=True) if sealed else None)
-    out["extras"] = extras_plain
-    out["extras_enc"] = cipher.encrypt_many(extras_sealed, _aad(spec.name, "extras"))
-
-    # A row's content for its hash: the normalised values, unit-separated, NULL as its own marker.
-    columns = [data[c.name] for c in spec.columns]
-    content = ["\x1f".join("\x00" if v is None else v for v in row) for row in zip(*columns, strict=True)]
-    for i, problem in enumerate(data["_problem"]):
-        if problem is not None:  # unreadable rows: their original bytes are their content
-            content[i] = base64.b64encode(data["_raw"][i] or b"").decode()
-    out["key_id"] = [cipher.key_id] * n
-    out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", content)
-    out["source_file"] = [spec.source.file] * n
-    out["source_line"] = data["_line"]
-    out["_reasons"] = data["_reasons"]
-    out["_chunk"] = [ref["chunk"]] * n
+            out[f"{f.name}_mask"] = masks.mask_array(f.format or f.name, column)
+    out["extras"] = _extras_json(table, [c.name for c in spec.extras if not c.sealed])
+    sealed = [c.name for c in spec.extras if c.sealed]
+    out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), _aad(spec.name, "extras")) \
+        if sealed else pa.nulls(n, pa.binary())
+    out["key_id"] = pa.repeat(pa.scalar(cipher.key_id, pa.string()), n)
+    out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", _contents(spec, table))
+    out["source_file"] = pa.repeat(pa.scalar(spec.source.file, pa.string()), n)
+    out["source_line"] = table.column("_line")
+    out["_reasons"] = table.column("_reasons")
+    out["_chunk"] = pa.repeat(pa.scalar(ref["chunk"], pa.int64()), n)
 
     schema = [(name, _arrow_type(sqltype)) for name, sqltype in vault_columns(model)]
     schema += [("key_id", pa.string()), ("row_hash", pa.binary()), ("source_file", pa.string()),
                ("source_line", pa.int64()), ("_reasons", pa.list_(pa.string())), ("_chunk", pa.int64())]
-    protected = pa.table({name: pa.array(out[name], typ) for name, typ in schema})
+    protected = pa.table({name: _typed(out[name], typ) for name, typ in schema})
     path = subdir(area, "protected", spec.name) / Path(ref["path"]).name
     write_table(protected, path)
     return {k: v for k, v in ref.items() if k != "validation"} | {"path": path.as_posix()}
@@ -84,6 +76,46 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
 def _arrow_type(sqltype: str) -> pa.DataType:
     # Staging receives text for typed columns (PostgreSQL parses ISO dates and decimals on COPY).
     return pa.binary() if sqltype == "bytea" else pa.string()
+
+
+def _utf8_values(column) -> list[bytes | None]:
+    """A string column as UTF-8 bytes (what the cipher and the hasher take), without decoding to str."""
+    return column.cast(pa.binary()).to_pylist()
+
+
+def _typed(values, typ: pa.DataType):
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == typ else values.cast(typ)
+    return pa.array(values, typ)
+
+
+def _extras_json(table: pa.Table, names: list[str]) -> pa.Array:
+    """Per row, its non-null values of these columns as a JSON object — the text of
+    ``json.dumps(..., ensure_ascii=False, sort_keys=True)`` — or null when it has none.
+
+    Each column's ``"name": value`` items are dumped once per distinct value (extra columns repeat:
+    managers, codes); a row's object joins its items in name order."""
+    joined = pa.nulls(table.num_rows, pa.string())
+    for name in sorted(names):
+        encoded = table.column(name).combine_chunks().dictionary_encode()
+        dumped = [json.dumps({name: v}, ensure_ascii=False)[1:-1] for v in encoded.dictionary.to_pylist()]
+        item = pa.array(dumped, pa.string()).take(encoded.indices)
+        # (binary_join_element_wise's null_handling="skip" loses rows whose values are all null.)
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, item, ", "), joined, item)
+    return pc.binary_join_element_wise("{", joined, "}", "")
+
+
+def _contents(spec: EntitySpec, table: pa.Table) -> list[bytes]:
+    """A row's content for its hash: the normalised values, unit-separated, NULL as its own marker."""
+    columns = [pc.fill_null(table.column(c.name), "\x00") for c in spec.columns]
+    content = _utf8_values(pc.binary_join_element_wise(*columns, "\x1f"))
+    problems = table.column("_problem")
+    if problems.null_count < table.num_rows:
+        raw = table.column("_raw")
+        for i in pc.indices_nonzero(problems.is_valid()).to_pylist():
+            # Unreadable rows: their original bytes are their content.
+            content[i] = base64.b64encode(raw[i].as_py() or b"")
+    return content
 
 
 def seal_payloads(spec: EntitySpec, area: Path, lines_by_chunk: dict[int, list[int]], keys: Keyring) -> list[tuple]:

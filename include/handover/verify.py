@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -35,12 +36,17 @@ def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, 
     unreadable: dict[str, set[int]] = {}
     frame = pd.DataFrame(index=raw.index)
     for col in spec.columns:
-        values = raw[col.name].astype(object).where(raw[col.name].notna(), None)
+        values = raw[col.name]
+        if not isinstance(values.dtype, pd.StringDtype):  # text as Parquet gives it is passed on as it is
+            values = values.astype(object).where(values.notna(), None)
         fmt = "free_text" if col.pii == "free_text" else col.format
         clean, bad = normalise_column(values, col.type, fmt)
         codes = canonical.CODES.get(col.name if not col.is_extra else "")
         if codes and col.type == "string":
-            clean = clean.map(lambda v, c=codes: None if v is None else c.get(v.lower(), v))
+            # code lists are short: look each distinct value up once, not each row
+            found, distinct = pd.factorize(clean, use_na_sentinel=True)
+            mapped = np.array([None, *(codes.get(v.lower(), v) for v in distinct)], dtype=object)
+            clean = pd.Series(mapped[found + 1], index=clean.index, name=clean.name, dtype=object)
         frame[col.name] = clean.astype(object).where(clean.notna(), None)
         positions = bad.to_numpy().nonzero()[0]
         for pos in positions:
@@ -63,18 +69,23 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     problems = raw["_problem"]
     clean_rows = problems.isna().to_numpy()
     clean_positions = clean_rows.nonzero()[0]
-    renumber = {int(old): new for new, old in enumerate(clean_positions)}
-    unparseable = {c: {renumber[p] for p in ps if p in renumber} for c, ps in unreadable.items()}
-    verdict = validator().validate_frame(spec, frame[clean_rows], unparseable) if clean_rows.any() else None
-    if verdict:
-        for pos, found in zip(clean_positions, verdict.reasons, strict=True):
-            reasons[pos] |= found
+    renumber = np.cumsum(clean_rows) - 1  # a clean row's position among the clean rows
+    unparseable = {c: {int(renumber[p]) for p in ps if clean_rows[p]} for c, ps in unreadable.items()}
+    verdict = None
+    if clean_rows.any():
+        verdict = validator().validate_frame(spec, frame if clean_rows.all() else frame[clean_rows], unparseable)
+        for pos, found in verdict.reasons.items():
+            reasons[clean_positions[pos]] |= found
     for pos in (~clean_rows).nonzero()[0]:
         reasons[pos] = {problems.iloc[pos]}
 
-    table = pa.Table.from_pandas(frame[[c.name for c in spec.columns]].astype(object), preserve_index=False,
-                                 schema=pa.schema([(c.name, pa.string()) for c in spec.columns]))
-    table = table.append_column("_reasons", pa.array([sorted(r) for r in reasons], pa.list_(pa.string())))
+    table = pa.table({c.name: pa.array(frame[c.name], pa.string(), from_pandas=True) for c in spec.columns})
+    # Most rows have no reason: build the list column from the rows that do.
+    counts = np.fromiter(map(len, reasons), np.int32, count=len(reasons))
+    with_reasons = counts.nonzero()[0]
+    codes = [code for pos in with_reasons for code in sorted(reasons[pos])]
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    table = table.append_column("_reasons", pa.ListArray.from_arrays(offsets, pa.array(codes, pa.string())))
     for name in ("_line", "_problem", "_raw"):
         table = table.append_column(name, source.column(name))
     # The raw text of the row, for the quarantine payload (repair works on what the branch sent).
@@ -82,7 +93,6 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
         table = table.append_column(f"_src_{col.name}", source.column(col.name))
     path = subdir(area, "verified", spec.name) / Path(ref["path"]).name
     write_table(table, path)
-    counts = Counter(code for r in reasons for code in r)
-    return {**ref, "path": path.as_posix(), "reasons": dict(sorted(counts.items())),
-            "rows_with_reasons": sum(1 for r in reasons if r),
+    return {**ref, "path": path.as_posix(), "reasons": dict(sorted(Counter(codes).items())),
+            "rows_with_reasons": len(with_reasons),
             "validation": verdict.summary if verdict else []}
