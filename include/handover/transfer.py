@@ -344,7 +344,14 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
         entities = list(ctx.contract().entities)
         if workers > 1:
             _POOL_CTX = ctx
-            with get_context("fork").Pool(workers) as pool:
+            # Each chunk in a fresh process forked from this one (modules already imported here), as
+            # every mapped task instance runs in its own process under Airflow: a worker's memory is one
+            # chunk's, however many chunks the branch has.
+            import handover.vault  # noqa: F401
+            from handover.verify import validator
+
+            validator()  # Great Expectations imported and its context made once, before the forks
+            with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
                 refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
                 lap("extract")
                 pool.map(_chunk_steps, refs, chunksize=1)
