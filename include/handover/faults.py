@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "merge.during",
-          "merge.before_commit")
+POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "load.after_prebuild",
+          "merge.during", "merge.before_commit")
 
 
 def point(name: str) -> None:

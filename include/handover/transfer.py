@@ -31,7 +31,7 @@ from handover.sources import database, inspect_source
 from handover.store import ops, schema, staging
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
-from handover.store.merge import merge
+from handover.store.merge import merge, prebuild_partitions
 from handover.workarea import open_area, remove_area, write_private
 
 
@@ -214,7 +214,10 @@ def load(ctx: RunContext) -> dict:
         for name, spec in contract.entities.items():
             lines = staging.quarantined_lines(conn, name, ctx.tag)
             staging.stage_payloads(conn, name, ctx.tag, seal_payloads(spec, ctx.work_dir, lines, keys))
-        written = merge(conn, contract, ctx.tag, ctx.run_id)
+        prebuilt = prebuild_partitions(lambda: psycopg2.connect(ctx.dsn, application_name="handover"),
+                                       contract, ctx.tag, ctx.run_id)
+        faults.point("load.after_prebuild")
+        written = merge(conn, contract, ctx.tag, ctx.run_id, prebuilt)
         ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   written=written)
     return written

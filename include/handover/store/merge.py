@@ -17,7 +17,41 @@ from handover.store.schema import vault_columns
 from handover.store.staging import WORK_MEM, payload_table, table_name
 
 
-def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str, int]]:
+def _loaded_rows(model: canonical.Entity, tag: str) -> tuple[list[str], sql.Composable]:
+    """The vault columns (bookkeeping included) and the query giving a run's loaded rows in that order."""
+    cols = [c for c, _ in vault_columns(model)] + ["key_id", "row_hash", "source_file", "source_line"]
+    rows = sql.SQL("SELECT {}, %(run)s FROM {} WHERE _disposition = 'loaded'").format(
+        sql.SQL(", ").join(map(sql.Identifier, cols)), table_name(model.name, tag))
+    return cols + ["loaded_run_id"], rows
+
+
+def prebuild_partitions(connect, contract: Contract, tag: str, run_id: str, workers: int = 2) -> dict[str, int]:
+    """Before the merge, on a branch's first load: build each entity's partition (not attached yet) on
+    its own connection, side by side. Returns the rows of each partition built."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> int | None:
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
+                cols, rows = _loaded_rows(canonical.entity(name), tag)
+                built = partitions.prebuild(cur, canonical.entity(name), contract.branch_id, cols, rows,
+                                            {"run": run_id})
+            conn.commit()
+            return built
+        finally:
+            conn.close()
+
+    names = list(contract.entities)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        built = dict(zip(names, pool.map(one, names), strict=True))
+    return {name: rows for name, rows in built.items() if rows is not None}
+
+
+def merge(conn, contract: Contract, tag: str, run_id: str,
+          prebuilt: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+    prebuilt = prebuilt or {}
     written: dict[str, dict[str, int]] = {}
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
@@ -25,23 +59,23 @@ def merge(conn, contract: Contract, tag: str, run_id: str) -> dict[str, dict[str
         for name in contract.entities:
             model = canonical.entity(name)
             t = table_name(name, tag)
-            cols = [c for c, _ in vault_columns(model)] + ["key_id", "row_hash", "source_file", "source_line"]
-            ident = sql.SQL(", ").join(map(sql.Identifier, cols))
-            updates = sql.SQL(", ").join(
-                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                for c in cols + ["loaded_run_id"] if c not in ("branch_id", model.key))
-            rows = sql.SQL("SELECT {ident}, %(run)s FROM {t} WHERE _disposition = 'loaded'").format(ident=ident, t=t)
-            if partitions.has_partition(cur, name, contract.branch_id):
+            cols, rows = _loaded_rows(model, tag)
+            found = partitions.state(cur, name, contract.branch_id)
+            if found == "attached":
+                updates = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                             for c in cols if c not in ("branch_id", model.key))
                 cur.execute(sql.SQL("""
-                    INSERT INTO {vault} ({ident}, loaded_run_id) {rows}
+                    INSERT INTO {vault} ({cols}) {rows}
                     ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
                     WHERE {vault}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
-                """).format(vault=sql.Identifier("vault", name), ident=ident, rows=rows,
-                            key=sql.Identifier(model.key), updates=updates), {"run": run_id})
+                """).format(vault=sql.Identifier("vault", name), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                            rows=rows, key=sql.Identifier(model.key), updates=updates), {"run": run_id})
                 loaded = cur.rowcount
-            else:
-                loaded = partitions.build(cur, model, contract.branch_id, cols + ["loaded_run_id"], rows,
-                                          {"run": run_id})
+            elif found == "built" and name in prebuilt:
+                partitions.attach(cur, model, contract.branch_id)
+                loaded = prebuilt[name]
+            else:  # not prebuilt by this run (or left by a killed one): built here, in the transaction
+                loaded = partitions.build(cur, model, contract.branch_id, cols, rows, {"run": run_id})
             faults.point("merge.during")
             cur.execute(sql.SQL("""
                 INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,

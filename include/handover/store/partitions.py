@@ -1,10 +1,12 @@
 """One partition of each vault table per branch.
 
 A branch's first load builds its partition as a plain table — rows inserted without indexes, then the
-primary key and indexes built in bulk — and attaches it, which checks the foreign keys with one query
-instead of a trigger per row. That is several times faster than inserting into indexed tables, and
-it is all inside the merge's transaction: a run killed before commit leaves no partition behind. Later
-runs of the branch upsert into the attached partition (`handover.store.merge`).
+primary key and indexes built in bulk, and a CHECK that every row is the branch's — and attaches it:
+the attach then only checks the foreign keys, with one query each instead of a trigger per row. That
+is several times faster than inserting into indexed tables. The builds of a run's entities run side by
+side before the merge (`prebuild`); the attach is part of the merge's one transaction, so a run killed
+before it commits leaves only unattached tables, which the next run drops and builds again. Later runs
+of the branch upsert into the attached partition (`handover.store.merge`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from psycopg2 import sql
 
 from handover import canonical
+from handover.store.schema import vault_indexes
 
 
 def partition_name(entity: str, branch_id: str) -> str:
@@ -23,23 +26,52 @@ def partition_name(entity: str, branch_id: str) -> str:
     return f"{entity}_{slug}_{hashlib.sha256(branch_id.encode()).hexdigest()[:8]}"
 
 
-def has_partition(cur, entity: str, branch_id: str) -> bool:
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"vault.{partition_name(entity, branch_id)}",))
-    return cur.fetchone()[0]
+def state(cur, entity: str, branch_id: str) -> str:
+    """'attached', 'built' (made by `prebuild`, not attached yet) or 'absent'."""
+    cur.execute("SELECT relispartition FROM pg_class WHERE oid = to_regclass(%s)",
+                (f"vault.{partition_name(entity, branch_id)}",))
+    row = cur.fetchone()
+    return "absent" if row is None else "attached" if row[0] else "built"
+
+
+def prebuild(cur, entity: canonical.Entity, branch_id: str, columns: list[str], select: str | sql.Composable,
+             params: dict) -> int | None:
+    """Build (again) the branch's unattached partition from `select` (giving `columns`); return its rows,
+    or None when the branch's partition is attached already (its rows are upserted instead)."""
+    found = state(cur, entity.name, branch_id)
+    if found == "attached":
+        return None
+    name = partition_name(entity.name, branch_id)
+    part = sql.Identifier("vault", name)
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(part))
+    cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+        part, sql.Identifier("vault", entity.name)))
+    cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(part, sql.SQL(", ").join(map(sql.Identifier, columns)))
+                + (sql.SQL(select) if isinstance(select, str) else select), params)
+    rows = cur.rowcount
+    # The parent's primary key and indexes, built on the filled table (the attach adopts them), and the
+    # partition's bound as a CHECK, so the attach needs no scan to prove it.
+    cur.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (branch_id, {})").format(part, sql.Identifier(entity.key)))
+    for index, cols in vault_indexes(entity):
+        cur.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+            sql.Identifier(f"{name}_{index.removeprefix(entity.name + '_')}"[:63]), part,
+            sql.SQL(", ").join(sql.Identifier(c.strip()) for c in cols.split(","))))
+    cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (branch_id = {})").format(
+        part, sql.Identifier(f"{name}_branch"[:63]), sql.Literal(branch_id)))
+    return rows
+
+
+def attach(cur, entity: canonical.Entity, branch_id: str) -> None:
+    cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+        sql.Identifier("vault", entity.name), sql.Identifier("vault", partition_name(entity.name, branch_id)),
+        sql.Literal(branch_id)))
 
 
 def build(cur, entity: canonical.Entity, branch_id: str, columns: list[str], select: str | sql.Composable,
           params: dict) -> int:
-    """Create the branch's partition with the rows of `select` (giving `columns`) and attach it; return
-    the rows written."""
-    part = sql.Identifier("vault", partition_name(entity.name, branch_id))
-    parent = sql.Identifier("vault", entity.name)
-    cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(part, parent))
-    cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(part, sql.SQL(", ").join(map(sql.Identifier, columns)))
-                + (sql.SQL(select) if isinstance(select, str) else select), params)
-    rows = cur.rowcount
-    # Attaching builds the primary key and indexes on the filled table (sorted bulk builds) and checks
-    # the partition's rows against the foreign keys in one query each.
-    cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-        parent, part, sql.Literal(branch_id)))
+    """`prebuild` and `attach` in the caller's transaction; return the rows written."""
+    rows = prebuild(cur, entity, branch_id, columns, select, params)
+    if rows is None:
+        raise ValueError(f"vault.{entity.name} already has a partition for this branch")
+    attach(cur, entity, branch_id)
     return rows
