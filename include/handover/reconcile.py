@@ -12,21 +12,20 @@ from psycopg2 import sql
 
 from handover import canonical
 from handover.errors import ReconciliationError
-from handover.store.staging import payload_table, table_name
+from handover.store import staging
+from handover.store.staging import payload_table
 
 DISPOSITIONS = ("loaded", "quarantined", "excluded", "duplicates")
 
 
 def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
     model = canonical.entity(entity)
-    t = table_name(entity, tag)
     key = sql.Identifier(model.key)
     with conn.cursor() as cur:
         cur.execute(sql.SQL("""
             SELECT count(*) FROM {t} s JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key}
                                                      AND v.row_hash = s.row_hash
-            WHERE s._disposition = 'loaded'
-        """).format(t=t, vault=sql.Identifier("vault", entity), key=key))
+        """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key))
         loaded = cur.fetchone()[0]
         found = {"loaded": loaded}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
@@ -37,7 +36,8 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
                 SELECT count(*) FROM {t} s JOIN {dest} q ON q.branch_id = s.branch_id AND q.entity = %s
                     AND q.source_file = s.source_file AND q.source_line = s.source_line {extra}
                 WHERE s._disposition = %s
-            """).format(t=t, dest=sql.Identifier("ops", table), extra=extra), (entity, disposition))
+            """).format(t=staging.exceptions(entity, tag), dest=sql.Identifier("ops", table), extra=extra),
+                (entity, disposition))
             found[disposition] = cur.fetchone()[0]
     return found
 

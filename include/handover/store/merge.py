@@ -12,16 +12,16 @@ from psycopg2 import sql
 
 from handover import canonical, faults
 from handover.contract import Contract
-from handover.store import partitions
+from handover.store import partitions, staging
 from handover.store.schema import vault_columns
-from handover.store.staging import WORK_MEM, payload_table, table_name
+from handover.store.staging import WORK_MEM, payload_table
 
 
 def _loaded_rows(model: canonical.Entity, tag: str) -> tuple[list[str], sql.Composable]:
     """The vault columns (bookkeeping included) and the query giving a run's loaded rows in that order."""
     cols = [c for c, _ in vault_columns(model)] + ["key_id", "row_hash", "source_file", "source_line"]
-    rows = sql.SQL("SELECT {}, %(run)s FROM {} WHERE _disposition = 'loaded'").format(
-        sql.SQL(", ").join(map(sql.Identifier, cols)), table_name(model.name, tag))
+    rows = sql.SQL("SELECT {}, %(run)s FROM {} s").format(
+        sql.SQL(", ").join(map(sql.Identifier, cols)), staging.loaded(model.name, tag))
     return cols + ["loaded_run_id"], rows
 
 
@@ -58,7 +58,7 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
         cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
         for name in contract.entities:
             model = canonical.entity(name)
-            t = table_name(name, tag)
+            t = staging.exceptions(name, tag)
             cols, rows = _loaded_rows(model, tag)
             found = partitions.state(cur, name, contract.branch_id)
             if found == "attached":
@@ -99,7 +99,7 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
                 INSERT INTO ops.exclusions (branch_id, entity, source_file, source_line, record_key, reasons,
                                             id_number_bidx, mobile_bidx, first_run_id)
                 SELECT branch_id, %(entity)s, source_file, source_line, {key}, _final, {b0}, {b1}, %(run)s
-                FROM {t} WHERE _disposition = 'excluded'
+                FROM {t} s WHERE _disposition = 'excluded'
                 ON CONFLICT (branch_id, entity, source_file, source_line) DO NOTHING
             """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
                 {"entity": name, "run": run_id})

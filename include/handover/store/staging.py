@@ -3,7 +3,9 @@
 Each chunk is COPYed into an unlogged table of the run (``staging.<entity>_<run tag>``) inside one
 transaction that first deletes that chunk's rows, so a retried or killed chunk leaves no duplicates.
 `settle` then gives every staged row exactly one disposition — ``loaded``, ``quarantined``, ``excluded``
-or ``duplicate`` — with its final reason codes, entity by entity, parents first:
+or ``duplicate`` — with its final reason codes, entity by entity, parents first. It writes down only the
+exceptions, in ``staging.outcome_<entity>_<run tag>``: a staged row without an outcome row is loaded
+(`settled` gives every row with its disposition). The rules, in order:
 
 1. exact duplicates (same key, same content hash) collapse to the first row (by source line);
 2. rows left with one key but different content conflict (``conflicting_duplicate``);
@@ -45,7 +47,6 @@ def create_tables(conn, contract: Contract, tag: str) -> None:
         for name in contract.entities:
             cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
                     for c, t in staged_columns(canonical.entity(name))]
-            cols += [sql.SQL("_disposition text"), sql.SQL("_final text[]")]
             cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} ({})").format(
                 table_name(name, tag), sql.SQL(", ").join(cols)))
         cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} (entity text, source_line integer, "
@@ -62,7 +63,7 @@ def payload_table(tag: str) -> sql.Identifier:
 def quarantined_lines(conn, entity: str, tag: str) -> dict[int, list[int]]:
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT _chunk, source_line FROM {} WHERE _disposition = 'quarantined'")
-                    .format(table_name(entity, tag)))
+                    .format(outcome_table(entity, tag)))
         out: dict[int, list[int]] = {}
         for chunk, line in cur.fetchall():
             out.setdefault(chunk, []).append(line)
@@ -169,12 +170,36 @@ def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
 WORK_MEM = "256MB"
 
 
+def outcome_table(entity: str, tag: str) -> sql.Identifier:
+    """The rows `settle` did not load: (source_line, _chunk, k, _disposition, _final)."""
+    return sql.Identifier("staging", f"outcome_{entity}_{tag}")
+
+
+def settled(entity: str, tag: str) -> sql.Composable:
+    """Every staged row with its ``_disposition`` and ``_final`` reasons (a subquery; use after `settle`)."""
+    return sql.SQL("""(SELECT s.*, coalesce(o._disposition, 'loaded') AS _disposition,
+                              coalesce(o._final, '{{}}'::text[]) AS _final
+                       FROM {t} s LEFT JOIN {o} o ON o.source_line = s.source_line)""").format(
+        t=table_name(entity, tag), o=outcome_table(entity, tag))
+
+
+def loaded(entity: str, tag: str) -> sql.Composable:
+    """The staged rows `settle` loads (a subquery)."""
+    return sql.SQL("(SELECT s.* FROM {t} s WHERE NOT EXISTS (SELECT FROM {o} o WHERE o.source_line = s.source_line))"
+                   ).format(t=table_name(entity, tag), o=outcome_table(entity, tag))
+
+
+def exceptions(entity: str, tag: str) -> sql.Composable:
+    """The staged rows `settle` did not load, with their ``_disposition`` and ``_final`` (a subquery)."""
+    return sql.SQL("(SELECT s.*, o._disposition, o._final FROM {o} o JOIN {t} s ON s.source_line = o.source_line)"
+                   ).format(t=table_name(entity, tag), o=outcome_table(entity, tag))
+
+
 def settle(conn, contract: Contract, tag: str) -> None:
     """Give every staged row its disposition and final reasons (one transaction, re-runnable).
 
-    Each entity's staging table is rewritten once: one query computes every row's disposition (a window
-    over key and content hash, hash joins to the parents' outcomes) into a new table that replaces the
-    old — one pass instead of an UPDATE of every wide row per rule.
+    One query per entity reads its staged rows once — a window over key and content hash, hash joins to
+    the parents' outcomes — and writes down the rows that are not loaded (few, normally).
     """
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
@@ -187,7 +212,6 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
     t = table_name(model.name, tag)
     fields = {c.name for c in contract.entities[model.name].fields}
     key = sql.Identifier(model.key)
-    staged = sql.SQL(", ").join(sql.Identifier("s", c) for c, _ in staged_columns(model))
     joins, parents = [], []  # LEFT JOINs to the parents' outcomes, and (alias, field) per parent
     for i, parent_field in enumerate(f for f in model.parents if f in fields):
         alias = sql.Identifier(f"p{i}")
@@ -201,8 +225,8 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
         # The account's customer (every staged, non-duplicate version of the account) must be the row's.
         joins.append(sql.SQL("""LEFT JOIN (SELECT account_id AS k, min(customer_id) AS lo, max(customer_id) AS hi,
                                           bool_or(customer_id IS NULL) AS has_null
-                                   FROM {acc} WHERE _disposition <> 'duplicate' GROUP BY account_id) am
-                                ON am.k = s.account_id""").format(acc=table_name("accounts", tag)))
+                                   FROM {acc} a WHERE _disposition <> 'duplicate' GROUP BY account_id) am
+                                ON am.k = s.account_id""").format(acc=settled("accounts", tag)))
         mismatch = sql.SQL("(s.customer_id IS NOT NULL AND am.k IS NOT NULL "
                            "AND (am.has_null OR am.lo <> s.customer_id OR am.hi <> s.customer_id))")
     consent = sql.SQL("s.consent_transfer = false") if model.name == "customers" and "consent_transfer" in fields \
@@ -220,19 +244,25 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
                          .format(a=a, pf=pf))
     collected.append(sql.SQL("CASE WHEN {m} THEN ARRAY['parent_mismatch'] END").format(m=mismatch))
     reasons = sql.SQL(" || ").join(sql.SQL("coalesce({}, '{{}}'::text[])").format(c) for c in collected)
-    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_settled_name(model.name, tag)))
+    needed = {model.key, "source_line", "_chunk", "_reasons", "row_hash", *(f for f in model.parents if f in fields)}
+    if model.name == "customers" and "consent_transfer" in fields:
+        needed.add("consent_transfer")
+    if model.name == "transactions":
+        needed |= {"customer_id", "account_id"} & fields
+    out = outcome_table(model.name, tag)
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(out))
     cur.execute(sql.SQL("""
-        CREATE UNLOGGED TABLE {settled} AS
+        CREATE UNLOGGED TABLE {out} AS
         WITH s AS (
-            SELECT {staged},
+            SELECT {needed},
                    {key} IS NOT NULL AND row_number() OVER (PARTITION BY {key}, row_hash ORDER BY source_line) > 1
                        AS _duplicate,
                    {key} IS NOT NULL AND first_value(row_hash) OVER k <> last_value(row_hash) OVER k AS _conflict
-            FROM {t} s
+            FROM {t}
             -- one sort by (key, hash, line) serves both windows: a key with two hashes is a conflict
             WINDOW k AS (PARTITION BY {key} ORDER BY row_hash
                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-        SELECT {plain}, d._disposition, d._final
+        SELECT s.source_line, s._chunk, s.{key} AS k, d._disposition, d._final
         FROM s {joins},
         LATERAL (SELECT CASE WHEN s._duplicate THEN 'duplicate'
                              WHEN {consent} OR {parent_excluded} THEN 'excluded'
@@ -243,18 +273,12 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
                              WHEN {parent_excluded} THEN ARRAY['parent_excluded']
                              ELSE r.reasons END AS _final
                  FROM (SELECT {reasons} AS reasons) r) d
-    """).format(settled=_settled_name(model.name, tag), staged=staged, key=key, t=t,
-                plain=sql.SQL(", ").join(sql.Identifier("s", c) for c, _ in staged_columns(model)),
+        WHERE d._disposition <> 'loaded'
+    """).format(out=out, needed=sql.SQL(", ").join(map(sql.Identifier, sorted(needed))), key=key, t=t,
                 joins=sql.SQL(" ").join(joins), consent=consent, parent_excluded=parent_excluded,
                 reasons=reasons))
-    cur.execute(sql.SQL("DROP TABLE {}").format(t))
-    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_settled_name(model.name, tag),
-                                                              sql.Identifier(f"{model.name}_{tag}")))
-    cur.execute(sql.SQL("ANALYZE {}").format(t))
-
-
-def _settled_name(entity: str, tag: str) -> sql.Identifier:
-    return sql.Identifier("staging", f"settling_{entity}_{tag}")
+    cur.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (source_line)").format(out))
+    cur.execute(sql.SQL("ANALYZE {}").format(out))
 
 
 def _parent_status(contract: Contract, parent_entity: str, parent_key: str, tag: str) -> sql.Composable:
@@ -268,24 +292,30 @@ def _parent_status(contract: Contract, parent_entity: str, parent_key: str, tag:
     return sql.SQL("""
         SELECT k, CASE WHEN bool_or(status = 'loaded') THEN 'loaded'
                        WHEN bool_or(status = 'excluded') THEN 'excluded' ELSE 'quarantined' END AS status
-        FROM (SELECT {pk} AS k, _disposition AS status FROM {pt}
+        FROM (SELECT {pk} AS k, _disposition AS status FROM {pt} p
               WHERE _disposition <> 'duplicate' AND {pk} IS NOT NULL
               UNION ALL {vault}) p
         GROUP BY k
-    """).format(pk=pk, pt=table_name(parent_entity, tag), vault=vault)
+    """).format(pk=pk, pt=settled(parent_entity, tag), vault=vault)
 
 
 def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     with conn.cursor() as cur:
         for name in contract.entities:
-            t = table_name(name, tag)
-            cur.execute(sql.SQL("SELECT _disposition, count(*) FROM {} GROUP BY 1").format(t))
-            counts = {d or "unsettled": n for d, n in cur.fetchall()}
-            cur.execute(sql.SQL("SELECT r, count(*) FROM {}, unnest(_final) r "
-                                "WHERE _disposition IN ('quarantined', 'excluded') GROUP BY 1 ORDER BY 1").format(t))
-            reasons = dict(cur.fetchall())
-            out[name] = {"staged": sum(counts.values()), "loaded": counts.get("loaded", 0),
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_name(name, tag)))
+            staged = cur.fetchone()[0]
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"staging.outcome_{name}_{tag}",))
+            counts, reasons = {"unsettled": staged}, {}
+            if cur.fetchone()[0]:
+                o = outcome_table(name, tag)
+                cur.execute(sql.SQL("SELECT _disposition, count(*) FROM {} GROUP BY 1").format(o))
+                counts = dict(cur.fetchall())
+                counts["loaded"] = staged - sum(counts.values())
+                cur.execute(sql.SQL("SELECT r, count(*) FROM {}, unnest(_final) r "
+                                    "WHERE _disposition IN ('quarantined', 'excluded') GROUP BY 1 ORDER BY 1").format(o))
+                reasons = dict(cur.fetchall())
+            out[name] = {"staged": staged, "loaded": counts.get("loaded", 0),
                          "quarantined": counts.get("quarantined", 0), "excluded": counts.get("excluded", 0),
                          "duplicates": counts.get("duplicate", 0), "unsettled": counts.get("unsettled", 0),
                          "reasons": reasons}
