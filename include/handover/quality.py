@@ -241,8 +241,9 @@ class Validator:
         ``missing_required`` to them."""
         frame = frame.reset_index(drop=True)
         unparseable = unparseable or {}
-        result = self._batches.get_batch(batch_parameters={"dataframe": frame}).validate(
-            self.suite(spec), result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
+        with validators.remembering():  # for this frame only: several expectations check one ID column
+            result = self._batches.get_batch(batch_parameters={"dataframe": frame}).validate(
+                self.suite(spec), result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
         reasons: dict[int, set[str]] = {}
         summary = []
         for item in result.results:

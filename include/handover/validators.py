@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -118,10 +121,41 @@ _PROVINCE_NUMBERS = np.array(sorted(int(p) for p in PROVINCE_CODES))
 _CHECK_CODEPOINTS = np.array([ord(c) for c in _RESIDENT_ID_CHECK], dtype=np.uint32)
 
 
+# Within `remembering()`: each value's `resident_ids_ok` answer. A customers suite asks about the same
+# ID column three times (format, sex, birth date), each time on a differently filtered Series.
+_remembered: ContextVar[dict | None] = ContextVar("handover_resident_ids", default=None)
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within the block, `resident_ids_ok` checks each distinct value once; the answers go when it ends."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
 def resident_ids_ok(values: pd.Series, *, today: _dt.date | None = None) -> np.ndarray:
     """`is_resident_id` over a Series at numpy speed (same rule, same answers); missing values → False."""
+    memo = _remembered.get()
+    if memo is None or today is not None:
+        return _resident_ids_ok(values, today)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = list(uniques)
+    unknown = [v for v in distinct if v not in memo]
+    if unknown:
+        memo.update(zip(unknown, _resident_ids_ok(pd.Series(unknown, dtype=object), None).tolist(), strict=True))
+    known = np.fromiter((memo[v] for v in distinct), dtype=bool, count=len(distinct))
+    ok = np.zeros(len(values), dtype=bool)
+    present = codes >= 0
+    ok[present] = known[codes[present]]
+    return ok
+
+
+def _resident_ids_ok(values: pd.Series, today: _dt.date | None) -> np.ndarray:
     text = values.astype(object).where(values.notna(), "")
-    shaped = np.array(text.map(lambda v: isinstance(v, str) and len(v) == 18), dtype=bool)
+    shaped = np.fromiter(map(isinstance, text, repeat(str)), dtype=bool, count=len(text))
     shaped &= np.array(text.astype(str).str.fullmatch(_RESIDENT_ID_RE.pattern).fillna(False), dtype=bool)
     ok = np.zeros(len(values), dtype=bool)
     if not shaped.any():
@@ -142,7 +176,8 @@ def resident_id_sexes(values: pd.Series) -> pd.Series:
     ok = resident_ids_ok(values)
     out = pd.Series(np.full(len(values), None, dtype=object), index=values.index, dtype=object)
     if ok.any():
-        digit = values[ok].astype(str).str.slice(16, 17).astype(int)
+        # the 17th character's code point has the parity of its digit (ord("0") is even)
+        digit = np.array(values[ok].tolist(), dtype="<U18").view(np.uint32).reshape(-1, 18)[:, 16]
         out[ok] = np.where(digit % 2 == 1, "M", "F")
     return out
 

@@ -37,7 +37,8 @@ def _aad(entity: str, column: str) -> str:
 def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch_id: str) -> dict:
     # Column at a time: Arrow computes masks, extras and row contents; Python only runs the per-value
     # AES-GCM and HMAC calls, on UTF-8 bytes taken straight from Arrow.
-    table = read_table(Path(ref["path"]))
+    # The verified chunk without its raw `_src_*` copies (those are for `seal_payloads`).
+    table = read_table(Path(ref["path"]), [c.name for c in spec.columns] + ["_line", "_problem", "_raw", "_reasons"])
     n = table.num_rows
     model = spec.model
     out: dict[str, object] = {"branch_id": pa.repeat(pa.scalar(branch_id, pa.string()), n)}

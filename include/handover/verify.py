@@ -30,9 +30,10 @@ def validator() -> Validator:
     return _validator
 
 
-def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[set[str]], dict[str, set[int]]]:
-    """Normalised values, reason codes per row, and per column the rows whose value could not be read."""
-    reasons: list[set[str]] = [set() for _ in range(len(raw))]
+def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, set[str]], dict[str, set[int]]]:
+    """Normalised values, reason codes by row position (rows without any are not listed), and per column
+    the rows whose value could not be read."""
+    reasons: dict[int, set[str]] = {}
     unreadable: dict[str, set[int]] = {}
     frame = pd.DataFrame(index=raw.index)
     for col in spec.columns:
@@ -48,10 +49,10 @@ def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, 
             mapped = np.array([None, *(codes.get(v.lower(), v) for v in distinct)], dtype=object)
             clean = pd.Series(mapped[found + 1], index=clean.index, name=clean.name, dtype=object)
         frame[col.name] = clean.astype(object).where(clean.notna(), None)
-        positions = bad.to_numpy().nonzero()[0]
+        positions = bad.to_numpy().nonzero()[0].tolist()
         for pos in positions:
-            reasons[pos].add(f"unparseable_{col.type}")
-        unreadable[col.name] = {int(p) for p in positions}
+            reasons.setdefault(pos, set()).add(f"unparseable_{col.type}")
+        unreadable[col.name] = set(positions)
     if "id_number" in frame:
         # No document type given (no column, or an empty cell): a mainland customer's number is a
         # resident ID unless said otherwise. Without an id_type column this one is only for the checks.
@@ -70,19 +71,21 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     clean_rows = problems.isna().to_numpy()
     clean_positions = clean_rows.nonzero()[0]
     renumber = np.cumsum(clean_rows) - 1  # a clean row's position among the clean rows
-    unparseable = {c: {int(renumber[p]) for p in ps if clean_rows[p]} for c, ps in unreadable.items()}
+    unparseable = {c: set(renumber[_clean(ps, clean_rows)].tolist()) for c, ps in unreadable.items()}
     verdict = None
     if clean_rows.any():
         verdict = validator().validate_frame(spec, frame if clean_rows.all() else frame[clean_rows], unparseable)
         for pos, found in verdict.reasons.items():
-            reasons[clean_positions[pos]] |= found
-    for pos in (~clean_rows).nonzero()[0]:
-        reasons[pos] = {problems.iloc[pos]}
+            reasons.setdefault(int(clean_positions[pos]), set()).update(found)
+    problem_positions = (~clean_rows).nonzero()[0].tolist()
+    for pos, problem in zip(problem_positions, problems.iloc[problem_positions].tolist(), strict=True):
+        reasons[pos] = {problem}
 
     table = pa.table({c.name: pa.array(frame[c.name], pa.string(), from_pandas=True) for c in spec.columns})
     # Most rows have no reason: build the list column from the rows that do.
-    counts = np.fromiter(map(len, reasons), np.int32, count=len(reasons))
-    with_reasons = counts.nonzero()[0]
+    with_reasons = sorted(reasons)
+    counts = np.zeros(len(frame), np.int32)
+    counts[with_reasons] = [len(reasons[pos]) for pos in with_reasons]
     codes = [code for pos in with_reasons for code in sorted(reasons[pos])]
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
     table = table.append_column("_reasons", pa.ListArray.from_arrays(offsets, pa.array(codes, pa.string())))
@@ -96,3 +99,9 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     return {**ref, "path": path.as_posix(), "reasons": dict(sorted(Counter(codes).items())),
             "rows_with_reasons": len(with_reasons),
             "validation": verdict.summary if verdict else []}
+
+
+def _clean(positions: set[int], clean_rows: np.ndarray) -> np.ndarray:
+    """The given row positions that hold clean rows, as an array."""
+    found = np.fromiter(positions, np.int64, count=len(positions))
+    return found[clean_rows[found]]

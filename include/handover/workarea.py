@@ -52,7 +52,8 @@ def write_table(table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_table(path: Path):
+def read_table(path: Path, columns: list[str] | None = None):
+    """A Parquet file as an Arrow table: all its columns, or only ``columns`` (in that order)."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path)
+    return pq.read_table(path, columns=columns)
