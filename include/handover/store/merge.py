@@ -106,5 +106,7 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
             written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
                              "exclusion_rows_written": cur.rowcount}
     faults.point("merge.before_commit")
+    with conn.cursor() as cur:  # fresh statistics for the reconciliation's joins
+        cur.execute("ANALYZE ops.quarantine, ops.exclusions")
     conn.commit()
     return written
