@@ -1,7 +1,7 @@
 """`make bench`: the transfer at scale, beside a bare "parse the CSVs + COPY the rows" floor of the same data.
 
     python bench/run.py [--customers 1000000] [--transactions 5000000] [--interactions 1000000]
-                        [--workers 2] [--chunk-rows 250000] [--small-customers 100000] [--results bench/RESULTS.md]
+                        [--workers 2] [--chunk-rows 100000] [--small-customers 100000] [--results bench/RESULTS.md]
 
 1. Generates the branch (cached under .handover/bench/<sizes>/).
 2. Floor: PostgreSQL parses each CSV and COPYs it into an unlogged text table — no Python in the path.
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transactions", type=int, default=5_000_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--chunk-rows", type=int, default=250_000)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--small-customers", type=int, default=None,
                         help="size of the comparison run for peak RSS (default: a tenth); 0 to skip")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))

@@ -48,7 +48,7 @@ from handover_airflow.runtime import mark_run_failed, step
         "contract": Param("contracts/sample_branch.yaml", type="string", description="Path of the data contract"),
         "source": Param(None, type=["null", "string"], description="Folder of the export (overrides the contract)"),
         "dry_run": Param(False, type="boolean", description="Verify and report; load nothing"),
-        "chunk_rows": Param(200_000, type="integer", minimum=1, description="Rows per chunk"),
+        "chunk_rows": Param(100_000, type="integer", minimum=1, description="Rows per chunk"),
         "cross_border_approval": Param(None, type=["null", "string"],
                                        description="Reference of the recorded approval (PIPL Art. 38–40) when "
                                                    "the target store is outside the data's jurisdiction"),

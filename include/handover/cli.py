@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 from handover.errors import HandoverError
+from handover.run import DEFAULT_CHUNK_ROWS
 
 
 def _master_key():
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dsn", required=True, help="libpq connection string of the target store")
     run.add_argument("--source")
     run.add_argument("--dry-run", action="store_true")
-    run.add_argument("--chunk-rows", type=int, default=200_000)
+    run.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
     run.add_argument("--workers", type=int, default=1, help="processes for the per-source and per-chunk steps")
     run.add_argument("--run-id")
     run.add_argument("--target-region", required=True, help="where the target store is (ISO 3166-1, e.g. CN)")

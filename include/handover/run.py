@@ -13,7 +13,7 @@ from pathlib import Path
 
 from handover.crypto import MasterKey
 
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 100_000
 
 
 def run_tag(run_id: str) -> str:

@@ -105,6 +105,13 @@ def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
     return cols
 
 
+def collation(entity: canonical.Entity, column: str) -> str:
+    """Identifiers — the branch, the record's key and its references — compare byte by byte (COLLATE "C"):
+    they are codes, not words, and the store sorts and joins them by the million (keys, indexes, the
+    window of `settle`, foreign-key checks), several times faster than under a language's collation."""
+    return ' COLLATE "C"' if column == "branch_id" or column == entity.key or column in entity.parents else ""
+
+
 def vault_indexes(entity: canonical.Entity) -> list[tuple[str, str]]:
     """(index name, column list) of the vault table's secondary indexes."""
     out = [(f"{entity.name}_{f.name}_bidx", f"{f.name}_bidx") for f in entity.fields if f.blind_index]
@@ -115,7 +122,7 @@ def vault_indexes(entity: canonical.Entity) -> list[tuple[str, str]]:
 def vault_ddl(entity: canonical.Entity) -> str:
     """A vault table, partitioned by branch: a branch's first load builds its partition in bulk and
     attaches it (`handover.store.partitions`); retention and erasure work within one branch's partition."""
-    body = [f"{name} {sqltype}" + (" NOT NULL" if name in ("branch_id", entity.key) else "")
+    body = [f"{name} {sqltype}{collation(entity, name)}" + (" NOT NULL" if name in ("branch_id", entity.key) else "")
             for name, sqltype in vault_columns(entity)]
     body += list(BOOKKEEPING)
     body.append(f"PRIMARY KEY (branch_id, {entity.key})")

@@ -27,7 +27,7 @@ from psycopg2 import sql
 
 from handover import canonical, faults
 from handover.contract import Contract
-from handover.store.schema import vault_columns
+from handover.store.schema import collation, vault_columns
 from handover.workarea import read_table
 
 EXTRA_COLUMNS = [("key_id", "text"), ("row_hash", "bytea"), ("source_file", "text"), ("source_line", "integer"),
@@ -45,8 +45,9 @@ def staged_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
 def create_tables(conn, contract: Contract, tag: str) -> None:
     with conn.cursor() as cur:
         for name in contract.entities:
-            cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-                    for c, t in staged_columns(canonical.entity(name))]
+            model = canonical.entity(name)
+            cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t + collation(model, c)))
+                    for c, t in staged_columns(model)]
             cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} ({})").format(
                 table_name(name, tag), sql.SQL(", ").join(cols)))
         cur.execute(sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} (entity text, source_line integer, "
