@@ -58,13 +58,19 @@ def prebuild(cur, entity: canonical.Entity, branch_id: str, columns: list[str], 
             sql.SQL(", ").join(sql.Identifier(c.strip()) for c in cols.split(","))))
     cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (branch_id = {})").format(
         part, sql.Identifier(f"{name}_branch"[:63]), sql.Literal(branch_id)))
+    cur.execute(sql.SQL("ANALYZE {}").format(part))  # statistics for the checks that follow (a sample)
     return rows
 
 
 def attach(cur, entity: canonical.Entity, branch_id: str) -> None:
+    """Attach the built partition. Its foreign keys are checked by one anti-join each; left to itself the
+    planner sorts both sides by (branch, reference) — a constant leading column, so every comparison goes
+    the long way — 17 s for 5,000,000 transactions here, against 4 s as a hash anti-join."""
+    cur.execute("SET LOCAL enable_mergejoin = off; SET LOCAL enable_nestloop = off")
     cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
         sql.Identifier("vault", entity.name), sql.Identifier("vault", partition_name(entity.name, branch_id)),
         sql.Literal(branch_id)))
+    cur.execute("RESET enable_mergejoin; RESET enable_nestloop")
 
 
 def build(cur, entity: canonical.Entity, branch_id: str, columns: list[str], select: str | sql.Composable,
