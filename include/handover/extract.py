@@ -1,4 +1,4 @@
-"""Extract: a source file, read in chunks, written as text-only Parquet chunks into the work area.
+"""Extract: a source file, read in chunks, written as text-only Arrow chunks into the work area.
 
 Each chunk keeps every row with the file line it started on; rows the reader could not split or decode
 keep their original bytes for quarantine. The entity's extract report (rows read, chunks) is what the
@@ -31,7 +31,7 @@ def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: i
         columns["_line"] = pa.array(chunk.lines, pa.int64())
         columns["_problem"] = pa.array(chunk.problems, pa.string())
         columns["_raw"] = pa.array(chunk.raw, pa.binary())
-        path = out / f"{number:05d}.parquet"
+        path = out / f"{number:05d}.arrow"
         write_table(pa.table(columns), path)
         refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk)})
         rows += len(chunk)

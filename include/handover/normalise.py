@@ -72,7 +72,7 @@ _Step = Callable[[pd.Series], tuple[pd.Series, np.ndarray]]
 
 
 def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (-1 where missing) and the distinct values. A column read from Parquet is Arrow-backed text:
+    """Codes (-1 where missing) and the distinct values. A column read from the work area is Arrow-backed text:
     Arrow encodes it without first making a Python string of every row."""
     if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
         encoded = pa.chunked_array(pa.array(s.array)).combine_chunks().dictionary_encode()

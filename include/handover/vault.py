@@ -123,7 +123,7 @@ def seal_payloads(spec: EntitySpec, area: Path, lines_by_chunk: dict[int, list[i
     """(source_line, sealed payload, payload hash) for the given rows, read back from the verified chunks."""
     out = []
     for chunk, lines in sorted(lines_by_chunk.items()):
-        table = read_table(Path(area) / "verified" / spec.name / f"{chunk:05d}.parquet")
+        table = read_table(Path(area) / "verified" / spec.name / f"{chunk:05d}.arrow")
         wanted = set(lines)
         line_col = table.column("_line").to_pylist()
         rows = [i for i, line in enumerate(line_col) if line in wanted]

@@ -38,7 +38,7 @@ def normalise_frame(spec: EntitySpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, 
     frame = pd.DataFrame(index=raw.index)
     for col in spec.columns:
         values = raw[col.name]
-        if not isinstance(values.dtype, pd.StringDtype):  # text as Parquet gives it is passed on as it is
+        if not isinstance(values.dtype, pd.StringDtype):  # text as the work area gives it is passed on as it is
             values = values.astype(object).where(values.notna(), None)
         fmt = "free_text" if col.pii == "free_text" else col.format
         clean, bad = normalise_column(values, col.type, fmt)

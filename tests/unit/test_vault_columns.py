@@ -57,10 +57,10 @@ def test_protect_chunk_values_match_their_row_by_row_definitions(tmp_path):
     chunk |= {"_reasons": pa.array([[], [], ["invalid_mobile"], []], pa.list_(pa.string())),
               "_line": pa.array([2, 3, 4, 5], pa.int64()), "_problem": pa.array([None, None, None, "ragged_row"]),
               "_raw": pa.array([None, None, None, b"C4,,"], pa.binary())}
-    write_table(pa.table(chunk), tmp_path / "00000.parquet")
+    write_table(pa.table(chunk), tmp_path / "00000.arrow")
     keys = SimpleNamespace(cipher=FieldCipher(new_key(), "k1"), blind_index=Hasher(new_key()),
                            content=Hasher(new_key()))
-    ref = protect_chunk(spec, {"entity": "customers", "chunk": 0, "path": str(tmp_path / "00000.parquet")},
+    ref = protect_chunk(spec, {"entity": "customers", "chunk": 0, "path": str(tmp_path / "00000.arrow")},
                         tmp_path, keys, "SH-1")
     out = read_table(ref["path"]).to_pydict()
 
