@@ -1,0 +1,49 @@
+"""Finding Chinese PII in free text (notes, remarks, interaction logs) with Presidio.
+
+The analytics tier keeps free text only after Presidio has masked it. This package holds the first step:
+the recognizers and an analyzer built on a Chinese spaCy pipeline made in code (``spacy.blank("zh")``
+with the jieba segmenter), so nothing is ever downloaded. :func:`analyzer` builds the engine (language
+``"zh"``, our recognizers only); :func:`scan` returns ``(entity, start, end, score)`` tuples.
+
+Entity names (one convention: ``CN_`` for identifiers and formats that are specific to China, Presidio's
+own names where Presidio already has one):
+
+=================== ===================================================================================
+``CN_RESIDENT_ID``  居民身份证号码 (GB 11643) and the HK/Macau/Taiwan residents' residence permits
+                    (address codes 810000/820000/830000); checksum, province code and birth date checked
+``CN_USCC``         统一社会信用代码 (GB 32100), MOD 31 check character
+``BANK_CARD``       16–19 digit card number, optionally in groups of four, Luhn-checked
+``CN_MOBILE``       mainland mobile, optional +86/0086, separators 138-1234-5678 / 138 1234 5678
+``CN_LANDLINE``     area code 0xx/0xxx (or +86 without the 0), optional dash, optional extension
+``EMAIL_ADDRESS``   e-mail address
+``CN_PASSPORT``     E/G + 8 digits, E + letter + 7 digits, SE/DE/PE + 7 digits, HK K + 8, Macau MA + 7
+``CN_TRAVEL_PERMIT`` home-return permits H/M + 8 or 10 digits, exit-entry permits C + 8, L + 8 (Taiwan)
+``CN_ADDRESS``      province/city name or a …市/区/县 token running through road, number, building,
+                    unit and room parts
+``PERSON``          jieba ``nr`` words, the caller's customer names (deny list), surname + given name
+``CN_LICENCE_PLATE`` province abbreviation + letter + 5 characters; new-energy + 6
+=================== ===================================================================================
+
+No matched value is ever logged or put into an exception message.
+"""
+
+from handover.pii.engine import (
+    SCORE_THRESHOLD,
+    ChineseNlpEngine,
+    PiiScanError,
+    analyzer,
+    chinese_pipeline,
+    scan,
+)
+from handover.pii.recognizers import ENTITIES, standard_recognizers
+
+__all__ = [
+    "ENTITIES",
+    "SCORE_THRESHOLD",
+    "ChineseNlpEngine",
+    "PiiScanError",
+    "analyzer",
+    "chinese_pipeline",
+    "scan",
+    "standard_recognizers",
+]

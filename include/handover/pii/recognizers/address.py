@@ -1,0 +1,118 @@
+"""CN_ADDRESS: postal addresses written in notes (北京市朝阳区建国路88号3栋2单元501室).
+
+A span starts at a province or major-city name, or at a short ``…市/区/县`` token, and runs through the
+lower levels (区/县/镇/乡/街道/村), the road (路/街/大道/巷/弄/胡同), the number (号), an estate or
+building name (小区/花园/大厦 …) and the building, unit, floor and room parts (栋/幢/座, 单元, 楼/层, 室).
+A span with no level below the district (no road, number, town, village, building or room) is a place,
+not an address, and is not reported. Without a gazetteer the start can take in a character or two of
+the text before it; masking errs on that side.
+"""
+
+from __future__ import annotations
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from handover.pii.patterns import FLAGS, word_list
+
+ENTITY = "CN_ADDRESS"
+
+PROVINCES = word_list(
+    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 "
+    "云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门"
+)
+CITIES = word_list(
+    "深圳 广州 杭州 南京 苏州 成都 武汉 西安 郑州 长沙 沈阳 大连 青岛 济南 厦门 福州 宁波 无锡 合肥 昆明 南宁 "
+    "哈尔滨 长春 石家庄 太原 南昌 贵阳 兰州 乌鲁木齐 呼和浩特 银川 西宁 拉萨 海口 三亚 东莞 佛山 珠海 温州"
+)
+
+_CJK = r"[\u4e00-\u9fff]"
+# characters that end the words before an address (住在, 地址是, 寄到, 搬去 …), never its first character
+_FREE = r"(?:(?![在是住的了址到从往寄搬送去来为])" + _CJK + r")"
+_NAMES = "|".join(sorted(PROVINCES + CITIES, key=len, reverse=True))
+_START = (
+    r"(?:(?:" + _NAMES + r")(?:壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区|省|市)?"
+    r"|" + _FREE + r"{2,3}(?:市|区|县))"
+)
+_LEVEL = _FREE + r"{1,6}?(?:新区|开发区|街道|市|区|县|旗|镇|乡|村)(?![镇乡村])"  # 柳市镇 is a town
+_ROAD = r"(?:" + _FREE + r"|[0-9])" + r"{1,8}?(?:大道|大街|胡同|路|街|巷|弄|里)"
+_NUMBER = r"[0-9一二三四五六七八九十百]{1,5}(?:-[0-9]{1,4})?(?:号院|号|弄)"
+_ESTATE = _FREE + r"{1,8}?(?:小区|花园|公寓|大厦|广场|家园|新村|苑)"
+_BUILDING = r"[0-9A-Za-z]{1,4}(?:号楼|栋|幢|座)"
+_UNIT = r"[0-9]{1,3}单元"
+_FLOOR = r"[0-9]{1,3}(?:楼|层)"
+_ROOM = r"[0-9A-Za-z]{1,5}(?:室|房|户)"
+
+PATTERNS = [
+    Pattern(
+        "address",
+        _START
+        + r"(?:"
+        + _LEVEL
+        + r"){0,4}(?:"
+        + _ROAD
+        + r")?(?:"
+        + _NUMBER
+        + r")?(?:"
+        + _ESTATE
+        + r")?(?:"
+        + _BUILDING
+        + r")?(?:"
+        + _UNIT
+        + r")?(?:"
+        + _FLOOR
+        + r")?(?:"
+        + _ROOM
+        + r")?",
+        0.5,
+    ),
+]
+
+CONTEXT = [
+    "地址",
+    "住址",
+    "住在",
+    "居住",
+    "家住",
+    "寄到",
+    "寄往",
+    "收货",
+    "户籍",
+    "籍贯",
+    "搬到",
+    "通讯地址",
+    "address",
+]
+
+_BELOW_DISTRICT = (
+    "镇",
+    "乡",
+    "村",
+    "街道",
+    "路",
+    "街",
+    "巷",
+    "弄",
+    "胡同",
+    "号",
+    "栋",
+    "幢",
+    "座",
+    "单元",
+    "室",
+    "房",
+)
+
+
+class AddressRecognizer(PatternRecognizer):
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=ENTITY,
+            name="AddressRecognizer",
+            supported_language="zh",
+            patterns=PATTERNS,
+            context=CONTEXT,
+            global_regex_flags=FLAGS,
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        return None if any(part in pattern_text for part in _BELOW_DISTRICT) else False

@@ -1,0 +1,53 @@
+"""BANK_CARD: 16–19 digit card numbers passing the Luhn check, run together or in groups of four."""
+
+from __future__ import annotations
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from handover.pii.patterns import FLAGS, NOT_AFTER_DIGIT, NOT_BEFORE_DIGIT, compact
+from handover.validators import is_bank_card, is_resident_id
+
+ENTITY = "BANK_CARD"
+
+PATTERNS = [
+    Pattern("card (run)", NOT_AFTER_DIGIT + r"[0-9]{16,19}" + NOT_BEFORE_DIGIT, 0.3),
+    Pattern(
+        "card (groups)",
+        NOT_AFTER_DIGIT + r"[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -][0-9]{1,3})?" + NOT_BEFORE_DIGIT,
+        0.3,
+    ),
+]
+
+CONTEXT = [
+    "卡号",
+    "银行卡",
+    "账号",
+    "帐号",
+    "账户",
+    "帐户",
+    "借记卡",
+    "信用卡",
+    "储蓄卡",
+    "开户",
+    "收款",
+    "card",
+]
+
+
+class BankCardRecognizer(PatternRecognizer):
+    """Luhn-valid card numbers. An 18-digit value that is a valid resident ID is not reported as a card
+    (one in ten IDs passes Luhn by chance)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=ENTITY,
+            name="BankCardRecognizer",
+            supported_language="zh",
+            patterns=PATTERNS,
+            context=CONTEXT,
+            global_regex_flags=FLAGS,
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = compact(pattern_text)
+        return is_bank_card(digits) and not is_resident_id(digits)

@@ -1,0 +1,74 @@
+"""CN_PASSPORT and CN_TRAVEL_PERMIT: passports and the permits for travel between the mainland, Hong Kong,
+Macau and Taiwan.
+
+The patterns are kept conservative (capital letters, exact lengths, no letter or digit on either side);
+none of these numbers carries a public check digit, so the base scores are low and the context words
+(护照, 通行证, 回乡证 …) lift them.
+
+Passports (CN_PASSPORT):
+- ordinary, PRC: ``E`` + 8 digits, or ``E`` + a letter (not I/O) + 7 digits (since 2012); older ``G`` + 8;
+- diplomatic / service / public-affairs: ``DE`` / ``SE`` / ``PE`` + 7 digits;
+- Hong Kong SAR: ``K`` + 8 digits; Macau SAR: ``MA`` + 7 digits.
+
+Permits (CN_TRAVEL_PERMIT):
+- home-return permit (港澳居民来往内地通行证): ``H`` (Hong Kong) or ``M`` (Macau) + 8 digits, or + 10 on
+  older cards (8 + a 2-digit issue count);
+- exit-entry permit to Hong Kong and Macau (往来港澳通行证, card type): ``C`` + 8 digits or ``C`` + a
+  letter + 7 digits;
+- mainland residents' permit to Taiwan (大陆居民往来台湾通行证): ``L`` + 8 digits.
+The Taiwan compatriot permit (台胞证) is 8 bare digits: too ambiguous for a pattern, not recognised here.
+"""
+
+from __future__ import annotations
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from handover.pii.patterns import FLAGS, NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM
+
+PASSPORT = "CN_PASSPORT"
+TRAVEL_PERMIT = "CN_TRAVEL_PERMIT"
+
+_LETTER = "[A-HJ-NP-Z]"
+
+
+def _bounded(body: str) -> str:
+    return NOT_AFTER_ALNUM + body + NOT_BEFORE_ALNUM
+
+
+PASSPORT_PATTERNS = [
+    Pattern("passport (ordinary)", _bounded(r"(?:E[0-9]{8}|E" + _LETTER + r"[0-9]{7}|G[0-9]{8})"), 0.4),
+    Pattern("passport (official)", _bounded(r"[DSP]E[0-9]{7}"), 0.4),
+    Pattern("passport (HK/Macau SAR)", _bounded(r"(?:K[0-9]{8}|MA[0-9]{7})"), 0.3),
+]
+PERMIT_PATTERNS = [
+    Pattern("home-return permit", _bounded(r"[HM](?:[0-9]{10}|[0-9]{8})"), 0.3),
+    Pattern("exit-entry permit", _bounded(r"C(?:[0-9]{8}|" + _LETTER + r"[0-9]{7})"), 0.3),
+    Pattern("Taiwan travel permit", _bounded(r"L[0-9]{8}"), 0.3),
+]
+
+PASSPORT_CONTEXT = ["护照", "证件", "passport", "出国", "签证"]
+PERMIT_CONTEXT = ["通行证", "回乡证", "回乡", "港澳", "台湾", "台胞", "证件", "permit"]
+
+
+class PassportRecognizer(PatternRecognizer):
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=PASSPORT,
+            name="PassportRecognizer",
+            supported_language="zh",
+            patterns=PASSPORT_PATTERNS,
+            context=PASSPORT_CONTEXT,
+            global_regex_flags=FLAGS,
+        )
+
+
+class TravelPermitRecognizer(PatternRecognizer):
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=TRAVEL_PERMIT,
+            name="TravelPermitRecognizer",
+            supported_language="zh",
+            patterns=PERMIT_PATTERNS,
+            context=PERMIT_CONTEXT,
+            global_regex_flags=FLAGS,
+        )
