@@ -24,9 +24,17 @@ own names where Presidio already has one):
 ``CN_LICENCE_PLATE`` province abbreviation + letter + 5 characters; new-energy + 6
 =================== ===================================================================================
 
+Step 2 protects what was found: :mod:`~handover.pii.operators` (the operators — encrypt, pseudonymize,
+mask, generalize, redact, replace — as Presidio operators, and the tag table <手机号>),
+:mod:`~handover.pii.policy` (which operator for which column or entity), :mod:`~handover.pii.anonymize`
+(:func:`apply_column` over a whole Arrow column, :func:`anonymize_text` for free text) and
+:mod:`~handover.pii.classify` (``pii: auto`` decided by sampling).
+
 No matched value is ever logged or put into an exception message.
 """
 
+from handover.pii.anonymize import anonymize_text, apply_column, resolve_overlaps
+from handover.pii.classify import Classification, classify_column
 from handover.pii.engine import (
     SCORE_THRESHOLD,
     ChineseNlpEngine,
@@ -35,15 +43,33 @@ from handover.pii.engine import (
     chinese_pipeline,
     scan,
 )
+from handover.pii.operators import TAGS, anonymizer_engine, generalize, pseudonym, tag
+from handover.pii.policy import MaskingPolicy, PolicyError, Rule, column_rule, kind_of, parse_rules
 from handover.pii.recognizers import ENTITIES, standard_recognizers
 
 __all__ = [
     "ENTITIES",
     "SCORE_THRESHOLD",
+    "TAGS",
     "ChineseNlpEngine",
+    "Classification",
+    "MaskingPolicy",
     "PiiScanError",
+    "PolicyError",
+    "Rule",
     "analyzer",
+    "anonymize_text",
+    "anonymizer_engine",
+    "apply_column",
     "chinese_pipeline",
+    "classify_column",
+    "column_rule",
+    "generalize",
+    "kind_of",
+    "parse_rules",
+    "pseudonym",
+    "resolve_overlaps",
     "scan",
     "standard_recognizers",
+    "tag",
 ]
