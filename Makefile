@@ -30,7 +30,10 @@ lint: $(STAMP)
 clean:
 	rm -rf .handover
 
-# The transfer at scale beside a bare parse + COPY floor; appends to bench/RESULTS.md (not a test).
+# The transfer at scale beside a bare parse + COPY floor, then free-text masking beside a naive Presidio
+# BatchAnalyzerEngine; both append to bench/RESULTS.md (not tests).
 BENCH_ARGS ?=
+PII_BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/pii.py --results bench/RESULTS.md $(PII_BENCH_ARGS)
