@@ -115,6 +115,25 @@ def _archive_restore(args) -> int:
     return 0
 
 
+def _quarantine_export(args) -> int:
+    import psycopg2
+
+    from handover import repair
+    from handover.store import ops
+
+    conn = psycopg2.connect(args.dsn)
+    try:
+        written = repair.export(conn, _master_key(), args.branch, Path(args.out), args.format, args.entity)
+        ops.audit(conn, "quarantine_exported", run_id=None, branch_id=args.branch, actor="cli",
+                  format=args.format, rows=written)
+    finally:
+        conn.close()
+    for entity, n in written.items():
+        print(f"{entity:<13} {n} quarantined rows")
+    print(f"written to {args.out} (readable by you only: it holds the rows as the branch sent them)")
+    return 0
+
+
 def _reconciliation(args) -> int:
     from handover.manifest import render_reconciliation
 
@@ -179,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     res.add_argument("out")
     res.add_argument("--branch", required=True)
     res.set_defaults(func=_archive_restore)
+
+    qua = sub.add_parser("quarantine", help="quarantined rows").add_subparsers(dest="action", required=True)
+    exp = qua.add_parser("export", help="the branch's quarantined rows as sent, for repair (formula-safe cells)")
+    exp.add_argument("--dsn", required=True)
+    exp.add_argument("--branch", required=True)
+    exp.add_argument("--out", required=True, help="folder to write into (files are readable by you only)")
+    exp.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    exp.add_argument("--entity", default=None)
+    exp.set_defaults(func=_quarantine_export)
 
     args = parser.parse_args(argv)
     try:

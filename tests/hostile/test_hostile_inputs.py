@@ -50,6 +50,7 @@ from handover.errors import ContractError, SourceError
 
 from tests.hostile.builders import (
     ACCOUNT_COLUMNS,
+    BRANCH,
     CUSTOMER_COLUMNS,
     HEADERS,
     account,
@@ -754,3 +755,52 @@ def test_a_utf8_export_appended_to_a_gb18030_one_is_quarantined_not_read_as_moji
     out = hostile(write_contract(export, {"customers": csv_source("customers", "gb18030")}), values_of(*rows))
     only_damaged(out, {5: {"stray_bom"}})
     assert out.loaded_keys() == {"C0001", "C0002", "C0003", "C0005"}
+
+
+def test_quarantine_exported_for_repair_is_formula_safe_and_private(export, hostile, pg_dsn, master_key_text,
+                                                                   tmp_path, monkeypatch):
+    """The rows exported for the branch to repair: every quarantined row once, with its reasons, no cell a
+    spreadsheet would run, readable by its owner only, and the export audited without values."""
+    import csv as csv_module
+    import stat
+
+    import psycopg2
+    from handover import repair
+    from handover.crypto import MasterKey
+    from openpyxl import load_workbook
+
+    rows = customers(5)
+    rows[0]["姓名"] = '=HYPERLINK("http://x","y")'  # the reader's formula_like: the row's text is kept
+    rows[1]["证件号码"] = rows[1]["证件号码"][:-1] + ("0" if rows[1]["证件号码"][-1] != "0" else "1")
+    rows[1]["客户经理"] = "- 张经理"  # no formula for the reader, but a cell starting with "-": made inert
+    write_csv(export / "客户信息.csv", H, rows)
+    out = hostile(write_contract(export), [])
+    assert len(out.quarantine) == 2
+    master = MasterKey.from_text(master_key_text)
+    with psycopg2.connect(pg_dsn) as conn:
+        assert repair.export(conn, master, BRANCH, tmp_path / "csv") == {"customers": 2}
+        assert repair.export(conn, master, BRANCH, tmp_path / "xlsx", "xlsx") == {"customers": 2}
+    files = [tmp_path / "csv" / f"{BRANCH}_customers_quarantine.csv", tmp_path / "xlsx" / f"{BRANCH}_quarantine.xlsx"]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with open(files[0], encoding="utf-8-sig", newline="") as fh:
+        table = list(csv_module.reader(fh))
+    sheet = [[c.value for c in row] for row in load_workbook(files[1]).active.iter_rows()]
+    for grid in (table, sheet):
+        header, body = grid[0], grid[1:]
+        assert header[:4] == repair.LEADING and len(body) == 2
+        cells = [str(v) for row in body for v in row if v is not None]
+        assert not [c for c in cells if c.startswith(repair.FORMULA_STARTS)]
+        assert "'- 张经理" in cells
+        assert any("=HYPERLINK(" in c for c in cells)  # inside the row's original text, as sent
+        assert {row[3] for row in body} >= {"formula_like"}
+    assert repair.neutralise("-12.50") == "'-12.50" and repair.neutralise("张三") == "张三"
+    from handover import cli
+
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    assert cli.main(["quarantine", "export", "--dsn", pg_dsn, "--branch", BRANCH, "--out", str(tmp_path / "cli"),
+                     "--format", "xlsx"]) == 0
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT detail::text FROM ops.audit WHERE action = 'quarantine_exported'")
+        (detail,) = cur.fetchone()
+    assert '"customers": 2' in detail and "HYPERLINK" not in detail and "张经理" not in detail
