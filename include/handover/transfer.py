@@ -28,7 +28,7 @@ from handover.reconcile import reconcile as _reconcile
 from handover.reconcile import verify_destinations
 from handover.run import RunContext, run_tag
 from handover.sources import database, inspect_source
-from handover.store import ops, schema, staging
+from handover.store import ops, partitions, schema, staging
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
 from handover.store.merge import merge, prebuild_partitions
@@ -111,9 +111,11 @@ def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
         tag = run_tag(run_id)
         removed = remove_area(Path(ctx.work_root) / tag)
         dropped = staging.drop_tables(conn, tag)
+        unattached = partitions.drop_unattached(conn, branch_id)
         ops.finish_run(conn, run_id, "abandoned")
         ops.audit(conn, "run_abandoned", run_id=run_id, branch_id=branch_id, actor=ctx.actor,
-                  swept_by=ctx.run_id, work_area_removed=removed, staging_tables_dropped=dropped)
+                  swept_by=ctx.run_id, work_area_removed=removed, staging_tables_dropped=dropped,
+                  unattached_partitions_dropped=unattached)
 
 
 def _readable(ctx: RunContext, contract: Contract, spec: EntitySpec) -> tuple[EntitySpec, Path]:

@@ -62,6 +62,18 @@ def prebuild(cur, entity: canonical.Entity, branch_id: str, columns: list[str], 
     return rows
 
 
+def drop_unattached(conn, branch_id: str) -> int:
+    """Partitions a killed run built but never attached (ciphertext nobody reads): dropped."""
+    dropped = 0
+    with conn.cursor() as cur:
+        for entity in canonical.ENTITIES:
+            if state(cur, entity, branch_id) == "built":
+                cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("vault", partition_name(entity, branch_id))))
+                dropped += 1
+    conn.commit()
+    return dropped
+
+
 def attach(cur, entity: canonical.Entity, branch_id: str) -> None:
     """Attach the built partition. Its foreign keys are checked by one anti-join each; left to itself the
     planner sorts both sides by (branch, reference) — a constant leading column, so every comparison goes
