@@ -49,12 +49,14 @@ def _cipher(conn, master: MasterKey, branch_id: str) -> FieldCipher:
 
 
 def quarantined_rows(conn, master: MasterKey, branch_id: str, entity: str | None = None) -> dict[str, list[dict]]:
-    """Per entity, the branch's quarantined rows (file order): where they came from, why, and their cells."""
+    """Per entity, the branch's quarantined rows not resolved yet (file order): where they came from, why,
+    and their cells."""
     cipher = _cipher(conn, master, branch_id)
     out: dict[str, list[dict]] = {}
     with conn.cursor() as cur:
         cur.execute("SELECT entity, source_file, source_line, reasons, payload_enc FROM ops.quarantine "
-                    "WHERE branch_id = %s AND (%s::text IS NULL OR entity = %s) ORDER BY entity, source_file, "
+                    "WHERE branch_id = %s AND (%s::text IS NULL OR entity = %s) AND resolved_at IS NULL "
+                    "ORDER BY entity, source_file, "
                     "source_line", (branch_id, entity, entity))
         for name, source_file, line, reasons, blob in cur.fetchall():
             cells = open_payload(cipher, bytes(blob))

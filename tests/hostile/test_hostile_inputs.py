@@ -804,3 +804,27 @@ def test_quarantine_exported_for_repair_is_formula_safe_and_private(export, host
         cur.execute("SELECT detail::text FROM ops.audit WHERE action = 'quarantine_exported'")
         (detail,) = cur.fetchone()
     assert '"customers": 2' in detail and "HYPERLINK" not in detail and "张经理" not in detail
+
+
+def test_a_repaired_row_resolves_its_quarantine_entry(export, hostile, pg_dsn, master_key_text):
+    """The branch corrects a quarantined row and sends the file again: the record loads, its quarantine entry
+    is marked resolved by that run, and the repair export no longer lists it."""
+    import psycopg2
+    from handover import repair
+    from handover.crypto import MasterKey
+
+    rows = customers(3)
+    good_id = rows[1]["证件号码"]
+    rows[1]["证件号码"] = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
+    write_csv(export / "客户信息.csv", H, rows)
+    contract = write_contract(export)
+    first = hostile(contract)
+    assert [q["key"] for q in first.quarantine] == ["C0002"]
+    rows[1]["证件号码"] = good_id
+    write_csv(export / "客户信息.csv", H, rows)
+    second = hostile(contract)
+    assert second.loaded_keys() == {"C0001", "C0002", "C0003"}
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT record_key, resolved_run_id IS NOT NULL FROM ops.quarantine")
+        assert cur.fetchall() == [("C0002", True)]
+        assert repair.quarantined_rows(conn, MasterKey.from_text(master_key_text), BRANCH) == {}

@@ -87,7 +87,8 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
                 ON CONFLICT (branch_id, entity, source_file, source_line) DO UPDATE SET
                     record_key = EXCLUDED.record_key, reasons = EXCLUDED.reasons,
                     payload_enc = EXCLUDED.payload_enc, payload_hash = EXCLUDED.payload_hash,
-                    key_id = EXCLUDED.key_id, last_run_id = EXCLUDED.last_run_id, quarantined_at = now()
+                    key_id = EXCLUDED.key_id, last_run_id = EXCLUDED.last_run_id, quarantined_at = now(),
+                    resolved_run_id = NULL, resolved_at = NULL
                 WHERE ops.quarantine.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
                    OR ops.quarantine.reasons IS DISTINCT FROM EXCLUDED.reasons
             """).format(t=t, key=sql.Identifier(model.key), payloads=payload_table(tag)),
@@ -103,8 +104,17 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
                 ON CONFLICT (branch_id, entity, source_file, source_line) DO NOTHING
             """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
                 {"entity": name, "run": run_id})
+            excluded = cur.rowcount
+            # A record quarantined before whose key this run loads was repaired by the branch: resolved.
+            cur.execute(sql.SQL("""
+                UPDATE ops.quarantine q SET resolved_run_id = %(run)s, resolved_at = now()
+                FROM {loaded} s
+                WHERE q.branch_id = %(branch)s AND q.entity = %(entity)s AND q.resolved_at IS NULL
+                  AND q.record_key COLLATE "C" = s.{key}
+            """).format(loaded=staging.loaded(name, tag), key=sql.Identifier(model.key)),
+                {"entity": name, "run": run_id, "branch": contract.branch_id})
             written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
-                             "exclusion_rows_written": cur.rowcount}
+                             "exclusion_rows_written": excluded, "quarantine_rows_resolved": cur.rowcount}
     faults.point("merge.before_commit")
     with conn.cursor() as cur:  # fresh statistics for the reconciliation's joins
         cur.execute("ANALYZE ops.quarantine, ops.exclusions")

@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS ops.quarantine (
     key_id text NOT NULL, first_run_id text NOT NULL, last_run_id text NOT NULL,
     quarantined_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (branch_id, entity, source_file, source_line));
+-- Set when a later run loads the record (by key): the branch repaired it.
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_run_id text;
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
 
 -- Records not transferred (no consent, or a parent not transferred): blind indexes only, for notice
 -- and purge.
