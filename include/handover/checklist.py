@@ -48,8 +48,8 @@ TEMPLATE = """<!doctype html>
 {% else %}<tr><td colspan="5">无 <span class="en">none</span></td></tr>{% endfor %}</table>
 
 <h2>接收的文件 <span class="en">Files received</span></h2>
-<table><tr><th>文件 <span class="en">File</span></th><th>字节 <span class="en">Bytes</span></th><th>编码 <span class="en">Encoding</span></th><th>SHA-256</th></tr>
-{% for s in m.sources %}<tr><td>{{ s.file }}</td><td class="n">{{ s.bytes }}</td><td>{{ s.encoding or ("xlsx · " ~ s.sheet) }}</td><td><code>{{ s.sha256 }}</code></td></tr>
+<table><tr><th>文件 <span class="en">File</span></th><th>字节 <span class="en">Bytes</span></th><th>物理行数 <span class="en">Lines</span></th><th>编码 <span class="en">Encoding</span></th><th>SHA-256</th></tr>
+{% for s in m.sources %}<tr><td>{{ s.file }}</td><td class="n">{{ s.bytes }}</td><td class="n">{{ s.lines if s.lines is not none else "—" }}</td><td>{{ s.encoding or ("xlsx · " ~ s.sheet) }}</td><td><code>{{ s.sha256 }}</code></td></tr>
 {% endfor %}</table>
 <p>原件已加密归档 <span class="en">Originals archived encrypted</span>: {{ m.archive | length }} 个文件 <span class="en">files</span>.</p>
 

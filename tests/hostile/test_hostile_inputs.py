@@ -202,6 +202,8 @@ def test_a_stray_quote_swallowing_the_rest_of_the_file_is_one_quarantined_row_wi
     only_damaged(out, {4: {"unterminated_quote"}})
     assert raw_bytes(out.at(4)) == b"".join(lines[3:]).rstrip(b"\r\n")  # lines 4..7: nothing is lost
     assert out.counts("customers")["source_rows"] == 3  # rows 4-7 swallowed into one: flagged, not lost
+    # … and the manifest shows the file's 7 physical lines beside its 3 records, for the receiver to see
+    assert [s["lines"] for s in out.manifest["sources"] if s["entity"] == "customers"] == [7]
 
 
 def test_ragged_rows_too_few_and_too_many_fields_are_quarantined_with_their_quoting(export, hostile):

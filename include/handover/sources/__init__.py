@@ -61,6 +61,7 @@ class SourceInfo:
     encoding: str | None
     sheet: str | None
     headers: tuple[str, ...]
+    lines: int | None = None  # a CSV's physical lines: beside the records read, a quote that swallowed lines shows
 
 
 def source_path(spec: EntitySpec, source_dir: Path) -> Path:
@@ -68,11 +69,21 @@ def source_path(spec: EntitySpec, source_dir: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    return _digest_and_lines(path)[0]
+
+
+def _digest_and_lines(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its physical lines (line feeds, or carriage returns in a file without any,
+    plus a last line without one), in one pass."""
+    digest, lf, cr, last = hashlib.sha256(), 0, 0, b""
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             digest.update(block)
-    return digest.hexdigest()
+            lf += block.count(b"\n")
+            cr += block.count(b"\r")
+            last = block[-1:]
+    breaks = lf or cr
+    return digest.hexdigest(), breaks + (1 if last not in (b"", b"\n", b"\r") else 0)
 
 
 def clean_header(h: str | None) -> str:
@@ -246,9 +257,10 @@ def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
     encoding, headers, line = reader.find_header(spec, path)
     match_headers(spec, headers, str(path), "header row" if spec.source.format == "csv" else
                   f"header row of sheet {spec.source.sheet}", line=line)
-    return SourceInfo(entity=spec.name, path=str(path), file=spec.source.file, sha256=file_sha256(path),
+    digest, lines = _digest_and_lines(path)
+    return SourceInfo(entity=spec.name, path=str(path), file=spec.source.file, sha256=digest,
                       bytes=path.stat().st_size, encoding=encoding, sheet=spec.source.sheet,
-                      headers=tuple(headers))
+                      headers=tuple(headers), lines=lines if spec.source.format == "csv" else None)
 
 
 def read_chunks(spec: EntitySpec, source_dir: Path, chunk_rows: int) -> Iterator[RawChunk]:
