@@ -17,7 +17,10 @@ Moves one branch's customer records to the new owner's store, as its **data cont
 7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
 8. **publish_manifest** — the handover manifest with the loaded tables' content hashes, signed (Ed25519),
    and the bilingual checklist (交接清单), to `ops.manifests` and the output folder.
-9. **close_work_area** (teardown) — plaintext work area and staging removed, whether the run succeeded or not.
+9. **scan_for_leaks** — every identifier and customer name of the export searched for in what an analyst
+   can read, the manifest and checklist, the run's task logs and XCom: a hit fails the run, naming the
+   places, never the values.
+10. **close_work_area** (teardown) — plaintext work area and staging removed, whether the run succeeded or not.
 
 Params: `branch_id`, `contract` (path of the YAML), `source` (folder overriding the contract's),
 `dry_run` (verify and report, load nothing), `cross_border_approval` (reference of the approval when the
@@ -31,6 +34,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, setup, task, teardown
 from handover_airflow.runtime import mark_run_failed, step
+from handover_airflow.traces import run_traces
 
 
 @dag(
@@ -113,6 +117,10 @@ def branch_transfer():
     def publish_manifest(reconciled: dict) -> dict:
         return step("publish_manifest")
 
+    @task
+    def scan_for_leaks(manifest: dict) -> dict:
+        return step("scan_for_leaks", run_traces())
+
     @teardown
     def close_work_area(work: str) -> dict:
         return step("close")
@@ -124,7 +132,7 @@ def branch_transfer():
     archive_original(dump_source_tables(store)) >> extracted
     staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
     manifest = publish_manifest(reconcile(load_vault(settle(staged))))
-    manifest >> close_work_area(work).as_teardown(setups=work)
+    scan_for_leaks(manifest) >> close_work_area(work).as_teardown(setups=work)
 
 
 branch_transfer()

@@ -11,6 +11,9 @@
                                                       check a manifest's signature and, given a connection,
                                                       its counts and content hashes against the target store
     handover archive restore ARCHIVE OUT --branch ID  produce an archived original, checked by SHA-256
+    handover scan --contract C --dsn DSN [--source DIR] [--logs DIR|FILE ...] [--role handover_analyst]
+                                                      search what the role can read (and the logs) for the
+                                                      export's identifiers and names; exit 1 on any hit
 
 The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY``, the manifest
 signing key from ``HANDOVER_SIGNING_KEY`` (never flags: command lines end up in shell histories and
@@ -134,6 +137,30 @@ def _quarantine_export(args) -> int:
     return 0
 
 
+def _scan(args) -> int:
+    import psycopg2
+
+    from handover import leaks
+    from handover.contract import load_contract
+
+    contract = load_contract(args.contract)
+    needles = leaks.needles_from_export(contract, args.source)
+    report = leaks.LeakReport(examples_per_place=20)
+    report.scanned["needles"] = len(needles)
+    logs = []
+    for given in args.logs or []:
+        path = Path(given)
+        logs += sorted(path.rglob("*.log")) if path.is_dir() else [path]
+    leaks.scan_files(logs, needles, report)
+    conn = psycopg2.connect(args.dsn)
+    try:
+        leaks.scan_database(conn, needles, args.role, report=report)
+    finally:
+        conn.close()
+    print(report.render())
+    return 0 if report.clean else 1
+
+
 def _reconciliation(args) -> int:
     from handover.manifest import render_reconciliation
 
@@ -207,6 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     exp.add_argument("--entity", default=None)
     exp.set_defaults(func=_quarantine_export)
+
+    scan = sub.add_parser("scan", help="search for the export's identifiers and customer names where they must "
+                                       "not be: what the role can read, log files")
+    scan.add_argument("--contract", required=True)
+    scan.add_argument("--source", help="folder of the export (overrides the contract's)")
+    scan.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    scan.add_argument("--logs", nargs="*", help="log files, or folders whose *.log files are scanned")
+    scan.add_argument("--role", default="handover_analyst",
+                      help="scan the columns this role may read (if it does not exist: schema analytics)")
+    scan.set_defaults(func=_scan)
 
     args = parser.parse_args(argv)
     try:

@@ -2,7 +2,7 @@
 
     open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
       → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load → reconcile
-      → publish_manifest → close (teardown: work area and staging removed, success or not)
+      → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
 
 Each step takes a `RunContext` and small references (paths, counts), and returns small references.
 Data moves through the run's work area and staging tables, never through the return values.
@@ -421,3 +421,31 @@ def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: st
                     found.append(dict(zip(("branch_id", "customer_id", "name", "mobile", "id_number"), row,
                                           strict=True)))
     return found
+
+
+def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:
+    """After the manifest: no identifier or customer name of the export in what an analyst can read, in the
+    handed-over files (manifest, checklist), nor in the run's task logs and XCom (`traces`: ``logs``, a
+    list of log file paths; ``xcom``, ``task/key`` → value — Airflow's glue finds them). Any hit fails
+    the run, naming the places and never the values; the audit log gets the counts."""
+    from handover import leaks
+
+    contract = ctx.contract()
+    traces = traces or {}
+    needles = leaks.needles_from_export(contract, sources=[_readable(ctx, contract, spec)
+                                                           for spec in contract.entities.values()],
+                                        chunk_rows=ctx.chunk_rows)
+    report = leaks.LeakReport()
+    report.scanned["needles"] = len(needles)
+    folder = ctx.output_dir(contract.branch_id)
+    handed_over = sorted(p for p in folder.glob("*") if p.suffix in (".json", ".html")) if folder.is_dir() else []
+    leaks.scan_files(handed_over, needles, report)
+    leaks.scan_files(traces.get("logs") or [], needles, report)
+    leaks.scan_values(traces.get("xcom") or {}, needles, report)
+    with connect(ctx.dsn, "scan_for_leaks") as conn:
+        leaks.scan_database(conn, needles, leaks.ANALYST, report=report)
+        ops.audit(conn, "leak_scan", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  **report.summary())
+    if not report.clean:
+        raise leaks.LeakError(report)
+    return {"hits": 0, "scanned": dict(report.scanned)}

@@ -142,7 +142,6 @@ def test_the_cache_answers_notes_it_has_seen(engine):
 def test_the_pool_finds_what_one_process_finds(engine, expected, monkeypatch):
     monkeypatch.setattr(fast, "POOL_MIN_NOTES", 10)
     assert find_pii_many(CORPUS, engine, workers=2) == expected
-    assert fast._INHERITED is None
 
 
 def test_anonymize_many_equals_anonymize_text(engine):

@@ -12,7 +12,7 @@ and does less work for each:
 3. the spaCy pipeline runs (batched, ``nlp.pipe``) only on notes that contain a context word of a
    recognizer in play: the context enhancer only ever raises a score when one of those words is among
    the words before a match, so without one the result cannot depend on the segmentation;
-4. big batches are split over all cores (a fork pool: the workers inherit the analyzer).
+4. big batches are split over all cores (worker processes from a fork server, each with its own analyzer).
 
 Why the triggers cannot lose a finding (a result reaches the caller only with a score ≥ the threshold):
 
@@ -50,8 +50,8 @@ from handover.pii.operators import anonymizer_engine
 from handover.pii.policy import MaskingPolicy
 from handover.pii.recognizers import person
 
-# Below this many notes to analyse, forking costs more than it saves.
-POOL_MIN_NOTES = 2_000
+# Below this many notes to analyse, starting workers (each builds its analyzer) costs more than it saves.
+POOL_MIN_NOTES = 20_000
 _CHUNKS_PER_WORKER = 4
 _SURNAME = re.compile(
     "|".join(sorted(person.COMPOUND_SURNAMES)) + "|[" + "".join(sorted(person.SURNAMES)) + "]"
@@ -198,27 +198,44 @@ def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine, triggers: 
     return out
 
 
-# The analyzer and triggers a forked worker inherits (set just before the pool forks).
-_INHERITED: tuple[AnalyzerEngine, Triggers] | None = None
+# A worker's own analyzer and triggers, built by `_start_worker` from the customer names alone.
+_WORKER: tuple[AnalyzerEngine, Triggers] | None = None
+
+
+def _customer_names(analyzer: AnalyzerEngine) -> frozenset[str] | None:
+    """The customer names an analyzer made by `engine.analyzer` was built with; None for any other analyzer
+    (a worker could not rebuild it, so such an analyzer runs in this process only)."""
+    from handover.pii import engine
+
+    names: frozenset[str] = frozenset()
+    for recognizer in analyzer.registry.recognizers:
+        if isinstance(recognizer, person.CustomerNameRecognizer):
+            names = recognizer._names
+    return names if engine.analyzer(names) is analyzer else None
+
+
+def _start_worker(names: frozenset[str]) -> None:
+    from handover.pii import engine
+
+    global _WORKER
+    built = engine.analyzer(names)
+    _WORKER = (built, Triggers(built))
 
 
 def _analyze_in_worker(notes: list[str]) -> list[list[Span]]:
-    assert _INHERITED is not None, "worker started without the analyzer"
-    return _analyze_distinct(notes, *_INHERITED)
+    assert _WORKER is not None, "worker started without its analyzer"
+    return _analyze_distinct(notes, *_WORKER)
 
 
-def _analyze_on_all_cores(
-    notes: list[str], analyzer: AnalyzerEngine, triggers: Triggers, workers: int
-) -> list[list[Span]]:
-    global _INHERITED
+def _analyze_on_all_cores(notes: list[str], names: frozenset[str], workers: int) -> list[list[Span]]:
+    """The notes split over `workers` processes. They start from a fork server — a clean process — never
+    forked from this one, which may hold threads (and their locks) that a fork would copy mid-flight; each
+    builds its own analyzer from the customer names (a few seconds, so only for big batches)."""
     size = max(64, -(-len(notes) // (workers * _CHUNKS_PER_WORKER)))
     chunks = [notes[i : i + size] for i in range(0, len(notes), size)]
-    _INHERITED = (analyzer, triggers)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_analyze_in_worker, chunks, chunksize=1)
-    finally:
-        _INHERITED = None
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers, initializer=_start_worker, initargs=(names,)) as pool:
+        parts = pool.map(_analyze_in_worker, chunks, chunksize=1)
     return [spans for part in parts for spans in part]
 
 
@@ -252,8 +269,9 @@ def find_pii_many(
         if remembered is None:
             todo.append(note)
     if todo:
-        if workers > 1 and len(todo) >= POOL_MIN_NOTES:
-            results = _analyze_on_all_cores(todo, analyzer, triggers, workers)
+        names = _customer_names(analyzer) if workers > 1 and len(todo) >= POOL_MIN_NOTES else None
+        if names is not None:
+            results = _analyze_on_all_cores(todo, names, workers)
         else:
             results = _analyze_distinct(todo, analyzer, triggers)
         for note, spans in zip(todo, results, strict=True):

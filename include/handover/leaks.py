@@ -1,0 +1,459 @@
+"""The leak scan: does any customer's identifier or name show up where it must not?
+
+Every identifier value and customer name of the branch's export becomes a **needle**; the scan then
+searches what an analyst can read in the store, the run's task logs, its XCom values and the files it
+hands over. A hit names its place — ``schema.table.column`` and the row's ctid, ``file`` and line,
+``xcom task/key`` — and the kind of value (``mobile``, ``id_number``, ``customer name`` …), never the
+value: the report of a leak must not be a second leak.
+
+**Needles** (:func:`needles_from_export`) are read with the export's own readers, in chunks, and
+normalised with :func:`handover.normalise.normalise_column`, so a needle is the value as the vault knows
+it. Identifiers are the values of every column with an identifier ``format`` (resident ID, USCC, bank
+card, mobile, landline, e-mail — the same columns the vault seals under a blind index or as a direct
+identifier) and of every other ``pii: direct`` column whose values look like an identifier (letters,
+digits and separators only: passport and permit numbers kept as extras). Each is kept *compact*:
+separators removed, upper-case (``+86 138-0013-8000`` → ``13800138000``; the raw compact form is added
+when it differs). Values shorter than :data:`MIN_IDENTIFIER` characters are dropped (too short to
+tell from a date or an amount); a landline also gives its local number alone when that is 8 digits.
+E-mails are kept whole, lower-case. Names are the customers' ``name`` field, from :data:`MIN_NAME`
+characters; a name that is not all CJK (Latin, digits, brackets) needs :data:`MIN_OTHER_NAME`
+characters (``Li`` would hit every English sentence). Rows the readers quarantine give their
+identifier-shaped values and all-CJK names too: their data is a customer's all the same.
+
+Memory: the needles are Python strings in a dict/set, about 80–100 bytes each; a branch of a million
+customers gives some 3–5 million needles, 0.3–0.5 GB in the task that scans. Beyond a few million, scan
+per entity or keep digests instead.
+
+**Matching** (:func:`scan_text`), after full-width characters are folded to ASCII (offsets stay true):
+
+- *identifier runs*: at most two letters, then a digit, then letters and digits, with one or two
+  separators (space, ``-``, ``(``, ``)``, ``/``) allowed before a digit — ``110105 19900101 002X`` and
+  ``138-0013-8000`` are one run each. A run is compacted and every window of every identifier length
+  present among the needles is looked up, so an identifier is found inside a longer run
+  (``+86 13800138000`` → ``8613800138000``, ``tel13800138000``). Decided so on purpose: a leak glued to
+  other characters is still a leak. The price is chance hits inside long unrelated numbers, about
+  (needles of that length) / 10^length per window: negligible from 11 digits up, the weakest are the
+  8-digit landline local numbers. ``.`` is not a separator (it splits amounts, not identifiers);
+- *e-mail addresses*, found by pattern and compared lower-case;
+- *CJK runs* (with the middle dot of minority names): every window of every length of the all-CJK names
+  present — names are found inside sentences (``客户张伟来电``). Two-character names also match ordinary
+  words that happen to be spelled the same; the report says where, a person decides;
+- other names: one case-insensitive search for all of them.
+
+Text holding JSON ``\\uXXXX`` escapes is scanned decoded (offsets then refer to the decoded text).
+Not found: values split by other characters than the separators above, encoded (base64, URL encoding,
+hashes — which is what tokens and blind indexes are) or transformed (masks like ``138****5678``).
+
+**Places**: :func:`scan_database` reads every text-like column (text, varchar, char, json, jsonb, xml,
+arrays of them, domains over them) of every table, view and materialised view a role may SELECT
+(``has_schema_privilege`` USAGE and ``has_column_privilege`` SELECT), with server-side cursors; when the
+role does not exist, what it would read — schema ``analytics`` — and the report says so.
+:func:`scan_files` reads files line by line; :func:`scan_values` takes named values (XCom).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handover.contract import Column, Contract, EntitySpec
+from handover.errors import HandoverError
+from handover.normalise import _HALFWIDTH  # the one full-width → ASCII table (length-preserving)
+
+IDENTIFIER_FORMATS = frozenset({"resident_id", "uscc", "bank_card", "mobile", "landline", "email"})
+NAME_FIELD = "name"  # customers.name: people's and firms' names
+CUSTOMER_NAME = "customer name"
+MIN_IDENTIFIER = 8
+MIN_NAME = 2
+MIN_OTHER_NAME = 5
+ANALYST = "handover_analyst"  # handover.store.roles.ANALYST (not imported: that module needs psycopg2.sql)
+ANALYTICS_SCHEMA = "analytics"
+
+_SEPARATORS = re.compile(r"[^0-9A-Za-z]+")
+_IDENTIFIER_SHAPED = re.compile(r"^[0-9A-Za-z \t\-.()/+]+$")
+_RUN = re.compile(r"[A-Za-z]{0,2}[0-9](?:[0-9A-Za-z]|[ \t\-()/]{1,2}(?=[0-9]))*")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u00b7\u30fb\u2022"
+_CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
+_ALL_CJK = re.compile(f"^[{_CJK_CHARS}]+$")
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def compact(value: str) -> str:
+    """An identifier without its separators, upper-case: the form needles and text runs are compared in."""
+    return _SEPARATORS.sub("", value).upper()
+
+
+@dataclass(repr=False)
+class Needles:
+    """What must not be found, by kind. Its repr and every report show counts only."""
+
+    identifiers: dict[str, str] = field(default_factory=dict)  # compact form → kind
+    emails: dict[str, str] = field(default_factory=dict)  # lower-case address → kind
+    names: set[str] = field(default_factory=set)  # all-CJK names
+    other_names: set[str] = field(default_factory=set)  # lower-case
+    _lengths: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    _other: re.Pattern | None = None
+
+    def add_identifier(self, kind: str, value: str | None, *, raw: str | None = None) -> None:
+        for text in (value, raw):
+            if not text:
+                continue
+            text = text.translate(_HALFWIDTH).strip()
+            if "@" in text:
+                if kind == "email" or _EMAIL.fullmatch(text):
+                    self.emails.setdefault(text.lower(), kind)
+                continue
+            if not _IDENTIFIER_SHAPED.match(text):
+                continue
+            self._add_compact(kind, compact(text))
+            if kind == "landline":  # the local number alone, as people often write it
+                parts = re.split(r"[^0-9]+", text)
+                local = max(parts, key=len)
+                if len(local) >= 8 and local != parts[0]:
+                    self._add_compact(kind, local)
+        self._lengths = None
+
+    def _add_compact(self, kind: str, value: str) -> None:
+        if len(value) >= MIN_IDENTIFIER:
+            self.identifiers.setdefault(value, kind)
+
+    def add_name(self, value: str | None, *, trusted: bool = True) -> None:
+        if not value:
+            return
+        name = value.translate(_HALFWIDTH).strip()
+        if _ALL_CJK.match(name):
+            if len(name) >= MIN_NAME:
+                self.names.add(name)
+        elif trusted and len(name) >= MIN_OTHER_NAME:
+            self.other_names.add(name.lower())
+            self._other = None
+        self._lengths = None
+
+    @property
+    def lengths(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The identifier lengths and the CJK name lengths present (windows are taken only of these)."""
+        if self._lengths is None:
+            self._lengths = (tuple(sorted({len(v) for v in self.identifiers})),
+                             tuple(sorted({len(v) for v in self.names})))
+        return self._lengths
+
+    def other_pattern(self) -> re.Pattern | None:
+        if self._other is None and self.other_names:
+            alternatives = sorted(self.other_names, key=len, reverse=True)
+            self._other = re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+        return self._other
+
+    def counts(self) -> dict[str, int]:
+        kinds = Counter(self.identifiers.values()) + Counter(self.emails.values())
+        kinds[CUSTOMER_NAME] = len(self.names) + len(self.other_names)
+        return dict(sorted(kinds.items()))
+
+    def __len__(self) -> int:
+        return len(self.identifiers) + len(self.emails) + len(self.names) + len(self.other_names)
+
+    def __repr__(self) -> str:
+        return f"Needles({self.counts()})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Needles from the export
+# --------------------------------------------------------------------------------------------------
+
+def identifier_columns(spec: EntitySpec) -> list[Column]:
+    """The columns whose values are identifiers: an identifier format, or direct PII other than the name
+    (whose values are then taken only when identifier-shaped: an address is not)."""
+    return [c for c in spec.columns if c.format in IDENTIFIER_FORMATS or (c.is_extra and c.pii == "direct")]
+
+
+def needles_from_export(contract: Contract, source_dir: str | Path | None = None, *,
+                        sources: Iterable[tuple[EntitySpec, Path]] | None = None,
+                        chunk_rows: int = 100_000) -> Needles:
+    """Every identifier value and customer name of the branch's export, read in chunks.
+
+    `sources`: the (spec, folder) to read each entity from — a source-database table is read from its
+    dump (see `handover.transfer`); by default every file entity of the contract from `source_dir`
+    (or the contract's location). Tables are skipped then: their dump exists only in a run's work area.
+    """
+    import pandas as pd
+
+    from handover.normalise import normalise_column
+    from handover.sources import read_chunks
+
+    if sources is None:
+        folder = contract.source_dir(source_dir)
+        sources = [(s, folder) for s in contract.entities.values() if s.source.format != "table"]
+    needles = Needles()
+    for spec, folder in sources:
+        wanted = identifier_columns(spec)
+        name = spec.column_for(NAME_FIELD) if spec.name == "customers" else None
+        if not wanted and name is None:
+            continue
+        position = {c.header: i for i, c in enumerate(spec.columns)}
+        for chunk in read_chunks(spec, Path(folder), chunk_rows):
+            clean = [p is None for p in chunk.problems]
+            for col in wanted:
+                raw = pd.Series([r[position[col.header]] if len(r) > position[col.header] else None
+                                 for r in chunk.rows], dtype=object)
+                values, _ = normalise_column(raw, col.type, col.format)
+                kind = col.name
+                for value, original in zip(values.tolist(), raw.tolist(), strict=True):
+                    if original:
+                        needles.add_identifier(kind, value, raw=original)
+            if name is not None:
+                at = position[name.header]
+                for row, ok in zip(chunk.rows, clean, strict=True):
+                    needles.add_name(row[at] if len(row) > at else None, trusted=ok)
+    return needles
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching
+# --------------------------------------------------------------------------------------------------
+
+def _unescape(text: str) -> str:
+    decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    # A character beyond the BMP arrives as a surrogate pair of escapes.
+    return decoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def scan_text(text: str, needles: Needles) -> list[tuple[str, int]]:
+    """(kind, offset) of every needle found in `text`; never the value. See the module's docstring."""
+    if not text or not needles:
+        return []
+    text = text.translate(_HALFWIDTH)
+    if "\\u" in text:
+        text = _unescape(text)
+    id_lengths, name_lengths = needles.lengths
+    hits: dict[tuple[str, int], None] = {}
+    identifiers = needles.identifiers
+    if id_lengths:
+        shortest = id_lengths[0]
+        for m in _RUN.finditer(text):
+            run = m.group()
+            if len(run) < shortest:
+                continue
+            # Offsets into the compact run map back to the text through the kept characters.
+            kept = [i for i, ch in enumerate(run) if ch.isascii() and ch.isalnum()]
+            packed = "".join(run[i] for i in kept).upper()
+            for size in id_lengths:
+                if size > len(packed):
+                    break
+                for start in range(len(packed) - size + 1):
+                    kind = identifiers.get(packed[start:start + size])
+                    if kind is not None:
+                        hits[(kind, m.start() + kept[start])] = None
+    if needles.emails and "@" in text:
+        for m in _EMAIL.finditer(text):
+            kind = needles.emails.get(m.group().lower())
+            if kind is not None:
+                hits[(kind, m.start())] = None
+    if name_lengths:
+        names = needles.names
+        for m in _CJK_RUN.finditer(text):
+            run = m.group()
+            for size in name_lengths:
+                if size > len(run):
+                    break
+                for start in range(len(run) - size + 1):
+                    if run[start:start + size] in names:
+                        hits[(CUSTOMER_NAME, m.start() + start)] = None
+    other = needles.other_pattern()
+    if other is not None:
+        for m in other.finditer(text):
+            hits[(CUSTOMER_NAME, m.start())] = None
+    return sorted(hits, key=lambda h: h[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Findings and the report
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    """One hit: the place (``analytics.customers.note``, a file, ``xcom task/key``), where in it (a row's
+    ctid, a line, an offset) and the kind of value. Never the value."""
+
+    place: str
+    at: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.place} ({self.at}): {self.kind}"
+
+
+class LeakError(HandoverError):
+    """Customer values were found where they must not be; the message names the places, not the values."""
+
+    def __init__(self, report: LeakReport) -> None:
+        self.report = report
+        super().__init__(report.render())
+
+
+@dataclass
+class LeakReport:
+    """Hits counted per place and kind, with the first few of each place kept as examples."""
+
+    examples_per_place: int = 5
+    counts: Counter = field(default_factory=Counter)  # (place, kind) → hits
+    findings: list[Finding] = field(default_factory=list)
+    scanned: Counter = field(default_factory=Counter)  # what was searched: "columns", "rows", "files", …
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, place: str, at: str, kind: str) -> None:
+        self.counts[(place, kind)] += 1
+        if sum(1 for f in self.findings if f.place == place) < self.examples_per_place:
+            self.findings.append(Finding(place, at, kind))
+
+    @property
+    def clean(self) -> bool:
+        return not self.counts
+
+    def per_place(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (place, kind), n in sorted(self.counts.items()):
+            out.setdefault(place, {})[kind] = n
+        return out
+
+    def summary(self) -> dict:
+        return {"hits": sum(self.counts.values()), "places": self.per_place(), "scanned": dict(self.scanned),
+                "notes": list(self.notes)}
+
+    def render(self) -> str:
+        scanned = ", ".join(f"{n} {what}" for what, n in sorted(self.scanned.items())) or "nothing"
+        lines = [f"leak scan: searched {scanned}"] + [f"  note: {n}" for n in self.notes]
+        if self.clean:
+            return "\n".join([*lines, "no customer identifier or name found"])
+        lines.append(f"{sum(self.counts.values())} customer value(s) found in {len(self.per_place())} place(s) "
+                     "(the values are not shown; remove them there, find out how they got there, run again):")
+        for place, kinds in self.per_place().items():
+            lines.append(f"  {place}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
+            lines += [f"    at {f.at}: {f.kind}" for f in self.findings if f.place == place]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Places: files, named values, the database
+# --------------------------------------------------------------------------------------------------
+
+def scan_files(paths: Iterable[str | Path], needles: Needles, report: LeakReport | None = None) -> LeakReport:
+    """Every line of every file (log files, the manifest, the checklist); a missing file is noted."""
+    report = report if report is not None else LeakReport()
+    for path in paths:
+        path = Path(path)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                report.scanned["files"] += 1
+                for number, line in enumerate(fh, 1):
+                    for kind, _ in scan_text(line, needles):
+                        report.add(str(path), f"line {number}", kind)
+        except OSError as exc:
+            report.notes.append(f"{path}: not readable ({exc.strerror or type(exc).__name__})")
+    return report
+
+
+def scan_values(named: Mapping[str, object], needles: Needles, report: LeakReport | None = None) -> LeakReport:
+    """Named values (XCom: ``task/key`` → value); a value that is not text is scanned as its JSON."""
+    report = report if report is not None else LeakReport()
+    for name, value in named.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        report.scanned["values"] += 1
+        for kind, offset in scan_text(text, needles):
+            report.add(f"xcom {name}", f"offset {offset}", kind)
+    return report
+
+
+_TEXT_COLUMNS = """
+WITH cols AS (
+    SELECT n.nspname AS schema, c.relname AS rel, c.oid AS relid, c.relkind, c.relispartition,
+           a.attname AS col, a.attnum,
+           coalesce(nullif(t.typbasetype, 0), t.oid) AS typid
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    JOIN pg_type t ON t.oid = a.atttypid
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+      AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
+)
+SELECT cols.schema, cols.rel, cols.relkind, cols.col
+FROM cols
+JOIN pg_type b ON b.oid = cols.typid
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+WHERE (b.typcategory = 'S' OR b.typname IN ('json', 'jsonb', 'xml')
+       OR e.typcategory = 'S' OR e.typname IN ('json', 'jsonb', 'xml'))
+  AND (%(role)s::name IS NULL OR (has_schema_privilege(%(role)s::name, cols.schema, 'USAGE')
+                                  AND has_column_privilege(%(role)s::name, cols.relid, cols.attnum, 'SELECT')))
+  -- a partition is read through its parent, unless the role may read the partition only
+  AND (NOT cols.relispartition OR (%(role)s::name IS NOT NULL
+       AND NOT has_table_privilege(%(role)s::name, pg_partition_root(cols.relid), 'SELECT')))
+ORDER BY cols.schema, cols.rel, cols.attnum
+"""
+
+
+def readable_columns(conn, role: str | None, schemas: Iterable[str] | None = None) -> dict[tuple[str, str, str],
+                                                                                            list[str]]:
+    """(schema, relation, relkind) → its text-like columns `role` may read (every one when role is None)."""
+    with conn.cursor() as cur:
+        cur.execute(_TEXT_COLUMNS, {"role": role, "schemas": None if schemas is None else list(schemas)})
+        out: dict[tuple[str, str, str], list[str]] = {}
+        for schema, rel, relkind, col in cur.fetchall():
+            out.setdefault((schema, rel, relkind), []).append(col)
+    return out
+
+
+def _rows(conn, schema: str, rel: str, relkind: str, columns: list[str], chunk_rows: int) -> Iterator[tuple]:
+    """(where, values…) of every row, through a server-side cursor. Heap relations give their partition and
+    ctid; a view or foreign table has no ctid, its rows are numbered."""
+    from psycopg2 import sql
+
+    heap = relkind in ("r", "p", "m")
+    where = sql.SQL("tableoid::regclass::text || ' ctid ' || ctid::text") if heap else sql.SQL("NULL")
+    query = sql.SQL("SELECT {}, {} FROM {}.{}").format(
+        where, sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
+        sql.Identifier(schema), sql.Identifier(rel))
+    with conn.cursor(name="handover_leak_scan") as cur:
+        cur.itersize = chunk_rows
+        cur.execute(query)
+        for number, row in enumerate(cur, 1):
+            yield (row[0] or f"row {number}", *row[1:])
+
+
+def scan_database(conn, needles: Needles, role: str | None = ANALYST, *, schemas: Iterable[str] | None = None,
+                  report: LeakReport | None = None, chunk_rows: int = 5_000) -> LeakReport:
+    """Every text-like column of every relation `role` may read (None: every relation of `schemas`, or of
+    every schema but PostgreSQL's own). A role that does not exist is scanned as what it would read: the
+    ``analytics`` schema, if there is one. Reads only; the transaction is rolled back at the end."""
+    report = report if report is not None else LeakReport()
+    autocommit = conn.autocommit
+    if autocommit:
+        conn.autocommit = False  # server-side cursors live in a transaction
+    try:
+        if role is not None:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                missing = cur.fetchone() is None
+                cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (ANALYTICS_SCHEMA,))
+                present = cur.fetchone() is not None
+            if missing:
+                report.notes.append(f"role {role} does not exist: scanned what it would read, schema "
+                                    f"{ANALYTICS_SCHEMA}" + ("" if present else " — which does not exist either"))
+                role, schemas = None, [ANALYTICS_SCHEMA]
+        for (schema, rel, relkind), columns in readable_columns(conn, role, schemas).items():
+            report.scanned["tables"] += 1
+            report.scanned["columns"] += len(columns)
+            for where, *values in _rows(conn, schema, rel, relkind, columns, chunk_rows):
+                report.scanned["rows"] += 1
+                for col, value in zip(columns, values, strict=True):
+                    if value:
+                        for kind in {k for k, _ in scan_text(value, needles)}:
+                            report.add(f"{schema}.{rel}.{col}", where, kind)
+    finally:
+        conn.rollback()
+        if autocommit:
+            conn.autocommit = True
+    return report
