@@ -105,18 +105,28 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
             """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
                 {"entity": name, "run": run_id})
             excluded = cur.rowcount
-            # A record quarantined before whose key this run loads was repaired by the branch: resolved.
-            cur.execute(sql.SQL("""
-                UPDATE ops.quarantine q SET resolved_run_id = %(run)s, resolved_at = now()
-                FROM {loaded} s
-                WHERE q.branch_id = %(branch)s AND q.entity = %(entity)s AND q.resolved_at IS NULL
-                  AND q.record_key COLLATE "C" = s.{key}
-            """).format(loaded=staging.loaded(name, tag), key=sql.Identifier(model.key)),
-                {"entity": name, "run": run_id, "branch": contract.branch_id})
             written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
-                             "exclusion_rows_written": excluded, "quarantine_rows_resolved": cur.rowcount}
+                             "exclusion_rows_written": excluded,
+                             "quarantine_rows_resolved": _resolve_repaired(cur, contract, model, tag, run_id)}
     faults.point("merge.before_commit")
     with conn.cursor() as cur:  # fresh statistics for the reconciliation's joins
         cur.execute("ANALYZE ops.quarantine, ops.exclusions")
     conn.commit()
     return written
+
+
+def _resolve_repaired(cur, contract: Contract, model: canonical.Entity, tag: str, run_id: str) -> int:
+    """Quarantine entries of earlier runs whose key this run loads were repaired by the branch: resolved.
+    (Nothing to look for on a branch's first load, so the run's loaded rows are not read then.)"""
+    params = {"entity": model.name, "run": run_id, "branch": contract.branch_id}
+    cur.execute("SELECT EXISTS (SELECT FROM ops.quarantine WHERE branch_id = %(branch)s AND entity = %(entity)s "
+                "AND resolved_at IS NULL AND last_run_id <> %(run)s)", params)
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute(sql.SQL("""
+        UPDATE ops.quarantine q SET resolved_run_id = %(run)s, resolved_at = now()
+        FROM {loaded} s
+        WHERE q.branch_id = %(branch)s AND q.entity = %(entity)s AND q.resolved_at IS NULL
+          AND q.last_run_id <> %(run)s AND q.record_key COLLATE "C" = s.{key}
+    """).format(loaded=staging.loaded(model.name, tag), key=sql.Identifier(model.key)), params)
+    return cur.rowcount
