@@ -62,7 +62,7 @@ from pathlib import Path
 
 from handover.contract import Column, Contract, EntitySpec
 from handover.errors import HandoverError
-from handover.normalise import _HALFWIDTH  # the one full-width → ASCII table (length-preserving)
+from handover.normalise import HALFWIDTH  # the one full-width → ASCII table (length-preserving)
 
 IDENTIFIER_FORMATS = frozenset({"resident_id", "uscc", "bank_card", "mobile", "landline", "email"})
 NAME_FIELD = "name"  # customers.name: people's and firms' names
@@ -103,7 +103,7 @@ class Needles:
         for text in (value, raw):
             if not text:
                 continue
-            text = text.translate(_HALFWIDTH).strip()
+            text = text.translate(HALFWIDTH).strip()
             if "@" in text:
                 if kind == "email" or _EMAIL.fullmatch(text):
                     self.emails.setdefault(text.lower(), kind)
@@ -125,7 +125,7 @@ class Needles:
     def add_name(self, value: str | None, *, trusted: bool = True) -> None:
         if not value:
             return
-        name = value.translate(_HALFWIDTH).strip()
+        name = value.translate(HALFWIDTH).strip()
         if _ALL_CJK.match(name):
             if len(name) >= MIN_NAME:
                 self.names.add(name)
@@ -225,7 +225,7 @@ def scan_text(text: str, needles: Needles) -> list[tuple[str, int]]:
     """(kind, offset) of every needle found in `text`; never the value. See the module's docstring."""
     if not text or not needles:
         return []
-    text = text.translate(_HALFWIDTH)
+    text = text.translate(HALFWIDTH)
     if "\\u" in text:
         text = _unescape(text)
     id_lengths, name_lengths = needles.lengths

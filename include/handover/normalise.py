@@ -165,7 +165,8 @@ def _unless(unchanged: str, step: Callable[[pd.Series], pd.Series]) -> Callable[
 # --------------------------------------------------------------------------------------------------
 
 # U+FF01..U+FF5E (full-width ASCII) -> U+0021..U+007E; U+3000 ideographic space -> space.
-_HALFWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# Full-width ASCII and the ideographic space → ASCII, one character for one (offsets keep): str.translate table.
+HALFWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # Characters that are invisible in a spreadsheet: zero-width space/joiners, word joiner, BOM.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _BLANK = rf"[\s{_INVISIBLE}]"  # \s covers U+3000, NBSP and the other Unicode spaces
@@ -183,7 +184,7 @@ def _re2_chars(chars: str) -> str:
 
 
 _RE2_BLANK = _re2_chars(_PY_SPACES + _INVISIBLE)
-_RE2_WIDE = _re2_chars("".join(map(chr, _HALFWIDTH)))
+_RE2_WIDE = _re2_chars("".join(map(chr, HALFWIDTH)))
 # Not empty, no blank at either end: what stripping leaves as it is; also no full-width character: what
 # the common cleanup (half-width, strip) leaves as it is.
 _STRIPPED = rf"^[^{_RE2_BLANK}](?s:.*[^{_RE2_BLANK}])?$"
@@ -191,7 +192,7 @@ _COMMON_CLEAN = rf"^[^{_RE2_BLANK}{_RE2_WIDE}](?:[^{_RE2_WIDE}]*[^{_RE2_BLANK}{_
 
 
 def _u_halfwidth(u: pd.Series) -> pd.Series:
-    return u.str.translate(_HALFWIDTH)
+    return u.str.translate(HALFWIDTH)
 
 
 def _strip(u: pd.Series) -> pd.Series:

@@ -210,7 +210,7 @@ def _customer_names(analyzer: AnalyzerEngine) -> frozenset[str] | None:
     names: frozenset[str] = frozenset()
     for recognizer in analyzer.registry.recognizers:
         if isinstance(recognizer, person.CustomerNameRecognizer):
-            names = recognizer._names
+            names = recognizer.names
     return names if engine.analyzer(names) is analyzer else None
 
 

@@ -186,6 +186,11 @@ class CustomerNameRecognizer(EntityRecognizer):
             context=CONTEXT,
         )
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The names it looks for (cleaned: stripped, two characters or more)."""
+        return self._names
+
     def __len__(self) -> int:
         return len(self._names)
 
