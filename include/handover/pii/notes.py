@@ -1,66 +1,69 @@
-"""Many notes at once: the free-text hot path, with the same findings as :func:`~handover.pii.engine.scan`.
+"""Many notes at once: the free-text hot path.
 
-:func:`~handover.pii.engine.scan` runs the whole analyzer on one note: the spaCy pipeline (jieba
+:func:`~handover.pii.engine.scan` runs Presidio's whole analyzer on one note: the spaCy pipeline (jieba
 segmentation, for the context words), jieba's part-of-speech tagger (for the name recognizers) and every
-recognizer. :func:`find_pii_many` gets the same ``(entity, start, end, score)`` lists for a batch of notes
-and does less work for each:
+recognizer, ~0.7 ms a note. :func:`find_pii_many` runs the same recognizers, compiled once into a
+:class:`NoteAnalyzer`, and does far less work per note:
 
 1. identical notes are analysed once, and what a :class:`NoteCache` remembers is not analysed again;
-2. :class:`Triggers`, read off the analyzer's own recognizers, tells which entities a note *can* yield.
-   A note that can yield none is done; otherwise the analyzer runs with only the recognizers of the
-   entities that can occur (jieba's tagger never runs on a note with no name trigger);
-3. the spaCy pipeline runs (batched, ``nlp.pipe``) only on notes that contain a context word of a
-   recognizer in play: the context enhancer only ever raises a score when one of those words is among
-   the words before a match, so without one the result cannot depend on the segmentation;
-4. big batches are split over all cores (worker processes from a fork server, each with its own analyzer).
+2. a pattern recognizer runs only where one search with its own compiled patterns matches (most notes
+   hold no number at all);
+3. jieba sees a note as runs of text between what is already found — identifiers and the branch's
+   customer names are word boundaries, as punctuation is. jieba segments every run between punctuation
+   on its own anyway, so a run is tagged once and remembered: staff write the same phrases all day, and
+   with the names and numbers taken out, the runs repeat;
+4. the context enhancer gets the words of the same runs, and runs only when a context word of a
+   recognizer that found something is in the note (it never raises a score otherwise);
+5. big batches are split over all cores (worker processes from a fork server, each with its own analyzer).
 
-Why the triggers cannot lose a finding (a result reaches the caller only with a score ≥ the threshold):
-
-- a pattern recognizer reports nothing unless one of its patterns matches; the trigger *is* a search
-  with the recognizer's own compiled patterns and flags;
-- a customer name is reported only where the customer-name recognizer finds it; the trigger is that
-  recognizer's own lookup;
-- every other name result needs a common surname (single or compound) in the note, or scores 0.3
-  (a jieba name without a surname), which passes the threshold only with a name context word before
-  it, so that word is in the note. Context words are matched lower-cased as substrings of the words
-  before a match, and those words are substrings of the note: the trigger looks for each context word
-  in the lower-cased note;
-- a recognizer of any other kind is always in play and always gets the spaCy pipeline.
-Recognizers left out of a run change nothing else: the analyzer drops low scores before it merges
-overlapping results, and a recognizer out of play has no result that survives that.
+Steps 1, 2, 4 and 5 change nothing. Step 3 is where the fast path differs from a per-note run: jieba no
+longer sees a known name glued to the words around it, so it cannot tag "王小明来" as a name where
+王小明 is a customer — and it still tags names the customer list does not know. ``make bench`` measures
+the two side by side on the same notes (recall against the notes' ground truth, and how many notes get
+identical findings); tests hold the fast path to at least the per-note recall.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import threading
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 
+import jieba
+import jieba.posseg
 import regex as re
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import RecognizerResult as Found
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_anonymizer.entities import RecognizerResult
+from spacy.attrs import IS_PUNCT, IS_STOP
+from spacy.language import Language
 
 from handover.crypto import FieldCipher, Hasher
 from handover.pii.anonymize import Span, resolve_overlaps
-from handover.pii.engine import LANGUAGE, PiiScanError
+from handover.pii.engine import LANGUAGE, PiiScanError, QuietContextEnhancer
 from handover.pii.operators import anonymizer_engine
 from handover.pii.policy import MaskingPolicy
 from handover.pii.recognizers import person
 
-# Below this many notes to analyse, starting workers (each builds its analyzer) costs more than it saves.
-POOL_MIN_NOTES = 20_000
+# Below this many notes to analyse, this process is done before the others have started (the fork server's
+# first start loads the pipeline: ~3 s) and would wait for them to stop.
+POOL_MIN_NOTES = 50_000
 _CHUNKS_PER_WORKER = 4
-_SURNAME = re.compile(
-    "|".join(sorted(person.COMPOUND_SURNAMES)) + "|[" + "".join(sorted(person.SURNAMES)) + "]"
-)
-# what the context enhancer sees without the spaCy pipeline: no words, so no context word
-_NO_WORDS = NlpArtifacts(
-    entities=[], tokens=[], tokens_indices=[], lemmas=[], nlp_engine=None, language=LANGUAGE
-)
-
+_CHUNK_NOTES = 2_000  # at most, per chunk: small enough that no process waits long for the last
+# jieba's own block patterns: the tagger (posseg) and the segmenter cut text into these runs first and
+# treat each run on its own
+_TAG_RUN = jieba.posseg.re_han_internal
+_CUT_RUN = jieba.re_han_default
+# stands for a span found, in a note's skeleton: a private-use character, outside jieba's runs (so a
+# word boundary), not a stop word or punctuation (so a word to the context enhancer, as the span is)
+_PLACEHOLDER = "\ue000"
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 def _words_pattern(words: Iterable[str]) -> re.Pattern | None:
     """One search for any of ``words`` in a lower-cased note."""
@@ -68,44 +71,8 @@ def _words_pattern(words: Iterable[str]) -> re.Pattern | None:
     return re.compile("|".join(re.escape(w) for w in words)) if words else None
 
 
-@dataclass(frozen=True)
-class _Trigger:
-    """When one recognizer can report something, and which words would raise its score."""
-
-    recognizer: EntityRecognizer
-    kind: str  # "pattern" | "customer" | "surname" | "jieba" | "always"
-    search: re.Pattern | None  # the recognizer's own patterns, for "pattern"
-    context: re.Pattern | None
-
-    def fires(self, note: str, lowered: str) -> bool:
-        if self.kind == "pattern":
-            return self.search is not None and self.search.search(note) is not None
-        if self.kind == "customer":
-            return bool(self.recognizer.analyze(note, [person.ENTITY]))
-        if self.kind == "surname":
-            return _SURNAME.search(note) is not None
-        if self.kind == "jieba":  # 0.5 with a surname; 0.3 (under the threshold) unless a context word helps
-            return _SURNAME.search(note) is not None or (
-                self.context is not None and self.context.search(lowered) is not None
-            )
-        return True
-
-    def wants_words(self, lowered: str) -> bool:
-        """Whether the context enhancer could find one of this recognizer's words in the note."""
-        if self.kind == "always":
-            return True
-        return self.context is not None and self.context.search(lowered) is not None
-
-
-def _trigger(recognizer: EntityRecognizer) -> _Trigger:
-    context = _words_pattern(recognizer.context or ())
-    # exact types: a subclass may analyse differently, and then only "always" is safe
-    if type(recognizer) is person.CustomerNameRecognizer:
-        return _Trigger(recognizer, "customer", None, context)
-    if type(recognizer) is person.SurnameRecognizer:
-        return _Trigger(recognizer, "surname", None, context)
-    if type(recognizer) is person.JiebaPersonRecognizer:
-        return _Trigger(recognizer, "jieba", None, context)
+def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
+    """One search with all the patterns of a plain pattern recognizer (None: not one)."""
     if (
         isinstance(recognizer, PatternRecognizer)
         and type(recognizer).analyze is PatternRecognizer.analyze
@@ -113,32 +80,407 @@ def _trigger(recognizer: EntityRecognizer) -> _Trigger:
         and not recognizer.deny_list
     ):
         flags = recognizer.global_regex_flags
-        search = re.compile("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags=flags)
-        return _Trigger(recognizer, "pattern", search, context)
-    return _Trigger(recognizer, "always", None, context)
+        return re.compile("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags=flags)
+    return None
 
 
-class Triggers:
-    """The prefilter: for one analyzer, which entities a note can yield and whether it needs the spaCy
-    pipeline for context words. Read off the analyzer's recognizers, so it follows them."""
+class _RunCache:
+    """What a run of text yields, for the last ``maxsize`` runs (cleared when full: runs repeat, and a
+    cleared cache refills in one batch): the name spans the jieba-based recognizers find in it, and
+    jieba's words for the context enhancer."""
 
-    def __init__(self, analyzer: AnalyzerEngine) -> None:
-        self._triggers = [_trigger(r) for r in analyzer.registry.get_recognizers(LANGUAGE, all_fields=True)]
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._names: dict[str, tuple[tuple[int, int, int, float, str], ...]] = {}
+        self._words: dict[str, tuple[tuple[str, int], ...]] = {}
 
-    def plan(self, note: str) -> tuple[tuple[str, ...], bool]:
-        """``(entities in play, needs the spaCy pipeline)``; no entities: nothing can be found."""
-        lowered = note.lower()
-        entities: set[str] = set()
-        for trigger in self._triggers:
-            if trigger.fires(note, lowered):
-                entities.update(trigger.recognizer.supported_entities)
-        # every recognizer of an entity in play runs, and any of them may have its score raised
-        words = bool(entities) and any(
-            t.wants_words(lowered)
-            for t in self._triggers
-            if entities.intersection(t.recognizer.supported_entities)
+    def names(self, run: str, namers: Sequence) -> tuple[tuple[int, int, int, float, str], ...]:
+        """``(namer index, start, end, score, how)`` in ``run``, from jieba's tagged words."""
+        spans = self._names.get(run)
+        if spans is None:
+            if len(self._names) >= self.maxsize:
+                self._names.clear()
+            tagged, offset = [], 0
+            for pair in jieba.posseg.cut(run):
+                tagged.append((pair.word, pair.flag, offset))
+                offset += len(pair.word)
+            spans = self._names[run] = tuple(
+                (i, *span) for i, namer in enumerate(namers) for span in namer.spans(tagged)
+            )
+        return spans
+
+    def words(self, run: str) -> tuple[tuple[str, int], ...]:
+        """jieba's words of ``run`` (as the spaCy pipeline segments it), with their offsets."""
+        words = self._words.get(run)
+        if words is None:
+            if len(self._words) >= self.maxsize:
+                self._words.clear()
+            found, offset = [], 0
+            for word in jieba.cut(run):
+                found.append((word, offset))
+                offset += len(word)
+            words = self._words[run] = tuple(found)
+        return words
+
+
+def _gaps(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The stretches of ``text`` outside ``spans`` (sorted, possibly overlapping)."""
+    gaps, at = [], 0
+    for start, end in spans:
+        if start > at:
+            gaps.append((at, start))
+        at = max(at, end)
+    if at < len(text):
+        gaps.append((at, len(text)))
+    return gaps
+
+
+class NoteAnalyzer:
+    """An analyzer's recognizers compiled for many notes (see the module's docstring). Recognizers of a
+    kind it does not know run as the analyzer would run them, with the full spaCy pipeline."""
+
+    def __init__(
+        self, analyzer: AnalyzerEngine, *, run_cache: int = 200_000, skeleton_cache: int = 30_000
+    ) -> None:
+        self.analyzer = analyzer
+        self.recognizers = analyzer.registry.get_recognizers(LANGUAGE, all_fields=True)
+        self.signature = tuple(r.id for r in self.recognizers)
+        self._patterns: list[tuple[re.Pattern | None, int, re.Pattern, EntityRecognizer]] = []
+        self._customers: list[person.CustomerNameRecognizer] = []
+        self._surnames: list[person.SurnameRecognizer] = []
+        self._namers: list[person.SurnameRecognizer | person.JiebaPersonRecognizer] = []  # from jieba's tags
+        self._other: list[EntityRecognizer] = []
+        for recognizer in self.recognizers:
+            kind = type(recognizer)  # exact types: a subclass may analyse differently
+            search = _pattern_search(recognizer)
+            if search is not None:
+                # a recognizer may name cheap tests that every match of its patterns passes: a search
+                # (PREFILTER) and a least number of ASCII digits (MIN_DIGITS)
+                self._patterns.append(
+                    (
+                        getattr(recognizer, "PREFILTER", None),
+                        getattr(recognizer, "MIN_DIGITS", 0),
+                        search,
+                        recognizer,
+                    )
+                )
+            elif kind is person.CustomerNameRecognizer:
+                self._customers.append(recognizer)
+            elif kind is person.SurnameRecognizer:
+                self._surnames.append(recognizer)
+                self._namers.append(recognizer)
+            elif kind is person.JiebaPersonRecognizer:
+                self._namers.append(recognizer)
+            else:
+                self._other.append(recognizer)
+        self._by_id = {r.id: r for r in self.recognizers}
+        self._context = {r.id: _words_pattern(r.context or ()) for r in self.recognizers}
+        # our own enhancer and no recognizer-level one: the fast emulation of both applies
+        self._quiet_enhancer = (
+            type(analyzer.context_aware_enhancer) is QuietContextEnhancer
+            and isinstance(analyzer.nlp_engine, SpacyNlpEngine)
+        ) and all(
+            type(r).enhance_using_context is EntityRecognizer.enhance_using_context for r in self.recognizers
         )
-        return tuple(sorted(entities)), words
+        self._keywords: dict[str, tuple[str, ...]] = {}
+        self._any_context = _words_pattern(w for r in self.recognizers for w in (r.context or ()))
+        self._skeletons: dict[str, _Skeleton] = {}
+        self._skeleton_cache = skeleton_cache
+        self._thresholds = {r.id: r.score_thresholds or {} for r in self.recognizers}
+        self._runs = _RunCache(run_cache)
+
+    def current(self) -> bool:
+        """Whether the analyzer still has the recognizers this was compiled from."""
+        return self.signature == tuple(
+            r.id for r in self.analyzer.registry.get_recognizers(LANGUAGE, all_fields=True)
+        )
+
+    def analyze(self, note: str) -> list[Span]:
+        """``(entity, start, end, score)`` for each PII span in ``note``, in text order."""
+        try:
+            return self._analyze(note)
+        except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
+            raise PiiScanError(
+                f"PII analysis failed ({type(exc).__name__}) on a text of {len(note)} characters"
+            ) from None
+
+    def _analyze(self, note: str) -> list[Span]:
+        raw: list = []
+        digits = len(note) - len(note.translate(_NO_DIGITS))
+        for prefilter, min_digits, search, recognizer in self._patterns:
+            if (
+                digits >= min_digits
+                and (prefilter is None or prefilter.search(note) is not None)
+                and search.search(note) is not None
+            ):
+                raw.extend(recognizer.analyze(note, recognizer.supported_entities, None))
+        for recognizer in self._customers:
+            raw.extend(recognizer.analyze(note, recognizer.supported_entities, None))
+        found = sorted((r.start, r.end) for r in raw)
+        for recognizer in self._surnames:
+            raw.extend(recognizer.before_titles(note))
+        if self._quiet_enhancer and not self._other:
+            merged = _gaps(note, _gaps(note, found))  # the spans found, merged where they overlap
+            if all(self._plain_span(note[start:end]) for start, end in merged):
+                return self._by_skeleton(note, raw, merged)
+        return self._direct(note, raw, found)
+
+    def _direct(self, note: str, raw: list, found: list[tuple[int, int]]) -> list[Span]:
+        """The rest of the analysis on the note itself."""
+        if self._namers:
+            namers = self._namers
+            for start, end in _gaps(note, found):
+                for match in _TAG_RUN.finditer(note, start, end):
+                    at = match.start()
+                    for i, first, last, score, how in self._runs.names(match.group(), namers):
+                        raw.append(person.person_result(namers[i], at + first, at + last, score, how))
+        artifacts = None
+        if self._other:
+            artifacts = self.analyzer.nlp_engine.process_text(note, LANGUAGE)
+            for recognizer in self._other:
+                results = recognizer.analyze(note, recognizer.supported_entities, artifacts)
+                for result in results or ():
+                    metadata = result.recognition_metadata = result.recognition_metadata or {}
+                    metadata.setdefault(Found.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
+                    metadata.setdefault(Found.RECOGNIZER_NAME_KEY, recognizer.name)
+                    raw.append(result)
+        if not raw:
+            return []
+        if self._wants_context(note, raw):
+            if self._quiet_enhancer:
+                words = artifacts or self._artifacts(note, found)
+                enhancer = self.analyzer.context_aware_enhancer
+                self._enhance(
+                    raw,
+                    lambda result, recognizer: enhancer._find_supportive_word_in_context(
+                        enhancer._extract_surrounding_words(
+                            words, note[result.start : result.end], result.start
+                        ),
+                        recognizer.context,
+                        enhancer.context_matching_mode,
+                    ),
+                )
+            else:
+                artifacts = artifacts or self._artifacts(note, found).as_nlp_artifacts(self.analyzer)
+                raw = self.analyzer._enhance_using_context(note, raw, artifacts, self.recognizers, None)
+        return self._kept(raw)
+
+    def _plain_span(self, text: str) -> bool:
+        """Whether a span found can stand in a skeleton as one placeholder: as a word for the context
+        enhancer it holds no context word and is a keyword (not a stop word or punctuation, no colon)."""
+        if ":" in text or (self._any_context is not None and self._any_context.search(text.lower()) is not None):
+            return False
+        # spaCy's own tests; its vocabulary differs from them only for the context words (made not stop
+        # words), and the text holds none
+        getters = self.analyzer.nlp_engine.nlp[LANGUAGE].vocab.lex_attr_getters
+        return not getters[IS_STOP](text) and not getters[IS_PUNCT](text)
+
+    def _by_skeleton(self, note: str, raw: list, merged: list[tuple[int, int]]) -> list[Span]:
+        """The rest of the analysis on the note's skeleton — the note with each span found replaced by
+        one placeholder character — which is remembered: staff notes repeat their phrasing, and what
+        jieba finds and which context words count depend only on the skeleton (every span found is one
+        word to the enhancer, and `_plain_span` made sure its text changes nothing there)."""
+        parts: list[str] = []
+        segments: list[tuple[int, int, int]] = []  # (note start, note end, skeleton start) of the text kept
+        holders: list[int] = []  # the skeleton position of each placeholder
+        at = length = 0
+        for start, end in merged:
+            if start > at:
+                parts.append(note[at:start])
+                segments.append((at, start, length))
+                length += start - at
+            parts.append(_PLACEHOLDER)
+            holders.append(length)
+            length += 1
+            at = end
+        if at < len(note):
+            parts.append(note[at:])
+            segments.append((at, len(note), length))
+        skeleton = "".join(parts)
+        entry = self._skeletons.get(skeleton)
+        if entry is None:
+            if len(self._skeletons) >= self._skeleton_cache:
+                self._skeletons.clear()
+            names = []
+            for match in _TAG_RUN.finditer(skeleton):
+                at = match.start()
+                names.extend(
+                    (i, at + first, at + last, score, how)
+                    for i, first, last, score, how in self._runs.names(match.group(), self._namers)
+                )
+            entry = self._skeletons[skeleton] = _Skeleton(tuple(names))
+
+        def to_skeleton(position: int) -> int:
+            for holder, (start, end) in zip(holders, merged, strict=True):
+                if start <= position < end:
+                    return holder
+            for start, end, offset in segments:
+                if start <= position < end:
+                    return offset + position - start
+            return length
+
+        if entry.names:
+            namers = self._namers
+            for i, first, last, score, how in entry.names:
+                for start, end, offset in segments:
+                    if offset <= first < offset + end - start:
+                        shift = start - offset
+                        raw.append(person.person_result(namers[i], first + shift, last + shift, score, how))
+                        break
+        if not raw:
+            return []
+        if self._wants_context(note, raw):
+            if entry.words is None:
+                entry.words = self._artifacts(skeleton, [])
+            enhancer = self.analyzer.context_aware_enhancer
+
+            def support(result, recognizer) -> str:
+                position = to_skeleton(result.start)
+                key = (recognizer.id, position)
+                word = entry.support.get(key)
+                if word is None:
+                    word = entry.support[key] = enhancer._find_supportive_word_in_context(
+                        enhancer._extract_surrounding_words(entry.words, "", position),
+                        recognizer.context,
+                        enhancer.context_matching_mode,
+                    )
+                return word
+
+            self._enhance(raw, support)
+        return self._kept(raw)
+
+    def _kept(self, raw: list) -> list[Span]:
+        """What the analyzer returns of the results: above their thresholds, without duplicates."""
+        kept = [r for r in raw if r.score >= self._threshold(r)]
+        if len(kept) == 1 and kept[0].score > 0:  # what remove_duplicates would make of it
+            r = kept[0]
+            return [(r.entity_type, r.start, r.end, r.score)]
+        return sorted(
+            ((r.entity_type, r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(kept)),
+            key=lambda t: (t[1], t[2], t[0]),
+        )
+
+    def _threshold(self, result) -> float:
+        """As the analyzer decides it: the recognizer's threshold for the entity, its default, the engine's."""
+        metadata = result.recognition_metadata or {}
+        thresholds = self._thresholds.get(metadata.get(Found.RECOGNIZER_IDENTIFIER_KEY), {})
+        threshold = thresholds.get(result.entity_type, thresholds.get("default"))
+        return self.analyzer.default_score_threshold if threshold is None else threshold
+
+    def _wants_context(self, note: str, raw: list) -> bool:
+        """Whether a context word of a recognizer that found something is in the note: the enhancer
+        matches context words as substrings of the (lower-cased) words of the note, so without one it
+        changes no score."""
+        lowered = note.lower()
+        ids = {(r.recognition_metadata or {}).get(Found.RECOGNIZER_IDENTIFIER_KEY) for r in raw}
+        return any(
+            (search := self._context.get(rid)) is not None and search.search(lowered) is not None
+            for rid in ids
+        )
+
+    def _enhance(self, raw: list, support: Callable) -> None:
+        """What Presidio's ``_enhance_using_context`` does with our enhancer, in place (the results are
+        this note's own; Presidio deep-copies them first, which costs more than the rest together).
+        ``support(result, recognizer)`` is the context word that supports a result, or ``""``."""
+        enhancer = self.analyzer.context_aware_enhancer
+        for result in raw:
+            metadata = result.recognition_metadata or {}
+            recognizer = self._by_id.get(metadata.get(Found.RECOGNIZER_IDENTIFIER_KEY))
+            if (
+                recognizer is None
+                or not recognizer.context
+                or metadata.get(Found.IS_SCORE_ENHANCED_BY_CONTEXT_KEY)
+            ):
+                continue
+            word = support(result, recognizer)
+            if word != "":
+                result.score = min(
+                    max(
+                        result.score + enhancer.context_similarity_factor,
+                        enhancer.min_score_with_context_similarity,
+                    ),
+                    enhancer.MAX_SCORE,
+                )
+                if result.analysis_explanation is not None:
+                    result.analysis_explanation.set_supportive_context_word(word)
+                    result.analysis_explanation.set_improved_score(result.score)
+
+    def _artifacts(self, note: str, found: list[tuple[int, int]]) -> _Words:
+        """The words of the note for the context enhancer: jieba's words of each run between the spans
+        found, each span found one word, other characters one word each (spaces none, as in spaCy)."""
+        pieces: list[tuple[str, int]] = []
+        gaps = _gaps(note, found)
+        spans = _gaps(note, gaps)  # the found spans, merged where they overlap
+        for start, end, is_gap in sorted(
+            [(s, e, True) for s, e in gaps] + [(s, e, False) for s, e in spans]
+        ):
+            if not is_gap:
+                pieces.append((note[start:end], start))
+                continue
+            at = start
+            for match in _CUT_RUN.finditer(note, start, end):
+                pieces.extend((c, i) for i, c in enumerate(note[at : match.start()], at) if not c.isspace())
+                pieces.extend((w, match.start() + o) for w, o in self._runs.words(match.group()))
+                at = match.end()
+            pieces.extend((c, i) for i, c in enumerate(note[at:end], at) if not c.isspace())
+        tokens = [p for p, _ in pieces]
+        keywords: set[str] = set()
+        for token in set(tokens):
+            keywords.update(self._keyword(token))
+        return _Words(tokens, [i for _, i in pieces], tokens, keywords)
+
+    def _keyword(self, token: str) -> tuple[str, ...]:
+        parts = self._keywords.get(token)
+        if parts is None:
+            if len(self._keywords) >= self._runs.maxsize:
+                self._keywords.clear()
+            parts = self._keywords[token] = _keyword_parts(token, self.analyzer.nlp_engine.nlp[LANGUAGE])
+        return parts
+
+
+def _keyword_parts(token: str, nlp: Language) -> tuple[str, ...]:
+    """What Presidio's ``NlpArtifacts.set_keywords`` makes of one lemma: nothing for a stop word or
+    punctuation, else its lower case split at colons. Stop word and punctuation as spaCy's vocabulary
+    says, without adding the word to it (a vocabulary that grew with every name and number seen)."""
+    if token in nlp.vocab:
+        lexeme = nlp.vocab[token]
+        stop, punct = lexeme.is_stop, lexeme.is_punct
+    else:
+        getters = nlp.vocab.lex_attr_getters
+        stop, punct = bool(getters[IS_STOP](token)), bool(getters[IS_PUNCT](token))
+    if stop or punct or token in ("-PRON-", "be"):
+        return ()
+    return tuple(token.lower().split(":"))
+
+
+@dataclass
+class _Skeleton:
+    """What a skeleton yields: name spans (namer index, start, end, score, how) and, once asked for, its
+    words for the context enhancer and which context word supports a result at a position."""
+
+    names: tuple[tuple[int, int, int, float, str], ...]
+    words: _Words | None = None
+    support: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+@dataclass
+class _Words:
+    """The parts of Presidio's ``NlpArtifacts`` the context enhancer reads (keywords as a set)."""
+
+    tokens: list[str]
+    tokens_indices: list[int]
+    lemmas: list[str]
+    keywords: set[str]
+
+    def as_nlp_artifacts(self, analyzer: AnalyzerEngine) -> NlpArtifacts:
+        return NlpArtifacts(
+            entities=[],
+            tokens=self.tokens,
+            tokens_indices=self.tokens_indices,
+            lemmas=self.lemmas,
+            nlp_engine=analyzer.nlp_engine,
+            language=LANGUAGE,
+        )
 
 
 class NoteCache:
@@ -164,42 +506,26 @@ class NoteCache:
             self._spans.popitem(last=False)
 
 
-def _as_spans(results: Iterable) -> list[Span]:
-    return sorted(
-        ((r.entity_type, r.start, r.end, r.score) for r in results), key=lambda t: (t[1], t[2], t[0])
-    )
+_COMPILED: weakref.WeakKeyDictionary[AnalyzerEngine, NoteAnalyzer] = weakref.WeakKeyDictionary()
 
 
-def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine, triggers: Triggers) -> list[list[Span]]:
+def note_analyzer(analyzer: AnalyzerEngine) -> NoteAnalyzer:
+    """The analyzer compiled for many notes (kept per analyzer with its run cache; recompiled when the
+    analyzer's recognizers change)."""
+    compiled = _COMPILED.get(analyzer)
+    if compiled is None or not compiled.current():
+        compiled = _COMPILED[analyzer] = NoteAnalyzer(analyzer)
+    return compiled
+
+
+def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine) -> list[list[Span]]:
     """Findings for distinct notes, in one process."""
-    plans = [triggers.plan(note) for note in notes]
-    needs_words = [note for note, (entities, words) in zip(notes, plans, strict=True) if entities and words]
-    artifacts: dict[str, NlpArtifacts] = {}
-    if needs_words:
-        batch = analyzer.nlp_engine.process_batch(needs_words, LANGUAGE, batch_size=256)
-        artifacts = {note: found for note, found in batch}
-    out: list[list[Span]] = []
-    for note, (entities, words) in zip(notes, plans, strict=True):
-        if not entities:
-            out.append([])
-            continue
-        try:
-            results = analyzer.analyze(
-                text=note,
-                language=LANGUAGE,
-                entities=list(entities),
-                nlp_artifacts=artifacts[note] if words else _NO_WORDS,
-            )
-        except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
-            raise PiiScanError(
-                f"PII analysis failed ({type(exc).__name__}) on a text of {len(note)} characters"
-            ) from None
-        out.append(_as_spans(results))
-    return out
+    compiled = note_analyzer(analyzer)
+    return [compiled.analyze(note) for note in notes]
 
 
-# A worker's own analyzer and triggers, built by `_start_worker` from the customer names alone.
-_WORKER: tuple[AnalyzerEngine, Triggers] | None = None
+# A worker's own analyzer, built by `_start_worker` from the customer names alone.
+_WORKER: AnalyzerEngine | None = None
 
 
 def _customer_names(analyzer: AnalyzerEngine) -> frozenset[str] | None:
@@ -211,32 +537,85 @@ def _customer_names(analyzer: AnalyzerEngine) -> frozenset[str] | None:
     for recognizer in analyzer.registry.recognizers:
         if isinstance(recognizer, person.CustomerNameRecognizer):
             names = recognizer.names
-    return names if engine.analyzer(names) is analyzer else None
+    return names if engine.analyzer(names) is analyzer and note_analyzer(analyzer).current() else None
 
 
 def _start_worker(names: frozenset[str]) -> None:
     from handover.pii import engine
 
     global _WORKER
-    built = engine.analyzer(names)
-    _WORKER = (built, Triggers(built))
+    _WORKER = engine.analyzer(names)
 
 
 def _analyze_in_worker(notes: list[str]) -> list[list[Span]]:
     assert _WORKER is not None, "worker started without its analyzer"
-    return _analyze_distinct(notes, *_WORKER)
+    return _analyze_distinct(notes, _WORKER)
 
 
-def _analyze_on_all_cores(notes: list[str], names: frozenset[str], workers: int) -> list[list[Span]]:
-    """The notes split over `workers` processes. They start from a fork server — a clean process — never
-    forked from this one, which may hold threads (and their locks) that a fork would copy mid-flight; each
-    builds its own analyzer from the customer names (a few seconds, so only for big batches)."""
-    size = max(64, -(-len(notes) // (workers * _CHUNKS_PER_WORKER)))
-    chunks = [notes[i : i + size] for i in range(0, len(notes), size)]
+def _ready() -> bool:
+    return _WORKER is not None
+
+
+def _pool(processes: int, analyzer: AnalyzerEngine, names: frozenset[str]) -> ProcessPoolExecutor:
+    """Worker processes with the analyzer. Forked from this process when it runs no other thread (a
+    fork copies only the thread that forks, and with it any lock another thread held): they start at
+    once, with the analyzer and its caches. Otherwise from a fork server, a clean process that has the
+    pipeline loaded (:mod:`handover.pii.preload`; its first start takes ~3 s); each builds its own
+    analyzer from the customer names."""
+    global _WORKER
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        _WORKER = analyzer  # what the children inherit
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers, initializer=_start_worker, initargs=(names,)) as pool:
-        parts = pool.map(_analyze_in_worker, chunks, chunksize=1)
-    return [spans for part in parts for spans in part]
+    context.set_forkserver_preload(["handover.pii.preload"])  # no effect once the server runs
+    return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(names,))
+
+
+def _analyze_on_all_cores(
+    notes: list[str], analyzer: AnalyzerEngine, names: frozenset[str], workers: int
+) -> list[list[Span]]:
+    """The notes split over this process and ``workers - 1`` others, in chunks taken from both ends of
+    one list: this process starts on the notes at once, from the front; the others take chunks from
+    the back once they have started (see `_pool`). A thread here hands them their chunks, so starting
+    them never holds this process up."""
+    size = max(64, min(_CHUNK_NOTES, -(-len(notes) // (workers * _CHUNKS_PER_WORKER))))
+    chunks = deque(range(0, len(notes), size))
+    lock = threading.Lock()
+    parts: dict[int, list[list[Span]]] = {}
+    failure: list[BaseException] = []
+
+    def take(from_back: bool) -> int | None:
+        with lock:
+            return (chunks.pop() if from_back else chunks.popleft()) if chunks else None
+
+    pool = _pool(workers - 1, analyzer, names)
+    started = pool.submit(_ready)  # in this thread: a fork happens here, before any thread of ours starts
+
+    def feed() -> None:
+        try:
+            # started (one of them, at least) before it gets any notes: none wait for a slow start
+            started.result()
+            running: dict = {}
+            while True:
+                while len(running) < 2 * (workers - 1) and (at := take(True)) is not None:
+                    running[pool.submit(_analyze_in_worker, notes[at : at + size])] = at
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    parts[running.pop(future)] = future.result()
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller's thread)
+            failure.append(exc)
+
+    feeder = threading.Thread(target=feed, name="handover-notes-feeder", daemon=True)
+    feeder.start()
+    while (at := take(False)) is not None:
+        parts[at] = _analyze_distinct(notes[at : at + size], analyzer)
+    feeder.join()
+    pool.shutdown()
+    if failure:
+        raise failure[0]
+    return [spans for at in sorted(parts) for spans in parts[at]]
 
 
 def _default_workers() -> int:
@@ -252,12 +631,10 @@ def find_pii_many(
     *,
     workers: int | None = None,
     cache: NoteCache | None = None,
-    triggers: Triggers | None = None,
 ) -> list[list[Span]]:
     """For each note, what :func:`~handover.pii.engine.scan` finds in it (``[]`` for an empty note or
     ``None``). ``workers``: processes for a big batch (default: all cores; 1: this process only).
-    ``cache`` keeps findings across calls; ``triggers`` may be passed to reuse them across calls."""
-    triggers = triggers or Triggers(analyzer)
+    ``cache`` keeps findings across calls."""
     workers = _default_workers() if workers is None else max(1, workers)
     found: dict[str, list[Span]] = {}
     todo: list[str] = []
@@ -271,9 +648,9 @@ def find_pii_many(
     if todo:
         names = _customer_names(analyzer) if workers > 1 and len(todo) >= POOL_MIN_NOTES else None
         if names is not None:
-            results = _analyze_on_all_cores(todo, names, workers)
+            results = _analyze_on_all_cores(todo, analyzer, names, workers)
         else:
-            results = _analyze_distinct(todo, analyzer, triggers)
+            results = _analyze_distinct(todo, analyzer)
         for note, spans in zip(todo, results, strict=True):
             found[note] = spans
             if cache is not None:

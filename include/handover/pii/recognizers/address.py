@@ -10,6 +10,7 @@ the text before it; masking errs on that side.
 
 from __future__ import annotations
 
+import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
 from handover.pii.patterns import FLAGS, word_list
@@ -104,6 +105,10 @@ _BELOW_DISTRICT = (
 
 
 class AddressRecognizer(PatternRecognizer):
+    # Every match holds a province or city name or one of 市/区/县 (its start does): a search for these
+    # is ~20x cheaper than the pattern's, which tries its start at every Chinese character.
+    PREFILTER = re.compile(r"[市区县]|" + _NAMES)
+
     def __init__(self) -> None:
         super().__init__(
             supported_entity=ENTITY,

@@ -38,6 +38,9 @@ class BankCardRecognizer(PatternRecognizer):
     """Luhn-valid card numbers. An 18-digit value that is a valid resident ID is not reported as a card
     (one in ten IDs passes Luhn by chance)."""
 
+    # every match holds this many ASCII digits or more (16 to 19 digits, run together or in groups)
+    MIN_DIGITS = 16
+
     def __init__(self) -> None:
         super().__init__(
             supported_entity=ENTITY,

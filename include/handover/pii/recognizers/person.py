@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from itertools import pairwise
 
+import ahocorasick
 import jieba.posseg
 import regex as re
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
@@ -66,7 +67,10 @@ def tagged_words(text: str) -> tuple[tuple[str, str, int], ...]:
     return tuple(words)
 
 
-def _result(recognizer: EntityRecognizer, start: int, end: int, score: float, how: str) -> RecognizerResult:
+def person_result(
+    recognizer: EntityRecognizer, start: int, end: int, score: float, how: str
+) -> RecognizerResult:
+    """A PERSON result of ``recognizer``, explained by ``how``."""
     explanation = AnalysisExplanation(
         recognizer=recognizer.name,
         original_score=score,
@@ -109,8 +113,16 @@ class JiebaPersonRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        results = []
-        for word, flag, start in tagged_words(text):
+        return self.from_words(tagged_words(text))
+
+    def from_words(self, words: Iterable[tuple[str, str, int]]) -> list[RecognizerResult]:
+        """The results for words already tagged: ``(word, part-of-speech, start)``."""
+        return [person_result(self, *span) for span in self.spans(words)]
+
+    def spans(self, words: Iterable[tuple[str, str, int]]) -> list[tuple[int, int, float, str]]:
+        """``(start, end, score, how)`` of each result for words already tagged."""
+        spans = []
+        for word, flag, start in words:
             if (
                 flag in _NAME_TAGS
                 and 2 <= len(word) <= 4
@@ -118,8 +130,8 @@ class JiebaPersonRecognizer(EntityRecognizer):
                 and word not in _NOT_NAMES
             ):
                 score = self.WITH_SURNAME if _starts_with_surname(word) else self.WITHOUT_SURNAME
-                results.append(_result(self, start, start + len(word), score, f"jieba {flag}"))
-        return results
+                spans.append((start, start + len(word), score, f"jieba {flag}"))
+        return spans
 
 
 class SurnameRecognizer(EntityRecognizer):
@@ -132,6 +144,7 @@ class SurnameRecognizer(EntityRecognizer):
         r"(?:" + "|".join(sorted(COMPOUND_SURNAMES)) + r"|[" + "".join(sorted(SURNAMES)) + r"])"
         r"[\u4e00-\u9fff]{1,2}?(?=" + "|".join(TITLES) + r")"
     )
+    _ANY_TITLE = re.compile("|".join(TITLES))
 
     def __init__(self) -> None:
         super().__init__(
@@ -144,12 +157,27 @@ class SurnameRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        results = [
-            _result(self, m.start(), m.end(), self.BEFORE_TITLE, "surname before a form of address")
+        return self.before_titles(text) + self.from_words(tagged_words(text))
+
+    def before_titles(self, text: str) -> list[RecognizerResult]:
+        """A surname and a given name before a form of address (no segmentation needed)."""
+        if self._ANY_TITLE.search(text) is None:  # most texts: a far cheaper search than the pattern's
+            return []
+        return [
+            person_result(self, m.start(), m.end(), self.BEFORE_TITLE, "surname before a form of address")
             for m in self._BEFORE_TITLE.finditer(text)
             if not any(m.group().endswith(t[0]) for t in TITLES)  # 李先 in 李先生: the title, not a name
         ]
-        for (word, word_flag, start), (given, flag, _) in pairwise(tagged_words(text)):
+
+    def from_words(self, words: Iterable[tuple[str, str, int]]) -> list[RecognizerResult]:
+        """A surname word followed by a short given-name word, in words already tagged (one run of text:
+        the pairs are consecutive words)."""
+        return [person_result(self, *span) for span in self.spans(words)]
+
+    def spans(self, words: Iterable[tuple[str, str, int]]) -> list[tuple[int, int, float, str]]:
+        """``(start, end, score, how)`` of each result of :meth:`from_words`."""
+        spans = []
+        for (word, word_flag, start), (given, flag, _) in pairwise(words):
             if (
                 (word in SURNAMES or word in COMPOUND_SURNAMES)
                 and len(given) <= 2
@@ -159,18 +187,17 @@ class SurnameRecognizer(EntityRecognizer):
                 and word_flag not in _NOT_GIVEN_NAME
                 and flag not in _NOT_GIVEN_NAME
             ):
-                results.append(
-                    _result(self, start, start + len(word) + len(given), self.OWN_WORD, "surname word")
-                )
-        return results
+                spans.append((start, start + len(word) + len(given), self.OWN_WORD, "surname word"))
+        return spans
 
 
 class CustomerNameRecognizer(EntityRecognizer):
     """The caller's own customer names (a deny list), found as substrings.
 
     Names of Chinese characters match anywhere (Chinese has no spaces to delimit them); names containing
-    Latin letters must not touch another letter. Names shorter than two characters are ignored. Lookup is
-    by set membership per text position, so its cost does not grow with the number of names.
+    Latin letters must not touch another letter. Names shorter than two characters are ignored. Read left
+    to right, the longest name that starts at a position wins and the search goes on after it. The names
+    sit in an Aho-Corasick automaton, so one pass over the text finds them all, however many there are.
     """
 
     SCORE = 0.85
@@ -178,7 +205,10 @@ class CustomerNameRecognizer(EntityRecognizer):
     def __init__(self, names: Iterable[str]) -> None:
         cleaned = {n.strip() for n in names if isinstance(n, str)}
         self._names = frozenset(n for n in cleaned if len(n) >= 2)
-        self._lengths = sorted({len(n) for n in self._names}, reverse=True)
+        self._automaton = ahocorasick.Automaton()
+        for name in self._names:
+            self._automaton.add_word(name, len(name))
+        self._automaton.make_automaton()
         super().__init__(
             supported_entities=[ENTITY],
             name="CustomerNameRecognizer",
@@ -194,26 +224,25 @@ class CustomerNameRecognizer(EntityRecognizer):
     def __len__(self) -> int:
         return len(self._names)
 
+    def __reduce__(self):  # the automaton does not pickle well; the names rebuild it
+        return (type(self), (sorted(self._names),))
+
     def load(self) -> None:
         pass
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        results = []
-        i, n = 0, len(text)
-        while i < n:
-            for length in self._lengths:
-                candidate = text[i : i + length]
-                if (
-                    len(candidate) == length
-                    and candidate in self._names
-                    and self._delimited(text, i, i + length)
-                ):
-                    results.append(_result(self, i, i + length, self.SCORE, "customer name"))
-                    i += length - 1
-                    break
-            i += 1
+        if not self._names:
+            return []
+        # (start, -length) of every name in the text, then left to right, longest first, no overlaps
+        found = sorted((end - length + 1, -length) for end, length in self._automaton.iter(text))
+        results, free = [], 0
+        for start, minus in found:
+            end = start - minus
+            if start >= free and self._delimited(text, start, end):
+                results.append(person_result(self, start, end, self.SCORE, "customer name"))
+                free = end
         return results
 
     @staticmethod

@@ -86,8 +86,14 @@ _INTERNATIONAL = re.compile(r"^(?:\+|00)86[ -]?")
 _EXTENSION_MARK = re.compile(r"(?:转|ext\.?|#)")
 
 
+_SPACE_OR_DASH = re.compile(r"[ -]")
+
+
 class MobileRecognizer(PatternRecognizer):
     """Mainland mobile numbers (``1`` + ``3``–``9`` + 9 digits)."""
+
+    # every match holds this many ASCII digits or more (eleven digits, whatever the separators)
+    MIN_DIGITS = 11
 
     def __init__(self) -> None:
         super().__init__(
@@ -100,12 +106,15 @@ class MobileRecognizer(PatternRecognizer):
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
-        national = re.sub(r"[ -]", "", _INTERNATIONAL.sub("", pattern_text))
+        national = _SPACE_OR_DASH.sub("", _INTERNATIONAL.sub("", pattern_text))
         return None if is_mobile(national) else False
 
 
 class LandlineRecognizer(PatternRecognizer):
     """Mainland landline numbers with area code."""
+
+    # every match holds this many ASCII digits or more (a local number of seven or eight digits)
+    MIN_DIGITS = 7
 
     def __init__(self) -> None:
         super().__init__(

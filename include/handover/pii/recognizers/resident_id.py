@@ -29,6 +29,9 @@ CONTEXT = ["身份证", "证件", "身份", "居住证", "居民", "公民", "�
 class ResidentIdRecognizer(PatternRecognizer):
     """18-character resident IDs whose check character, province code and birth date are valid."""
 
+    # every match holds this many ASCII digits or more (17, then the check character)
+    MIN_DIGITS = 17
+
     def __init__(self) -> None:
         super().__init__(
             supported_entity=ENTITY,

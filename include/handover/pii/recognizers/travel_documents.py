@@ -51,6 +51,9 @@ PERMIT_CONTEXT = ["通行证", "回乡证", "回乡", "港澳", "台湾", "台�
 
 
 class PassportRecognizer(PatternRecognizer):
+    # any match holds at least this many ASCII digits (every document number has seven digits or more): a cheap test before the search
+    MIN_DIGITS = 7
+
     def __init__(self) -> None:
         super().__init__(
             supported_entity=PASSPORT,
@@ -63,6 +66,9 @@ class PassportRecognizer(PatternRecognizer):
 
 
 class TravelPermitRecognizer(PatternRecognizer):
+    # any match holds at least this many ASCII digits (every document number has seven digits or more): a cheap test before the search
+    MIN_DIGITS = 7
+
     def __init__(self) -> None:
         super().__init__(
             supported_entity=TRAVEL_PERMIT,
