@@ -9,11 +9,14 @@ Moves one branch's customer records to the new owner's store, as its **data cont
    database (connection `handover_source`) dumped from one snapshot; the untouched export encrypted into
    the archive with the SHA-256 of every file, before anything is transformed.
 3. **extract_source** (one per source) — files read in chunks into the run's private work area.
+   **list_chunks** gathers the customers' names: the deny list that finds them in free text.
 4. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
-   the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), stage.
+   the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), make the
+   analytics values (tokens, generalised quasi-identifiers, notes masked by Presidio), stage.
 5. **settle** — checks across all chunks: duplicates, conflicts, consent, references.
-6. **load_vault** — one transaction into `vault` and `ops.quarantine` / `ops.exclusions` (skipped when
-   `dry_run`).
+6. **load_vault** — one transaction into `vault`, `analytics` and `ops.quarantine` / `ops.exclusions`,
+   then the analytics customers' k-anonymity measured and, with the contract's `min_k`, enforced
+   (skipped when `dry_run`).
 7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
 8. **publish_manifest** — the handover manifest with the loaded tables' content hashes, signed (Ed25519),
    and the bilingual checklist (交接清单), to `ops.manifests` and the output folder.
@@ -86,6 +89,7 @@ def branch_transfer():
 
     @task
     def list_chunks(per_source: list[list[dict]]) -> list[dict]:
+        step("gather_customer_names")
         # Index by count: iterating a lazy XCom sequence probes one past its end and logs an error.
         return [ref for i in range(len(per_source)) for ref in per_source[i]]
 

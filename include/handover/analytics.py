@@ -37,7 +37,8 @@ from psycopg2 import sql
 
 from handover import canonical
 from handover.crypto import Hasher
-from handover.pii import anonymize_text, apply_column, engine
+from handover.pii import apply_column, engine
+from handover.pii.notes import anonymize_many
 from handover.pii.operators import FREE_TEXT
 from handover.pii.policy import MaskingPolicy, PolicyError, Rule, kind_of
 from handover.store.partitions import partition_name
@@ -175,8 +176,9 @@ def _masked_text(values, analyzer: AnalyzerEngine, policy: MaskingPolicy, hasher
     if not pa.types.is_string(values.type):
         values = pc.cast(values, pa.string())
     encoded = values.dictionary_encode()
-    masked = [anonymize_text(t, analyzer, policy, hasher=hasher, column=column)
-              for t in encoded.dictionary.to_pylist()]
+    # the many-notes path, in this process: a chunk's task runs beside the others already
+    masked = anonymize_many(encoded.dictionary.to_pylist(), analyzer, policy, hasher=hasher, column=column,
+                            workers=1)
     return pa.array(masked, pa.string()).take(encoded.indices)
 
 
@@ -219,6 +221,30 @@ def ensure_partition(cur, entity: canonical.Entity | str, branch_id: str) -> str
     cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
         sql.Identifier(SCHEMA, name), sql.Identifier(SCHEMA, entity.name), sql.Literal(branch_id)))
     return name
+
+
+STAGED_PREFIX = "an_"  # an analytics column beside the vault columns of a staged row
+
+
+def staged_columns(entity: canonical.Entity | str) -> list[tuple[str, str]]:
+    """The analytics values a staged row carries (``an_`` + column; the branch is the row's own)."""
+    return [(STAGED_PREFIX + c.name, c.sql_type) for c in analytics_columns(entity) if c.how != "branch"]
+
+
+def staged_values(table: pa.Table) -> dict[str, pa.Array]:
+    """:func:`analytics_chunk`'s columns under their staged names."""
+    return {STAGED_PREFIX + name: table.column(name) for name in table.column_names
+            if name not in ("branch_id", "row_hash")}
+
+
+def rows_from_staging(entity: canonical.Entity | str, loaded: sql.Composable) -> tuple[list[str], sql.Composed]:
+    """The analytics columns (bookkeeping included) and the query giving them for a run's loaded staged
+    rows (``loaded``: a subquery of them; ``%(run)s``: the run)."""
+    entity = _entity(entity)
+    names = [c.name for c in analytics_columns(entity)]
+    values = [sql.Identifier("branch_id")] + [sql.Identifier(STAGED_PREFIX + n) for n in names[1:]]
+    query = sql.SQL("SELECT {}, row_hash, %(run)s FROM {} s").format(sql.SQL(", ").join(values), loaded)
+    return names + [n for n, _ in BOOKKEEPING], query
 
 
 def upsert_sql(entity: canonical.Entity | str) -> sql.Composed:

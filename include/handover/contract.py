@@ -11,12 +11,15 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from handover import canonical
 from handover.errors import ContractError
+
+if TYPE_CHECKING:
+    from handover.pii.policy import MaskingPolicy
 
 SOURCE_FORMATS = ("csv", "xlsx", "table")  # table: a table of the source database (connection handover_source)
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
@@ -96,6 +99,8 @@ class Contract:
     retention: dict[str, dict[str, str]]
     location: Path
     entities: dict[str, EntitySpec] = field(default_factory=dict)
+    masking: MaskingPolicy | None = None  # the analytics tier's overrides (None: the default policy)
+    min_k: int | None = None  # k-anonymity the analytics customers must reach (None: measured only)
 
     def source_dir(self, override: str | Path | None = None) -> Path:
         return Path(override) if override else self.location
@@ -164,7 +169,7 @@ def load_contract(path: str | Path) -> Contract:
     version = doc.get("contract_version")
     if version != 1:
         problems.add("contract_version", f"must be 1 (got {version!r})")
-    known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities"}
+    known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities", "analytics"}
     for key in doc:
         if key not in known_top:
             problems.add(str(key), f"unknown key (known: {', '.join(sorted(known_top))})")
@@ -198,6 +203,8 @@ def load_contract(path: str | Path) -> Contract:
         if not DURATION.match(keep):
             problems.add(f"retention.{name}.keep", "use a duration such as 5y, 18m or 90d")
         retention[str(name)] = {"keep": keep, "after": str(rule.get("after", "created"))}
+
+    masking, min_k = _analytics(_mapping(doc.get("analytics") or {}, "analytics", problems), problems)
 
     source_node = _mapping(doc.get("source"), "source", problems)
     location_text = _text(source_node, "location", "source", problems, required=False) or "."
@@ -233,7 +240,36 @@ def load_contract(path: str | Path) -> Contract:
         retention=retention,
         location=location,
         entities={n: entities[n] for n in canonical.ENTITIES if n in entities},
+        masking=masking,
+        min_k=min_k,
     )
+
+
+def _analytics(node: dict, problems: _Problems) -> tuple[MaskingPolicy | None, int | None]:
+    """``analytics:`` — ``masking: {columns: {column: rule}, text: {ENTITY: rule}}`` (overrides of the
+    default policy, :mod:`handover.pii.policy`) and ``anonymity: {min_k: N}``."""
+    for key in node:
+        if key not in ("masking", "anonymity"):
+            problems.add(f"analytics.{key}", "unknown key (known: anonymity, masking)")
+    masking_node = _mapping(node.get("masking") or {}, "analytics.masking", problems)
+    for key in masking_node:
+        if key not in ("columns", "text"):
+            problems.add(f"analytics.masking.{key}", "unknown key (known: columns, text)")
+    masking = None
+    if masking_node:  # the policy module brings Presidio: imported only for a contract that needs it
+        from handover.pii.policy import MaskingPolicy, PolicyError
+
+        try:
+            masking = MaskingPolicy.from_config(masking_node.get("columns"), masking_node.get("text"))
+        except PolicyError as exc:
+            for problem in exc.problems:
+                problems.add("analytics.masking", problem)
+    anonymity = _mapping(node.get("anonymity") or {}, "analytics.anonymity", problems)
+    min_k = anonymity.get("min_k")
+    if min_k is not None and (isinstance(min_k, bool) or not isinstance(min_k, int) or min_k < 1):
+        problems.add("analytics.anonymity.min_k", "must be a whole number of at least 1")
+        min_k = None
+    return masking, min_k
 
 
 def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> EntitySpec | None:

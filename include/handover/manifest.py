@@ -35,7 +35,8 @@ def aggregate_validation(summaries: list[list[dict]]) -> dict[str, list[dict]]:
 
 def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict], counts: dict,
           validation: dict, schema_fingerprint: str, content: dict, archive: list[dict], jurisdiction: dict,
-          recipient: str | None) -> dict:
+          recipient: str | None, analytics: dict | None = None) -> dict:
+    """The manifest. ``analytics``: what the analytics tier reports (k-anonymity: counts only)."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "kind": "handover.branch_transfer",
@@ -51,6 +52,7 @@ def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict]
         "content": content,
         "validation": validation,
         "target_schema": schema_fingerprint,
+        "analytics": analytics or {},
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
-from handover import canonical
+from handover import analytics, canonical
 from handover.errors import ReconciliationError
 from handover.store import staging
 from handover.store.staging import payload_table
@@ -27,7 +27,13 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
                                                      AND v.row_hash = s.row_hash
         """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key))
         loaded = cur.fetchone()[0]
-        found = {"loaded": loaded}
+        token = sql.Identifier(analytics.token_name(entity))
+        cur.execute(sql.SQL("""
+            SELECT count(*) FROM {t} s JOIN {tier} a ON a.branch_id = s.branch_id AND a.{token} = s.{staged}
+                                                    AND a.row_hash = s.row_hash
+        """).format(t=staging.loaded(entity, tag), tier=sql.Identifier("analytics", entity), token=token,
+                    staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity))))
+        found = {"loaded": loaded, "analytics": cur.fetchone()[0]}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
             extra = sql.SQL("JOIN {p} p ON p.entity = q.entity AND p.source_line = s.source_line "
                             "AND p.payload_hash = q.payload_hash").format(p=payload_table(tag)) \
@@ -64,6 +70,10 @@ def reconcile(source_rows: dict[str, int], dispositions: dict[str, dict],
                 if destinations[entity][k] != d[k]:
                     problems.append(f"{entity}: {d[k]} rows {k} but {destinations[entity][k]} found in the target")
                     entry["balanced"] = False
+            if destinations[entity].get("analytics", d["loaded"]) != d["loaded"]:
+                problems.append(f"{entity}: {d['loaded']} rows loaded but {destinations[entity]['analytics']} "
+                                "found in the analytics tier")
+                entry["balanced"] = False
         result[entity] = entry
     if problems:
         raise ReconciliationError("reconciliation failed:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,7 +1,8 @@
 """The steps of a branch transfer, one function per DAG task, in the order the data flows.
 
     open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
-      → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load → reconcile
+      → gather_customer_names → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load
+      → reconcile
       → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
 
 Each step takes a `RunContext` and small references (paths, counts), and returns small references.
@@ -186,13 +187,55 @@ def verify_chunk(ctx: RunContext, ref: dict) -> dict:
     return result
 
 
+def gather_customer_names(ctx: RunContext) -> dict:
+    """After extraction: the branch's customer names, normalised and distinct, into the work area — the
+    deny list that finds a customer's name in free text wherever it occurs (`handover.pii`)."""
+    return {"names": len(customer_names(ctx))}
+
+
+def customer_names(ctx: RunContext) -> list[str]:
+    """The names `gather_customer_names` wrote (gathered here first if it has not run)."""
+    import os
+
+    import pyarrow as pa
+
+    from handover import normalise
+    from handover.workarea import read_table, write_table
+
+    path = ctx.work_dir / "customer-names.arrow"
+    if not path.exists():
+        spec = ctx.contract().entities["customers"]
+        column = spec.column_for("name")
+        names: set[str] = set()
+        for chunk in sorted((ctx.work_dir / "raw" / "customers").glob("*.arrow")):
+            raw = read_table(chunk, ["name"]).column("name").to_pandas()
+            clean, _ = normalise.normalise_column(raw, column.type, column.format)
+            names.update(v for v in clean.dropna().unique() if isinstance(v, str))
+        own = path.with_name(f"{path.name}.{os.getpid()}")  # chunks may gather at once: each its own file
+        write_table(pa.table({"name": pa.array(sorted(names), pa.string())}), own)
+        os.replace(own, path)
+    return read_table(path).column("name").to_pylist()
+
+
 def protect_chunk(ctx: RunContext, ref: dict) -> dict:
+    from handover import analytics
     from handover.vault import protect_chunk as _protect
 
     contract = ctx.contract()
+    spec = contract.entities[ref["entity"]]
     with connect(ctx.dsn, "protect_chunk") as conn:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
-    return _protect(contract.entities[ref["entity"]], ref, ctx.work_dir, keys, contract.branch_id)
+    analyzer = None
+    if any(f.pii == "free_text" for f in spec.model.fields):
+        from handover.pii import engine
+
+        analyzer = engine.analyzer(customer_names(ctx))
+
+    def analytics_rows(table):
+        return analytics.staged_values(analytics.analytics_chunk(
+            spec, table, contract.masking, keys.pseudonym, analyzer, branch_id=contract.branch_id))
+
+    return _protect(spec, ref, ctx.work_dir, keys, contract.branch_id, analytics_rows)
 
 
 def stage_chunk(ctx: RunContext, ref: dict) -> dict:
@@ -228,6 +271,7 @@ def load(ctx: RunContext) -> dict:
         written = merge(conn, contract, ctx.tag, ctx.run_id, prebuilt)
         ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   written=written)
+    write_private(ctx.work_dir / "anonymity.json", json.dumps(written["anonymity"]).encode())
     return written
 
 
@@ -257,6 +301,12 @@ def _validation(ctx: RunContext, contract: Contract) -> dict:
     return manifest_mod.aggregate_validation(summaries)
 
 
+def _analytics_report(ctx: RunContext) -> dict:
+    """What the manifest says of the analytics tier: the k-anonymity report of the load (counts only)."""
+    path = ctx.work_dir / "anonymity.json"
+    return {"anonymity": json.loads(path.read_text())} if path.exists() else {}
+
+
 def publish_manifest(ctx: RunContext) -> dict:
     contract = ctx.contract()
     counts = json.loads((ctx.work_dir / "reconciliation.json").read_text())
@@ -275,7 +325,8 @@ def publish_manifest(ctx: RunContext) -> dict:
         doc = manifest_mod.build(run_id=ctx.run_id, mode=_mode(ctx), contract_summary=contract.summary(),
                                  sources=sources, counts=counts, validation=validation,
                                  schema_fingerprint=schema.fingerprint(), content=content, archive=archived,
-                                 jurisdiction=crossing, recipient=ctx.recipient)
+                                 jurisdiction=crossing, recipient=ctx.recipient,
+                                 analytics=_analytics_report(ctx))
         written = manifest_mod.write(doc, folder, signer)
         checklist.write(doc, written["sha256"], written["fingerprint"], folder)
         with conn.cursor() as cur:
@@ -364,12 +415,14 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
             validator()  # Great Expectations imported and its context made once, before the forks
             with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
                 refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
+                gather_customer_names(ctx)
                 lap("extract")
                 pool.map(_chunk_steps, refs, chunksize=1)
                 lap("verify+protect+stage")
             _POOL_CTX = None
         else:
             refs = [ref for entity in entities for ref in extract_entity(ctx, entity)]
+            gather_customer_names(ctx)
             lap("extract")
             for ref in refs:
                 stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))

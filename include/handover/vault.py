@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,7 +35,10 @@ def _aad(entity: str, column: str) -> str:
     return f"vault.{entity}.{column}"
 
 
-def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch_id: str) -> dict:
+def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch_id: str,
+                  analytics_rows: Callable[[pa.Table], dict[str, pa.Array]] | None = None) -> dict:
+    """The vault columns of one verified chunk, and (``analytics_rows``, given the chunk's normalised
+    values) its analytics values, side by side in the protected chunk staged next."""
     # Column at a time: Arrow computes masks, extras and row contents; Python only runs the per-value
     # AES-GCM and HMAC calls, on UTF-8 bytes taken straight from Arrow.
     # The verified chunk without its raw `_src_*` copies (those are for `seal_payloads`).
@@ -66,6 +70,10 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     out["_chunk"] = pa.repeat(pa.scalar(ref["chunk"], pa.int64()), n)
 
     schema = [(name, _arrow_type(sqltype)) for name, sqltype in vault_columns(model)]
+    if analytics_rows is not None:
+        extra = analytics_rows(table)
+        out.update(extra)
+        schema += [(name, extra[name].type) for name in extra]
     schema += [("key_id", pa.string()), ("row_hash", pa.binary()), ("source_file", pa.string()),
                ("source_line", pa.int64()), ("_reasons", pa.list_(pa.string())), ("_chunk", pa.int64())]
     protected = pa.table({name: _typed(out[name], typ) for name, typ in schema})

@@ -41,6 +41,8 @@ class Keyring:
         self.cipher = FieldCipher(data_key, key_id)
         self.blind_index = Hasher(get_or_create(conn, master, "blind_index")[1])
         self.content = Hasher(get_or_create(conn, master, "content")[1])
+        # the analytics tier's tokens: one key for every branch, so a customer's token is the same in each
+        self.pseudonym = Hasher(get_or_create(conn, master, "pseudonym")[1])
 
     def __repr__(self) -> str:
         return f"Keyring(data_key_id={self.cipher.key_id})"

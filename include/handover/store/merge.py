@@ -1,4 +1,5 @@
-"""Merge a settled run into the vault and ops — one transaction, parents first, idempotent.
+"""Merge a settled run into the vault, the analytics tier and ops — one transaction, parents first,
+idempotent.
 
 A branch's first load builds its vault partitions in bulk (`handover.store.partitions`). After that,
 loaded rows are upserted by (branch, key) and only rewritten when their content hash changed, so a
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
-from handover import canonical, faults
+from handover import analytics, anonymity, canonical, faults
 from handover.contract import Contract
 from handover.store import partitions, staging
 from handover.store.schema import vault_columns
@@ -25,57 +26,79 @@ def _loaded_rows(model: canonical.Entity, tag: str) -> tuple[list[str], sql.Comp
     return cols + ["loaded_run_id"], rows
 
 
-def prebuild_partitions(connect, contract: Contract, tag: str, run_id: str, workers: int = 2) -> dict[str, int]:
-    """Before the merge, on a branch's first load: build each entity's partition (not attached yet) on
-    its own connection, side by side. Returns the rows of each partition built."""
+def _tier_rows(schema: str, model: canonical.Entity, tag: str) -> tuple[list[str], sql.Composable]:
+    if schema == "analytics":
+        return analytics.rows_from_staging(model, staging.loaded(model.name, tag))
+    return _loaded_rows(model, tag)
+
+
+def prebuild_partitions(connect, contract: Contract, tag: str, run_id: str,
+                        workers: int = 2) -> dict[tuple[str, str], int]:
+    """Before the merge, on a branch's first load: build each entity's vault and analytics partitions
+    (not attached yet), each on its own connection, side by side. Returns the rows of each partition
+    built, by (schema, entity)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(name: str) -> int | None:
+    def one(job: tuple[str, str]) -> int | None:
+        schema, name = job
         conn = connect()
         try:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
-                cols, rows = _loaded_rows(canonical.entity(name), tag)
+                cols, rows = _tier_rows(schema, canonical.entity(name), tag)
                 built = partitions.prebuild(cur, canonical.entity(name), contract.branch_id, cols, rows,
-                                            {"run": run_id})
+                                            {"run": run_id}, schema)
             conn.commit()
             return built
         finally:
             conn.close()
 
-    names = list(contract.entities)
+    jobs = [(schema, name) for name in contract.entities for schema in partitions.TIERS]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        built = dict(zip(names, pool.map(one, names), strict=True))
-    return {name: rows for name, rows in built.items() if rows is not None}
+        built = dict(zip(jobs, pool.map(one, jobs), strict=True))
+    return {job: rows for job, rows in built.items() if rows is not None}
+
+
+def _load_tier(cur, schema: str, model: canonical.Entity, contract: Contract, tag: str, run_id: str,
+               prebuilt: dict[tuple[str, str], int]) -> int:
+    """A run's loaded rows into the branch's partition of ``schema``: the partition prebuilt for it
+    attached, or (a partition there already) upserted — a row rewritten only when its content hash
+    changed — or (neither) built here. Returns the rows written."""
+    cols, rows = _tier_rows(schema, model, tag)
+    found = partitions.state(cur, model.name, contract.branch_id, schema)
+    if found == "attached":
+        key = model.key if schema == "vault" else analytics.token_name(model.name)
+        updates = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                     for c in cols if c not in ("branch_id", key))
+        cur.execute(sql.SQL("""
+            INSERT INTO {table} ({cols}) {rows}
+            ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
+            WHERE {table}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
+        """).format(table=sql.Identifier(schema, model.name), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                    rows=rows, key=sql.Identifier(key), updates=updates), {"run": run_id})
+        return cur.rowcount
+    if found == "built" and (schema, model.name) in prebuilt:
+        partitions.attach(cur, model, contract.branch_id, schema)
+        return prebuilt[(schema, model.name)]
+    # not prebuilt by this run (or left by a killed one): built here, in the transaction
+    return partitions.build(cur, model, contract.branch_id, cols, rows, {"run": run_id}, schema)
 
 
 def merge(conn, contract: Contract, tag: str, run_id: str,
-          prebuilt: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+          prebuilt: dict[tuple[str, str], int] | None = None) -> dict[str, dict]:
+    """The run into vault, analytics and ops, in one transaction; then the analytics customers' k-anonymity
+    measured (and enforced, with the contract's ``min_k``) before it commits. Returns the rows written per
+    entity, and the k-anonymity report under ``"anonymity"``."""
     prebuilt = prebuilt or {}
-    written: dict[str, dict[str, int]] = {}
+    written: dict[str, dict] = {}
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
         cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
         for name in contract.entities:
             model = canonical.entity(name)
             t = staging.exceptions(name, tag)
-            cols, rows = _loaded_rows(model, tag)
-            found = partitions.state(cur, name, contract.branch_id)
-            if found == "attached":
-                updates = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                                             for c in cols if c not in ("branch_id", model.key))
-                cur.execute(sql.SQL("""
-                    INSERT INTO {vault} ({cols}) {rows}
-                    ON CONFLICT (branch_id, {key}) DO UPDATE SET {updates}, loaded_at = now()
-                    WHERE {vault}.row_hash IS DISTINCT FROM EXCLUDED.row_hash
-                """).format(vault=sql.Identifier("vault", name), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-                            rows=rows, key=sql.Identifier(model.key), updates=updates), {"run": run_id})
-                loaded = cur.rowcount
-            elif found == "built" and name in prebuilt:
-                partitions.attach(cur, model, contract.branch_id)
-                loaded = prebuilt[name]
-            else:  # not prebuilt by this run (or left by a killed one): built here, in the transaction
-                loaded = partitions.build(cur, model, contract.branch_id, cols, rows, {"run": run_id})
+            loaded = _load_tier(cur, "vault", model, contract, tag, run_id, prebuilt)
+            tier = _load_tier(cur, "analytics", model, contract, tag, run_id, prebuilt)
             faults.point("merge.during")
             cur.execute(sql.SQL("""
                 INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,
@@ -105,9 +128,11 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
             """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
                 {"entity": name, "run": run_id})
             excluded = cur.rowcount
-            written[name] = {"vault_rows_written": loaded, "quarantine_rows_written": quarantined,
+            written[name] = {"vault_rows_written": loaded, "analytics_rows_written": tier,
+                             "quarantine_rows_written": quarantined,
                              "exclusion_rows_written": excluded,
                              "quarantine_rows_resolved": _resolve_repaired(cur, contract, model, tag, run_id)}
+    written["anonymity"] = anonymity.enforce(conn, contract.branch_id, contract.min_k).as_dict()
     faults.point("merge.before_commit")
     with conn.cursor() as cur:  # fresh statistics for the reconciliation's joins
         cur.execute("ANALYZE ops.quarantine, ops.exclusions")

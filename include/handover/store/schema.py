@@ -18,7 +18,7 @@ from handover.errors import HandoverError
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 3  # 3: vault tables partitioned by branch
+SCHEMA_VERSION = 4  # 3: vault tables partitioned by branch; 4: the analytics tier
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
@@ -144,7 +144,9 @@ def vault_ddl(entity: canonical.Entity) -> str:
 
 
 def full_ddl() -> str:
-    return OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values())
+    from handover.analytics import analytics_ddl  # it builds on this module's types
+
+    return OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
 
 
 _FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's format_type names them

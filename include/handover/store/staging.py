@@ -39,7 +39,10 @@ def table_name(entity: str, tag: str) -> sql.Identifier:
 
 
 def staged_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
-    return vault_columns(entity) + EXTRA_COLUMNS
+    """A staged row: its vault columns, its analytics values (``an_…``) and the bookkeeping."""
+    from handover import analytics  # it brings Presidio: only the steps that stage import it
+
+    return vault_columns(entity) + analytics.staged_columns(entity) + EXTRA_COLUMNS
 
 
 def create_tables(conn, contract: Contract, tag: str) -> None:
