@@ -137,6 +137,21 @@ def _quarantine_export(args) -> int:
     return 0
 
 
+def _roles(args) -> int:
+    from handover.store import roles, schema
+    from handover.transfer import connect
+
+    with connect(args.dsn, "roles") as conn:
+        schema.ensure_schema(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            database = cur.fetchone()[0]
+        roles.ensure_roles(conn, database)
+    print(f"roles {', '.join(roles.ROLES)} ready in database {database}: grant one to each login, e.g. "
+          f"GRANT {roles.ANALYST} TO alice")
+    return 0
+
+
 def _scan(args) -> int:
     import psycopg2
 
@@ -244,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     scan.add_argument("--role", default="handover_analyst",
                       help="scan the columns this role may read (if it does not exist: schema analytics)")
     scan.set_defaults(func=_scan)
+
+    roles = sub.add_parser("roles", help="create or refresh the store's roles and grants (an administrator's "
+                                         "login: it creates roles)")
+    roles.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    roles.set_defaults(func=_roles)
 
     args = parser.parse_args(argv)
     try:

@@ -16,7 +16,8 @@ from handover.vault import open_payload
 
 from tests.conftest import snapshot
 
-TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
+TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions", "analytics.customers",
+          "analytics.accounts", "analytics.transactions", "analytics.interactions",
           "ops.quarantine", "ops.exclusions", "ops.keys")
 
 
