@@ -9,7 +9,8 @@ Moves one branch's customer records to the new owner's store, as its **data cont
    database (connection `handover_source`) dumped from one snapshot; the untouched export encrypted into
    the archive with the SHA-256 of every file, before anything is transformed.
 3. **extract_source** (one per source) — files read in chunks into the run's private work area.
-   **list_chunks** gathers the customers' names: the deny list that finds them in free text.
+   **list_chunks** gathers the customers' names (the deny list that finds them in free text) and
+   classifies `pii: auto` columns by sampling (the decision goes into the manifest).
 4. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
    the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), make the
    analytics values (tokens, generalised quasi-identifiers, notes masked by Presidio), stage.
@@ -89,7 +90,7 @@ def branch_transfer():
 
     @task
     def list_chunks(per_source: list[list[dict]]) -> list[dict]:
-        step("gather_customer_names")
+        step("prepare_chunks")
         # Index by count: iterating a lazy XCom sequence probes one past its end and logs an error.
         return [ref for i in range(len(per_source)) for ref in per_source[i]]
 

@@ -26,6 +26,7 @@ ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 DURATION = re.compile(r"^\d+[dmy]$")
 COLUMN_KEYS = {"field", "extra", "type", "format", "required", "key", "pii", "retention"}
+AUTO = "auto"  # an extra column's PII class decided by sampling its values (`handover.pii.classify`)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Column:
 
     @property
     def sealed(self) -> bool:
-        """An extra column the vault must encrypt."""
-        return self.is_extra and self.pii in canonical.SEALED_PII
+        """An extra column the vault must encrypt (``auto`` until a run's sampling says otherwise)."""
+        return self.is_extra and (self.pii in canonical.SEALED_PII or self.pii == AUTO)
 
 
 @dataclass(frozen=True)
@@ -327,8 +328,13 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
         elif canon and fmt_ != canon.format:
             problems.add(cwhere, f"format {fmt_} does not match the canonical format {canon.format} of {target}")
         pii = str(col.get("pii", "")) or None
-        if pii not in canonical.PII_CLASSES:
-            problems.add(cwhere, f"say its PII class: pii is one of {', '.join(canonical.PII_CLASSES)}")
+        if pii == AUTO and not is_extra:
+            problems.add(cwhere, f"pii: auto is for extra columns; {target} is a canonical field of class "
+                                 f"{canon.pii} or stronger")
+            pii = canon.pii
+        elif pii != AUTO and pii not in canonical.PII_CLASSES:
+            problems.add(cwhere, f"say its PII class: pii is one of {', '.join(canonical.PII_CLASSES)}, "
+                                 "or auto (an extra column classified by sampling, each run)")
             pii = "none"
         elif canon and canonical.PII_RANK[pii] < canonical.PII_RANK[canon.pii]:
             problems.add(cwhere, f"pii {pii} is weaker than {canon.pii}, the least class of {target}")

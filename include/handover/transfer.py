@@ -1,7 +1,7 @@
 """The steps of a branch transfer, one function per DAG task, in the order the data flows.
 
     open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
-      → gather_customer_names → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load
+      → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load
       → reconcile
       → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
 
@@ -20,7 +20,7 @@ import psycopg2
 
 from handover import archive, checklist, faults, jurisdiction
 from handover import manifest as manifest_mod
-from handover.contract import Contract, EntitySpec
+from handover.contract import AUTO, Contract, EntitySpec
 from handover.crypto import signing_key
 from handover.errors import ContractError, StoreError, store_error
 from handover.extract import extract_entity as _extract
@@ -187,14 +187,61 @@ def verify_chunk(ctx: RunContext, ref: dict) -> dict:
     return result
 
 
-def gather_customer_names(ctx: RunContext) -> dict:
-    """After extraction: the branch's customer names, normalised and distinct, into the work area — the
-    deny list that finds a customer's name in free text wherever it occurs (`handover.pii`)."""
-    return {"names": len(customer_names(ctx))}
+def prepare_chunks(ctx: RunContext) -> dict:
+    """After extraction, before the chunks: the customers' names gathered (`customer_names`) and the
+    ``pii: auto`` columns classified (`classify_auto_columns`)."""
+    return {"names": len(customer_names(ctx)), "classified": classify_auto_columns(ctx)}
+
+
+def classify_auto_columns(ctx: RunContext) -> dict[str, str]:
+    """Each ``pii: auto`` extra column decided by sampling its values in the first chunk (counts only are
+    kept: `handover.pii.classify`): an identifier or PII inside → sealed in the vault as a direct or
+    free-text column; nothing → kept plain. Written to the work area (the chunks read it), the manifest
+    and the audit log. Returns column → class."""
+    contract = ctx.contract()
+    auto = [(name, c) for name, spec in contract.entities.items() for c in spec.columns if c.pii == AUTO]
+    path = ctx.work_dir / "classification.json"
+    if not auto:
+        return {}
+    if not path.exists():
+        from handover.pii import classify_column, engine
+        from handover.pii.operators import FREE_TEXT
+        from handover.workarea import read_table
+
+        analyzer = engine.analyzer(customer_names(ctx))
+        decided = {}
+        for entity, column in auto:
+            first = ctx.work_dir / "raw" / entity / "00000.arrow"
+            values = read_table(first, [column.name]).column(column.name) if first.exists() else []
+            found = classify_column(values, analyzer)
+            pii = "none" if found.entity is None else "free_text" if found.entity == FREE_TEXT else "direct"
+            decided[f"{entity}.{column.name}"] = found.report() | {"pii": pii}
+        write_private(path, json.dumps(decided).encode())
+        with connect(ctx.dsn, "classify_auto_columns") as conn:
+            ops.audit(conn, "pii_auto_classified", run_id=ctx.run_id, branch_id=contract.branch_id,
+                      actor=ctx.actor, columns=decided)
+    return {k: v["pii"] for k, v in json.loads(path.read_text()).items()}
+
+
+def _classified(ctx: RunContext) -> Contract:
+    """The contract with each ``pii: auto`` column's class as this run decided it."""
+    contract = ctx.contract()
+    path = ctx.work_dir / "classification.json"
+    if not path.exists():
+        return contract
+    decided = json.loads(path.read_text())
+    entities = {}
+    for name, spec in contract.entities.items():
+        columns = [replace(c, pii=decided[f"{name}.{c.name}"]["pii"]) if c.pii == AUTO else c
+                   for c in spec.columns]
+        entities[name] = replace(spec, columns=columns)
+    return replace(contract, entities=entities)
 
 
 def customer_names(ctx: RunContext) -> list[str]:
-    """The names `gather_customer_names` wrote (gathered here first if it has not run)."""
+    """The branch's customer names, normalised and distinct — the deny list that finds a customer's name
+    in free text wherever it occurs (`handover.pii`) — gathered from the extracted chunks into the work
+    area once (here, if `prepare_chunks` has not run)."""
     import os
 
     import pyarrow as pa
@@ -221,7 +268,7 @@ def protect_chunk(ctx: RunContext, ref: dict) -> dict:
     from handover import analytics
     from handover.vault import protect_chunk as _protect
 
-    contract = ctx.contract()
+    contract = _classified(ctx)
     spec = contract.entities[ref["entity"]]
     with connect(ctx.dsn, "protect_chunk") as conn:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
@@ -302,9 +349,14 @@ def _validation(ctx: RunContext, contract: Contract) -> dict:
 
 
 def _analytics_report(ctx: RunContext) -> dict:
-    """What the manifest says of the analytics tier: the k-anonymity report of the load (counts only)."""
-    path = ctx.work_dir / "anonymity.json"
-    return {"anonymity": json.loads(path.read_text())} if path.exists() else {}
+    """What the manifest says of the analytics tier and the run's PII decisions (counts only): the
+    k-anonymity report of the load, and how each ``pii: auto`` column was classified."""
+    report = {}
+    for key, name in (("anonymity", "anonymity.json"), ("pii_auto", "classification.json")):
+        path = ctx.work_dir / name
+        if path.exists():
+            report[key] = json.loads(path.read_text())
+    return report
 
 
 def publish_manifest(ctx: RunContext) -> dict:
@@ -415,14 +467,14 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
             validator()  # Great Expectations imported and its context made once, before the forks
             with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
                 refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
-                gather_customer_names(ctx)
+                prepare_chunks(ctx)
                 lap("extract")
                 pool.map(_chunk_steps, refs, chunksize=1)
                 lap("verify+protect+stage")
             _POOL_CTX = None
         else:
             refs = [ref for entity in entities for ref in extract_entity(ctx, entity)]
-            gather_customer_names(ctx)
+            prepare_chunks(ctx)
             lap("extract")
             for ref in refs:
                 stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))

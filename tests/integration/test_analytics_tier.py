@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -20,7 +21,7 @@ def transferred(pg_dsn, master_key_text, sample_contract, sample_export, tmp_pat
     folder, planted = sample_export
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1")
     result = transfer.run_all(ctx)
-    return ctx, planted, json.loads(open(result["manifest"], encoding="utf-8").read())
+    return ctx, planted, json.loads(Path(result["manifest"]).read_text(encoding="utf-8"))
 
 
 def _rows(dsn: str, query: str, *params) -> list[tuple]:
@@ -97,3 +98,45 @@ def test_a_rerun_rewrites_no_analytics_row(transferred, pg_dsn, master_key_text,
     after = _rows(pg_dsn, "SELECT customer_token, birth_date_general, address_general, loaded_run_id "
                           "FROM analytics.customers ORDER BY 1")
     assert after == before  # what k-anonymity coarsened stays coarsened; nothing rewritten
+
+
+def test_a_pii_auto_column_is_classified_by_sampling_and_reported(pg_dsn, master_key_text, sample_contract,
+                                                                  sample_export, tmp_path):
+    folder, _ = sample_export
+    text = sample_contract.read_text(encoding="utf-8")
+    contract = tmp_path / "auto.yaml"
+    contract.write_text(text.replace("{extra: relationship_manager, pii: none", "{extra: relationship_manager, pii: auto"),
+                        encoding="utf-8")
+    ctx = _ctx(pg_dsn, master_key_text, contract, folder, tmp_path, "run-auto")
+    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text(encoding="utf-8"))
+    decided = manifest["analytics"]["pii_auto"]["customers.relationship_manager"]
+    assert decided["pii"] == "none" and decided["entity"] is None and decided["sampled"] > 0
+    assert "KM0" not in json.dumps(decided)  # counts only
+    kept = _rows(pg_dsn, "SELECT count(*) FROM vault.customers WHERE extras ? 'relationship_manager' "
+                         "AND extras_enc IS NULL")[0][0]
+    assert kept == manifest["counts"]["customers"]["loaded"]
+
+
+def test_a_classified_column_is_sealed_when_it_holds_pii(sample_contract, tmp_path):
+    from handover.run import RunContext
+
+    text = sample_contract.read_text(encoding="utf-8")
+    contract = tmp_path / "auto.yaml"
+    contract.write_text(text.replace("{extra: relationship_manager, pii: none", "{extra: relationship_manager, pii: auto"),
+                        encoding="utf-8")
+    ctx = RunContext(run_id="r", contract_path=str(contract), dsn="", master_key=None,
+                     work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"))
+    column = ctx.contract().entities["customers"].column_for  # extras are not canonical fields
+    extra = next(c for c in ctx.contract().entities["customers"].columns if c.name == "relationship_manager")
+    assert extra.sealed and column("name") is not None  # auto: sealed until the run decides
+    ctx.work_dir.mkdir(parents=True)
+    (ctx.work_dir / "classification.json").write_text(json.dumps(
+        {"customers.relationship_manager": {"pii": "direct", "entity": "PERSON"}}))
+    decided = next(c for c in transfer._classified(ctx).entities["customers"].columns
+                   if c.name == "relationship_manager")
+    assert decided.pii == "direct" and decided.sealed
+    (ctx.work_dir / "classification.json").write_text(json.dumps(
+        {"customers.relationship_manager": {"pii": "none", "entity": None}}))
+    decided = next(c for c in transfer._classified(ctx).entities["customers"].columns
+                   if c.name == "relationship_manager")
+    assert decided.pii == "none" and not decided.sealed
