@@ -47,7 +47,10 @@ hashes — which is what tokens and blind indexes are) or transformed (masks lik
 **Places**: :func:`scan_database` reads every text-like column (text, varchar, char, json, jsonb, xml,
 arrays of them, domains over them) of every table, view and materialised view a role may SELECT
 (``has_schema_privilege`` USAGE and ``has_column_privilege`` SELECT), with server-side cursors; when the
-role does not exist, what it would read — schema ``analytics`` — and the report says so.
+role does not exist, what it would read — schema ``analytics`` — and the report says so. A column is
+read as its distinct values (the rows of a value that hits are then looked up to name them); a column
+whose every value is a pseudonym token (:data:`TOKEN`, checked in SQL) is counted and not read — a
+token is an HMAC and holds no value, and the analytics tier is mostly tokens.
 :func:`scan_files` reads files line by line; :func:`scan_values` takes named values (XCom).
 """
 
@@ -56,7 +59,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -406,21 +409,49 @@ def readable_columns(conn, role: str | None, schemas: Iterable[str] | None = Non
     return out
 
 
-def _rows(conn, schema: str, rel: str, relkind: str, columns: list[str], chunk_rows: int) -> Iterator[tuple]:
-    """(where, values…) of every row, through a server-side cursor. Heap relations give their partition and
-    ctid; a view or foreign table has no ctid, its rows are numbered."""
+TOKEN = r"^tok_[0-9a-f]{16}$"  # a pseudonym token (`handover.pii.operators`): an HMAC, it holds no value
+
+
+def _place(relkind: str):
+    """Where a row is: its partition and ctid for a heap relation; nothing for a view (rows are numbered)."""
     from psycopg2 import sql
 
     heap = relkind in ("r", "p", "m")
-    where = sql.SQL("tableoid::regclass::text || ' ctid ' || ctid::text") if heap else sql.SQL("NULL")
-    query = sql.SQL("SELECT {}, {} FROM {}.{}").format(
-        where, sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
-        sql.Identifier(schema), sql.Identifier(rel))
+    return sql.SQL("tableoid::regclass::text || ' ctid ' || ctid::text") if heap else sql.SQL("NULL")
+
+
+def _scan_column(conn, schema: str, rel: str, relkind: str, column: str, needles: Needles, report: LeakReport,
+                 chunk_rows: int) -> None:
+    """One column: skipped if it holds pseudonym tokens only (checked in SQL); otherwise each *distinct*
+    value scanned once — a column of a million rows has far fewer values — and the rows of a value that
+    hits looked up to name their places."""
+    from psycopg2 import sql
+
+    table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(rel))
+    value = sql.SQL("{}::text").format(sql.Identifier(column))
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT EXISTS (SELECT FROM {t} WHERE {v} IS NOT NULL) AND NOT EXISTS "
+                            "(SELECT FROM {t} WHERE {v} !~ {token})").format(t=table, v=value,
+                                                                               token=sql.Literal(TOKEN)))
+        if cur.fetchone()[0]:
+            report.scanned["token_columns"] += 1
+            return
+    hits: dict[str, set[str]] = {}
     with conn.cursor(name="handover_leak_scan") as cur:
         cur.itersize = chunk_rows
-        cur.execute(query)
-        for number, row in enumerate(cur, 1):
-            yield (row[0] or f"row {number}", *row[1:])
+        cur.execute(sql.SQL("SELECT {v} FROM {t} WHERE {v} IS NOT NULL GROUP BY 1").format(v=value, t=table))
+        for (text,) in cur:
+            report.scanned["distinct_values"] += 1
+            kinds = {k for k, _ in scan_text(text, needles)}
+            if kinds:
+                hits.setdefault(text, set()).update(kinds)
+    with conn.cursor() as cur:
+        for text, kinds in hits.items():
+            cur.execute(sql.SQL("SELECT {p} FROM {t} WHERE {v} = %s LIMIT 100").format(
+                p=_place(relkind), t=table, v=value), (text,))
+            for number, (where,) in enumerate(cur.fetchall(), 1):
+                for kind in kinds:
+                    report.add(f"{schema}.{rel}.{column}", where or f"row {number}", kind)
 
 
 def scan_database(conn, needles: Needles, role: str | None = ANALYST, *, schemas: Iterable[str] | None = None,
@@ -428,6 +459,8 @@ def scan_database(conn, needles: Needles, role: str | None = ANALYST, *, schemas
     """Every text-like column of every relation `role` may read (None: every relation of `schemas`, or of
     every schema but PostgreSQL's own). A role that does not exist is scanned as what it would read: the
     ``analytics`` schema, if there is one. Reads only; the transaction is rolled back at the end."""
+    from psycopg2 import sql
+
     report = report if report is not None else LeakReport()
     autocommit = conn.autocommit
     if autocommit:
@@ -443,15 +476,20 @@ def scan_database(conn, needles: Needles, role: str | None = ANALYST, *, schemas
                 report.notes.append(f"role {role} does not exist: scanned what it would read, schema "
                                     f"{ANALYTICS_SCHEMA}" + ("" if present else " — which does not exist either"))
                 role, schemas = None, [ANALYTICS_SCHEMA]
-        for (schema, rel, relkind), columns in readable_columns(conn, role, schemas).items():
+        places = readable_columns(conn, role, schemas)
+        if role == ANALYST and schemas is None:
+            # the analytics schema is the analysts' whether or not this database has granted it yet (roles
+            # are cluster-wide, grants per database): scanned in full as well
+            for place, columns in readable_columns(conn, None, [ANALYTICS_SCHEMA]).items():
+                places[place] = sorted(set(places.get(place, [])) | set(columns))
+        for (schema, rel, relkind), columns in places.items():
             report.scanned["tables"] += 1
             report.scanned["columns"] += len(columns)
-            for where, *values in _rows(conn, schema, rel, relkind, columns, chunk_rows):
-                report.scanned["rows"] += 1
-                for col, value in zip(columns, values, strict=True):
-                    if value:
-                        for kind in {k for k, _ in scan_text(value, needles)}:
-                            report.add(f"{schema}.{rel}.{col}", where, kind)
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(rel)))
+                report.scanned["rows"] += cur.fetchone()[0]
+            for column in columns:
+                _scan_column(conn, schema, rel, relkind, column, needles, report, chunk_rows)
     finally:
         conn.rollback()
         if autocommit:

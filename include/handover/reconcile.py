@@ -22,18 +22,18 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
     model = canonical.entity(entity)
     key = sql.Identifier(model.key)
     with conn.cursor() as cur:
+        # one pass over the run's loaded rows: each found in the vault and in the analytics tier, with
+        # its content hash
         cur.execute(sql.SQL("""
-            SELECT count(*) FROM {t} s JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key}
-                                                     AND v.row_hash = s.row_hash
-        """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key))
-        loaded = cur.fetchone()[0]
-        token = sql.Identifier(analytics.token_name(entity))
-        cur.execute(sql.SQL("""
-            SELECT count(*) FROM {t} s JOIN {tier} a ON a.branch_id = s.branch_id AND a.{token} = s.{staged}
-                                                    AND a.row_hash = s.row_hash
-        """).format(t=staging.loaded(entity, tag), tier=sql.Identifier("analytics", entity), token=token,
+            SELECT count(v.branch_id), count(a.branch_id) FROM {t} s
+            LEFT JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key} AND v.row_hash = s.row_hash
+            LEFT JOIN {tier} a ON a.branch_id = s.branch_id AND a.{token} = s.{staged} AND a.row_hash = s.row_hash
+        """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key,
+                    tier=sql.Identifier("analytics", entity),
+                    token=sql.Identifier(analytics.token_name(entity)),
                     staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity))))
-        found = {"loaded": loaded, "analytics": cur.fetchone()[0]}
+        loaded, in_tier = cur.fetchone()
+        found = {"loaded": loaded, "analytics": in_tier}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
             extra = sql.SQL("JOIN {p} p ON p.entity = q.entity AND p.source_line = s.source_line "
                             "AND p.payload_hash = q.payload_hash").format(p=payload_table(tag)) \

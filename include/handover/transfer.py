@@ -461,14 +461,23 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
             # Each chunk in a fresh process forked from this one (modules already imported here), as
             # every mapped task instance runs in its own process under Airflow: a worker's memory is one
             # chunk's, however many chunks the branch has.
-            import handover.vault  # noqa: F401
+            import handover.vault
             from handover.verify import validator
 
             validator()  # Great Expectations imported and its context made once, before the forks
             with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
                 refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
-                prepare_chunks(ctx)
-                lap("extract")
+            prepare_chunks(ctx)
+            lap("extract")
+            # Presidio, spaCy, jieba and the analyzer with the customers' names (an automaton over them):
+            # made once here, not in every chunk's process — and with no pool alive: a pool forks its
+            # workers from a thread of its own, and a fork in the middle of an import here would leave
+            # the child waiting forever on the import's lock
+            import handover.analytics  # noqa: F401
+            from handover.pii import engine
+
+            engine.analyzer(customer_names(ctx)).analyze("客户张伟来电", language=engine.LANGUAGE)
+            with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
                 pool.map(_chunk_steps, refs, chunksize=1)
                 lap("verify+protect+stage")
             _POOL_CTX = None

@@ -15,9 +15,11 @@ import threading
 import pytest
 import regex as re
 from handover import validators as v
+from handover.crypto import Hasher
 from handover.pii import PiiScanError, analyzer, anonymize_text, scan
 from handover.pii import notes as fast
 from handover.pii.notes import NoteCache, anonymize_many, find_pii_many
+from handover.pii.policy import Rule, uniform
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -250,3 +252,15 @@ def test_a_recognizer_of_unknown_kind_runs_as_the_analyzer_runs_it(engine):
     finally:
         engine.registry.remove_recognizer("Custom")
     assert find_pii_many(["Xyz"], engine, workers=1) == [[]]
+
+
+@pytest.mark.parametrize("rule", [Rule("pseudonymize"), Rule("mask"), Rule("redact"), Rule("replace")])
+def test_every_text_operator_masks_as_presidios_engine_does(engine, found, rule):
+    hasher = Hasher(b"k" * 32)
+    by_text = dict(zip(CORPUS, found, strict=True))
+    same = [n for n in CORPUS[:150] if n and by_text[n] and by_text[n] == scan(n, engine)]
+    assert len(same) > 50
+    policy = uniform(rule)
+    assert anonymize_many(same, engine, policy, hasher=hasher, workers=1) == [
+        anonymize_text(t, engine, policy, hasher=hasher) for t in same
+    ]
