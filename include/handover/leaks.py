@@ -14,7 +14,9 @@ identifier) and of every other ``pii: direct`` column whose values look like an 
 digits and separators only: passport and permit numbers kept as extras). Each is kept *compact*:
 separators removed, upper-case (``+86 138-0013-8000`` → ``13800138000``; the raw compact form is added
 when it differs). Values shorter than :data:`MIN_IDENTIFIER` characters are dropped (too short to
-tell from a date or an amount); a landline also gives its local number alone when that is 8 digits.
+tell from a date or an amount); a landline also gives its local number alone when that is 8 digits —
+found only as a whole run of digits (eight digits turn up by chance inside other numbers: a generalised
+ID's ``440000/1990`` holds ``40000199``).
 E-mails are kept whole, lower-case. Names are the customers' ``name`` field, from :data:`MIN_NAME`
 characters; a name that is not all CJK (Latin, digits, brackets) needs :data:`MIN_OTHER_NAME`
 characters (``Li`` would hit every English sentence). Rows the readers quarantine give their
@@ -32,8 +34,9 @@ per entity or keep digests instead.
   present among the needles is looked up, so an identifier is found inside a longer run
   (``+86 13800138000`` → ``8613800138000``, ``tel13800138000``). Decided so on purpose: a leak glued to
   other characters is still a leak. The price is chance hits inside long unrelated numbers, about
-  (needles of that length) / 10^length per window: negligible from 11 digits up, the weakest are the
-  8-digit landline local numbers. ``.`` is not a separator (it splits amounts, not identifiers);
+  (needles of that length) / 10^length per window: negligible from 11 digits up — which is why the
+  8-digit landline local numbers are matched as whole runs only. ``.`` is not a separator (it splits
+  amounts, not identifiers);
 - *e-mail addresses*, found by pattern and compared lower-case;
 - *CJK runs* (with the middle dot of minority names): every window of every length of the all-CJK names
   present — names are found inside sentences (``客户张伟来电``). Two-character names also match ordinary
@@ -96,6 +99,9 @@ class Needles:
     """What must not be found, by kind. Its repr and every report show counts only."""
 
     identifiers: dict[str, str] = field(default_factory=dict)  # compact form → kind
+    # landline local numbers alone (8 digits): found only as a whole run of digits, never inside a longer
+    # one — eight digits occur by chance in other numbers (a generalised ID's 440000/1990 holds 40000199)
+    local_numbers: dict[str, str] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)  # lower-case address → kind
     names: set[str] = field(default_factory=set)  # all-CJK names
     other_names: set[str] = field(default_factory=set)  # lower-case
@@ -118,7 +124,7 @@ class Needles:
                 parts = re.split(r"[^0-9]+", text)
                 local = max(parts, key=len)
                 if len(local) >= 8 and local != parts[0]:
-                    self._add_compact(kind, local)
+                    self.local_numbers.setdefault(local, kind)
         self._lengths = None
 
     def _add_compact(self, kind: str, value: str) -> None:
@@ -152,12 +158,14 @@ class Needles:
         return self._other
 
     def counts(self) -> dict[str, int]:
-        kinds = Counter(self.identifiers.values()) + Counter(self.emails.values())
+        kinds = Counter(self.identifiers.values()) + Counter(self.emails.values()) + Counter(
+            self.local_numbers.values())
         kinds[CUSTOMER_NAME] = len(self.names) + len(self.other_names)
         return dict(sorted(kinds.items()))
 
     def __len__(self) -> int:
-        return len(self.identifiers) + len(self.emails) + len(self.names) + len(self.other_names)
+        return (len(self.identifiers) + len(self.local_numbers) + len(self.emails) + len(self.names)
+                + len(self.other_names))
 
     def __repr__(self) -> str:
         return f"Needles({self.counts()})"
@@ -233,11 +241,17 @@ def scan_text(text: str, needles: Needles) -> list[tuple[str, int]]:
         text = _unescape(text)
     id_lengths, name_lengths = needles.lengths
     hits: dict[tuple[str, int], None] = {}
-    identifiers = needles.identifiers
-    if id_lengths:
-        shortest = id_lengths[0]
+    identifiers, local_numbers = needles.identifiers, needles.local_numbers
+    if id_lengths or local_numbers:
+        shortest = id_lengths[0] if id_lengths else 8
         for m in _RUN.finditer(text):
             run = m.group()
+            if local_numbers:  # the whole run: digits and separators (after up to two letters: tel)
+                core = run.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+                if core.strip("0123456789 \t-()/") == "":
+                    kind = local_numbers.get("".join(ch for ch in core if ch.isdigit()))
+                    if kind is not None:
+                        hits[(kind, m.start())] = None
             if len(run) < shortest:
                 continue
             # Offsets into the compact run map back to the text through the kept characters.
