@@ -4,6 +4,7 @@ the same content; tampering detected and refused; nothing stored in plaintext.""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import psycopg2
@@ -111,9 +112,9 @@ def test_a_frame_from_another_object_does_not_open(backed_up, master_key_text, t
     root = tmp_path / "backups" / manifest["backup_id"]
     (root / "vault.accounts.csv.z.enc").write_bytes((root / "ops.keys.csv.z.enc").read_bytes())
     key = snapshot._open_key(dest, manifest, MasterKey.from_text(master_key_text))
-    blob = dest.get(f"{manifest['backup_id']}/vault.accounts.csv.z.enc")
-    with pytest.raises(BackupError, match="does not authenticate"):
-        list(snapshot._open_frames(blob, key, manifest["backup_id"], "vault.accounts.csv.z.enc"))
+    with dest.open(f"{manifest['backup_id']}/vault.accounts.csv.z.enc") as stream, \
+            pytest.raises(BackupError, match="does not authenticate"):
+        list(snapshot._open_frames(stream, key, manifest["backup_id"], "vault.accounts.csv.z.enc"))
 
 
 def test_a_backup_whose_key_is_deleted_cannot_be_opened(backed_up, pg_admin_dsn, master_key_text):
@@ -144,3 +145,81 @@ def test_the_manifest_holds_no_key_and_no_customer_value(backed_up):
     assert set(manifest["objects"]["vault.customers.csv.z.enc"]) == {
         "schema", "table", "rows", "branches", "plain_sha256", "plain_bytes", "cipher_sha256", "cipher_bytes"}
     assert json.loads(text) == manifest
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3 API on loopback: moto's server (it enforces Object Lock; checksums are ours)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    yield client
+    server.stop()
+
+
+def test_backup_to_s3_with_object_lock_verifies_restores_and_stays_locked(store, s3, pg_admin_dsn,
+                                                                          master_key_text):
+    dsn, _ = store
+    s3.create_bucket(Bucket="handover-backups", ObjectLockEnabledForBucket=True)
+    dest = snapshot.S3Bucket(s3, "handover-backups", "branch/", lock_mode="GOVERNANCE", retain_days=7,
+                             part_size=5 << 20)
+    master = MasterKey.from_text(master_key_text)
+    with psycopg2.connect(dsn) as conn:
+        manifest = snapshot.take(conn, dest, master, signing_key(SIGNING_KEY))
+    backup_id = manifest["backup_id"]
+    assert snapshot.verify(dest, backup_id, full=True, master=master)["hashed"] == len(manifest["objects"])
+    # (moto's GetObjectRetention answers 500; HeadObject carries the same retention)
+    version = s3.head_object(Bucket="handover-backups", Key=f"branch/{backup_id}/vault.customers.csv.z.enc")
+    assert version["ObjectLockMode"] == "GOVERNANCE"
+    assert version["ObjectLockRetainUntilDate"] > dt.datetime.now(dt.UTC) + dt.timedelta(days=6)
+    with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket="handover-backups", Key=f"branch/{backup_id}/vault.customers.csv.z.enc",
+                         VersionId=version["VersionId"])
+    key = s3.head_object(Bucket="handover-backups", Key=f"branch/keys/{backup_id}.key")
+    assert "ObjectLockMode" not in key  # a data key stays deletable: the backup can be shredded
+    with scratch_database(pg_admin_dsn, "handover_test_restore") as fresh:
+        with psycopg2.connect(fresh) as conn:
+            snapshot.restore(conn, dest, backup_id, master)
+        assert _contents(fresh) == _contents(dsn)
+
+
+def test_a_multipart_upload_killed_midway_leaves_no_object(s3):
+    s3.create_bucket(Bucket="handover-killed")
+    dest = snapshot.S3Bucket(s3, "handover-killed", part_size=5 << 20)
+
+    def dying():
+        yield b"x" * (6 << 20)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dest.put("b1/vault.customers.csv.z.enc", dying())
+    assert dest.list() == []
+    assert s3.list_multipart_uploads(Bucket="handover-killed").get("Uploads", []) == []
+
+
+def test_a_backup_killed_before_its_manifest_is_not_accepted_and_the_next_succeeds(store, master_key_text,
+                                                                                   tmp_path, monkeypatch):
+    dsn, _ = store
+    dest = LocalFolder(tmp_path / "killed")
+    master = MasterKey.from_text(master_key_text)
+    real_put = dest.put
+
+    def put(name, chunks):
+        if name.startswith("keys/"):
+            raise KeyboardInterrupt  # killed after the objects, before the key and the manifest
+        return real_put(name, chunks)
+
+    monkeypatch.setattr(dest, "put", put)
+    with psycopg2.connect(dsn) as conn, pytest.raises(KeyboardInterrupt):
+        snapshot.take(conn, dest, master, signing_key(SIGNING_KEY), backup_id="b-killed")
+    with pytest.raises(BackupError, match="manifest.json: missing"):
+        snapshot.verify(dest, "b-killed")
+    monkeypatch.setattr(dest, "put", real_put)
+    with psycopg2.connect(dsn) as conn:
+        manifest = snapshot.take(conn, dest, master, signing_key(SIGNING_KEY))
+    assert snapshot.verify(dest, manifest["backup_id"], full=True, master=master)["full"]

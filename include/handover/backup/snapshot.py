@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,6 +86,13 @@ class LocalFolder:
         except FileNotFoundError:
             raise BackupError(f"{name}: missing from the backup destination") from None
 
+    def open(self, name: str):
+        """The object as a binary stream (read in pieces: objects can be large)."""
+        try:
+            return open(self._path(name), "rb")
+        except FileNotFoundError:
+            raise BackupError(f"{name}: missing from the backup destination") from None
+
     def size(self, name: str) -> int | None:
         try:
             return os.path.getsize(self._path(name))
@@ -105,19 +113,104 @@ class LocalFolder:
                       for f in files if not f.endswith(".part"))
 
 
+class S3Bucket:
+    """A destination in an S3 bucket (AWS, MinIO, any S3 API), through a boto3 client: objects under
+    ``<prefix><backup id>/``, keys under ``<prefix>keys/``. Objects larger than ``part_size`` go up in a
+    multipart upload (the manifest keeps our own whole-object SHA-256: S3's multipart checksum is not one).
+    With ``lock_mode`` (GOVERNANCE or COMPLIANCE; the bucket needs versioning and Object Lock), every backup
+    object is written with a retention date ``retain_days`` ahead — but not the data keys: a key must stay
+    deletable, or the backup could never be shredded (keep the keys where no default retention applies)."""
+
+    def __init__(self, client, bucket: str, prefix: str = "", *, lock_mode: str | None = None,
+                 retain_days: int = 30, part_size: int = 8 << 20) -> None:
+        if lock_mode not in (None, "GOVERNANCE", "COMPLIANCE"):
+            raise BackupError(f"lock_mode must be GOVERNANCE or COMPLIANCE, not {lock_mode!r}")
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.lock_mode, self.retain_days, self.part_size = lock_mode, retain_days, max(part_size, 5 << 20)
+
+    def _lock(self, name: str) -> dict:
+        if self.lock_mode is None or name.startswith("keys/"):
+            return {}
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.retain_days)
+        return {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": until}
+
+    def put(self, name: str, chunks: Iterator[bytes]) -> int:
+        key, extra = self.prefix + name, self._lock(name)
+        buffer, size, upload, parts = bytearray(), 0, None, []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                size += len(chunk)
+                while len(buffer) >= self.part_size:
+                    if upload is None:
+                        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+                    part = bytes(buffer[:self.part_size])
+                    del buffer[:self.part_size]
+                    etag = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload,
+                                                   PartNumber=len(parts) + 1, Body=part)["ETag"]
+                    parts.append({"PartNumber": len(parts) + 1, "ETag": etag})
+            if upload is None:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), **extra)
+                return size
+            if buffer:
+                etag = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload,
+                                               PartNumber=len(parts) + 1, Body=bytes(buffer))["ETag"]
+                parts.append({"PartNumber": len(parts) + 1, "ETag": etag})
+            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload,
+                                                  MultipartUpload={"Parts": parts})
+            return size
+        except BaseException:
+            if upload is not None:  # an interrupted upload leaves no object behind
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+
+    def get(self, name: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise BackupError(f"{name}: missing from the backup destination") from None
+
+    def open(self, name: str):
+        """The object as a binary stream (boto3's streaming body)."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise BackupError(f"{name}: missing from the backup destination") from None
+
+    def size(self, name: str) -> int | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.prefix + name)["ContentLength"]
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def delete(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
+    def list(self, prefix: str = "") -> list[str]:
+        names = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=self.prefix + prefix):
+            names += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
+        return sorted(names)
+
+
 def _aad(backup_id: str, name: str, index: int, last: bool) -> bytes:
     return f"{FORMAT}\x00{backup_id}\x00{name}\x00{index}\x00{int(last)}".encode()
 
 
 class _Sealer(io.RawIOBase):
-    """A write-only stream: what is written is hashed, compressed and sealed into frames, handed to
-    ``frames`` (a list the destination then stores). The plaintext never leaves this object."""
+    """A write-only stream: what is written is hashed, compressed and sealed into frames, spooled to a
+    private temporary file (memory stays one frame, whatever the table's size) that the destination then
+    stores. The plaintext never leaves this object."""
 
     def __init__(self, key: bytes, backup_id: str, name: str) -> None:
         self._aead, self._id, self._name = AESGCM(key), backup_id, name
         self._zip = zlib.compressobj(6)
         self._pending = bytearray()
-        self.frames: list[bytes] = []
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (read back by `frames`, closed there)
+        self.count = 0
         self.plain, self.cipher = hashlib.sha256(), hashlib.sha256()
         self.plain_bytes = 0
 
@@ -141,26 +234,44 @@ class _Sealer(io.RawIOBase):
 
     def _seal(self, block: bytes, last: bool) -> None:
         nonce = os.urandom(_NONCE)
-        body = self._aead.encrypt(nonce, block, _aad(self._id, self._name, len(self.frames), last))
+        body = self._aead.encrypt(nonce, block, _aad(self._id, self._name, self.count, last))
         frame = nonce + len(body).to_bytes(4, "big") + body
         self.cipher.update(frame)
-        self.frames.append(frame)
+        self.spool.write(frame)
+        self.count += 1
+
+    def frames(self, size: int = 8 << 20) -> Iterator[bytes]:
+        """The sealed object, in pieces of ``size`` bytes; the spool is closed at the end."""
+        with self.spool:
+            self.spool.seek(0)
+            while piece := self.spool.read(size):
+                yield piece
 
 
-def _open_frames(blob: bytes, key: bytes, backup_id: str, name: str) -> Iterator[bytes]:
-    """The plaintext of a stored object, decrypted frame by frame and decompressed."""
+def _read(stream, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        piece = stream.read(size - len(data))
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def _open_frames(stream, key: bytes, backup_id: str, name: str) -> Iterator[bytes]:
+    """The plaintext of a stored object (a binary stream), decrypted frame by frame and decompressed."""
     aead, unzip = AESGCM(key), zlib.decompressobj()
-    at, index = 0, 0
+    index = 0
+    header = _read(stream, _NONCE + 4)
     while True:
-        if at + _NONCE + 4 > len(blob):
+        if len(header) < _NONCE + 4:
             raise BackupError(f"{name}: truncated (frame {index} missing)")
-        nonce = blob[at:at + _NONCE]
-        size = int.from_bytes(blob[at + _NONCE:at + _NONCE + 4], "big")
-        body = blob[at + _NONCE + 4:at + _NONCE + 4 + size]
-        at += _NONCE + 4 + size
-        last = at >= len(blob)
+        size = int.from_bytes(header[_NONCE:], "big")
+        body = _read(stream, size)
+        following = _read(stream, _NONCE + 4)
+        last = not following
         try:
-            block = aead.decrypt(nonce, body, _aad(backup_id, name, index, last))
+            block = aead.decrypt(header[:_NONCE], body, _aad(backup_id, name, index, last))
         except InvalidTag:
             raise BackupError(f"{name}: frame {index} does not authenticate (changed, truncated, reordered "
                               "or from another object)") from None
@@ -168,7 +279,7 @@ def _open_frames(blob: bytes, key: bytes, backup_id: str, name: str) -> Iterator
         if last:
             yield unzip.flush()
             return
-        index += 1
+        header, index = following, index + 1
 
 
 @dataclass(frozen=True)
@@ -238,7 +349,7 @@ def take(conn, dest, master: MasterKey, signer, *, backup_id: str | None = None,
                 sealer = _Sealer(key, backup_id, table.object)
                 cur.copy_expert(_ordered(table).as_string(conn), sealer)
                 sealer.finish()
-                size = dest.put(f"{backup_id}/{table.object}", iter(sealer.frames))
+                size = dest.put(f"{backup_id}/{table.object}", sealer.frames())
                 objects[table.object] = {
                     "schema": table.schema, "table": table.name, "rows": rows, "branches": branches,
                     "plain_sha256": sealer.plain.hexdigest(), "plain_bytes": sealer.plain_bytes,
@@ -292,13 +403,17 @@ def verify(dest, backup_id: str, *, public_key_pem: bytes | None = None, sample:
         names = (names[start:] + names[:start])[:sample]
     key = _open_key(dest, manifest, master) if full else None
     for name in names:
-        blob = dest.get(f"{backup_id}/{name}")
-        if hashlib.sha256(blob).hexdigest() != manifest["objects"][name]["cipher_sha256"]:
+        cipher = hashlib.sha256()
+        with dest.open(f"{backup_id}/{name}") as stream:
+            while piece := stream.read(8 << 20):
+                cipher.update(piece)
+        if cipher.hexdigest() != manifest["objects"][name]["cipher_sha256"]:
             raise BackupError(f"{backup_id}/{name}: its ciphertext's SHA-256 differs from the manifest's")
         if full:
             plain = hashlib.sha256()
-            for block in _open_frames(blob, key, backup_id, name):
-                plain.update(block)
+            with dest.open(f"{backup_id}/{name}") as stream:
+                for block in _open_frames(stream, key, backup_id, name):
+                    plain.update(block)
             if plain.hexdigest() != manifest["objects"][name]["plain_sha256"]:
                 raise BackupError(f"{backup_id}/{name}: its plaintext's SHA-256 differs from the manifest's")
     return {"backup_id": backup_id, "objects": len(manifest["objects"]), "hashed": len(names), "full": full}
@@ -366,8 +481,10 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool) -> 
                 cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
                     sql.Identifier(table.schema, partitions.partition_name(table.name, branch)), ident,
                     sql.Literal(branch)))
-            cur.copy_expert(sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)").format(ident).as_string(conn),
-                            _Reader(_open_frames(dest.get(f"{backup_id}/{name}"), key, backup_id, name)))
+            with dest.open(f"{backup_id}/{name}") as stream:
+                cur.copy_expert(
+                    sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)").format(ident).as_string(conn),
+                    _Reader(_open_frames(stream, key, backup_id, name)))
             digest = hashlib.sha256()
             cur.copy_expert(_ordered(table).as_string(conn), _Hashing(digest))
             if digest.hexdigest() != entry["plain_sha256"]:
