@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import Param, dag, setup, task, teardown
+from handover_airflow.assets import TARGET_STORE
 from handover_airflow.runtime import mark_run_failed, step
 from handover_airflow.traces import run_traces
 
@@ -118,7 +119,7 @@ def branch_transfer():
     def reconcile(loaded: dict) -> dict:
         return step("reconcile")
 
-    @task
+    @task(outlets=[TARGET_STORE])  # branch_backup follows
     def publish_manifest(reconciled: dict) -> dict:
         return step("publish_manifest")
 

@@ -60,3 +60,13 @@ def test_dag_file_parses_fast_without_heavy_imports(path):
     seconds, _, heavy = out.stdout.strip().splitlines()[-1].partition(" ")
     assert float(seconds) < 2.0
     assert heavy.strip() == ""
+
+
+def test_branch_backup_runs_nightly_in_shanghai_and_after_each_transfer(dagbag):
+    backup = dagbag.dags["branch_backup"]
+    assert backup.timetable.timetable._expression == "0 2 * * *"
+    assert str(backup.timetable.timetable._timezone) in ("Asia/Shanghai", "Timezone('Asia/Shanghai')")
+    assert [a.name for _, a in backup.timetable.asset_condition.iter_assets()] == ["handover://target-store"]
+    outlets = dagbag.dags["branch_transfer"].get_task("publish_manifest").outlets
+    assert [a.name for a in outlets] == ["handover://target-store"]
+    assert sorted(backup.task_ids) == ["expire_backups", "take_backup", "verify_backup"]

@@ -532,3 +532,42 @@ class _Hashing(io.RawIOBase):
         self._digest.update(bytes(data))
         return len(data)
 
+
+
+def backups(dest) -> list[str]:
+    """The ids of the backups at ``dest`` that have a manifest (a backup killed before its manifest has
+    none: it is not a backup)."""
+    return sorted({name.split("/")[0] for name in dest.list() if name.endswith("/manifest.json")})
+
+
+def expire(dest, policy, now: dt.datetime, *, public_key_pem: bytes | None = None) -> dict:
+    """Apply a retention policy (:mod:`handover.backup.retention`): each backup quick-verified, the plan
+    made, and what it removes deleted — its data key first (crypto-shredding: even a locked object can no
+    longer be opened), then its objects (a locked object stays until its retention date; deleting it then
+    is the bucket's lifecycle's job). Returns the plan, with the reasons, and what was deleted."""
+    from handover.backup import retention
+
+    found, broken = [], {}
+    for backup_id in backups(dest):
+        try:
+            manifest = read_manifest(dest, backup_id, public_key_pem)
+            verify(dest, backup_id, public_key_pem=public_key_pem, sample=1)
+            ok = True
+        except BackupError as exc:
+            manifest, ok = None, False
+            broken[backup_id] = str(exc)
+        taken = dt.datetime.fromisoformat(manifest["taken_at"]) if manifest else \
+            dt.datetime.fromtimestamp(0, dt.UTC)
+        found.append(retention.Backup(backup_id, taken, verified=ok))
+    plan = retention.plan(found, policy, now)
+    deleted: dict[str, int] = {}
+    for backup_id in plan.remove:
+        dest.delete(f"keys/{backup_id}.key")
+        names = dest.list(f"{backup_id}/")
+        for name in names:
+            try:
+                dest.delete(name)
+            except Exception:  # noqa: BLE001, S112  (a locked object: its key is gone, it waits for its date)
+                continue
+        deleted[backup_id] = len(names)
+    return {"keep": plan.keep, "remove": plan.remove, "deleted_objects": deleted, "unverified": sorted(broken)}
