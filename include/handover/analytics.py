@@ -23,7 +23,7 @@ generalisations per distinct value (:func:`handover.pii.apply_column`), free tex
 :func:`analytics_ddl` makes the tables: partitioned by branch like the vault, keyed
 ``(branch_id, <entity>_token)``. No foreign keys: the vault enforces the references, the analytics rows
 are the vault's loaded rows seen through the policy. k-anonymity of the customers' quasi-identifiers is
-:mod:`handover.kanon`'s.
+:mod:`handover.anonymity`'s.
 """
 
 from __future__ import annotations
