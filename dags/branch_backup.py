@@ -14,6 +14,10 @@ Runs nightly at 02:00 Asia/Shanghai, and after every successful `branch_transfer
 3. **expire_backups** — Variable `handover_backup_retention` (restic's keep-last/daily/weekly/monthly/yearly/
    within, plus max-age): kept with reasons, the rest removed with their data keys (crypto-shredding); the
    only backup that verifies is never removed.
+
+Each backup, check and expiry is recorded in the store's `control` schema (never inside a backup); a
+failure alerts (connection `handover_alerts`, and the log). Schemas `control` and `staging` are not
+backed up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import datetime as dt
 from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
+from handover_airflow.alerts import on_failure
 from handover_airflow.assets import TARGET_STORE
 
 
@@ -34,7 +39,8 @@ from handover_airflow.assets import TARGET_STORE
     catchup=False,
     doc_md=__doc__,
     tags=["handover", "backup"],
-    default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(minutes=2)},
+    default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(minutes=2),
+                  "on_failure_callback": on_failure},
     max_active_runs=1,
 )
 def branch_backup():

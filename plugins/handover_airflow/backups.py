@@ -1,5 +1,6 @@
 """Airflow glue for the backup DAGs: the destination, the retention policy and the keys, from Airflow's
-secrets; each function is one task's work over :mod:`handover.backup`.
+secrets; each function is one task's work over :mod:`handover.backup` (no customer data is returned: ids,
+counts, seconds — these land in XCom).
 
 - Destination: connection ``handover_backup``. An ``aws`` connection (login/password the access keys; extra
   ``bucket``, ``prefix``, ``endpoint_url`` for MinIO or another S3 API, ``region_name``, ``lock_mode``
@@ -10,6 +11,9 @@ secrets; each function is one task's work over :mod:`handover.backup`.
   "keep-weekly": 5, "keep-monthly": 12, "max-age": "2y"}``); without it, :data:`DEFAULT_RETENTION`.
 - Keys: the master key (Variable ``handover_master_key``) wraps each backup's data key; the signing key
   (``handover_signing_key``) signs the manifests.
+- Restore drills: a scratch database on the server of connection ``handover_drill`` if it exists (a role
+  with CREATEDB), else on the target store's server with the target's login.
+- The record of it all: ``control`` in the target store (:mod:`handover.backup.ledger`).
 """
 
 from __future__ import annotations
@@ -17,10 +21,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
+from contextlib import contextmanager
 
-from handover_airflow.runtime import MASTER_KEY_VARIABLE, SIGNING_KEY_VARIABLE, _secret, airflow_home, target
+from handover_airflow.runtime import (
+    MASTER_KEY_VARIABLE,
+    SIGNING_KEY_VARIABLE,
+    _secret,
+    airflow_home,
+    dsn_from_connection,
+    target,
+)
 
 BACKUP_CONN_ID = "handover_backup"
+DRILL_CONN_ID = "handover_drill"
 RETENTION_VARIABLE = "handover_backup_retention"
 DEFAULT_RETENTION = {"keep-daily": 7, "keep-weekly": 5, "keep-monthly": 12, "keep-yearly": 2, "max-age": "3y"}
 log = logging.getLogger(__name__)
@@ -38,7 +52,10 @@ def destination():
     extra = conn.extra_dejson or {}
     if conn.conn_type == "aws":
         import boto3
+        from airflow.sdk.log import mask_secret
 
+        if conn.password:
+            mask_secret(conn.password)
         client = boto3.client("s3", endpoint_url=extra.get("endpoint_url"),
                               region_name=extra.get("region_name", "us-east-1"),
                               aws_access_key_id=conn.login or None, aws_secret_access_key=conn.password or None)
@@ -47,12 +64,11 @@ def destination():
     return LocalFolder(extra["path"])
 
 
-def retention_policy():
+def retention_settings() -> dict:
     from airflow.sdk import Variable
-    from handover.backup.retention import Policy
 
     text = Variable.get(RETENTION_VARIABLE, default=None)
-    return Policy.parse(json.loads(text) if text else DEFAULT_RETENTION)
+    return json.loads(text) if text else DEFAULT_RETENTION
 
 
 def _keys():
@@ -62,43 +78,192 @@ def _keys():
     return MasterKey.from_text(_secret(MASTER_KEY_VARIABLE)), signer, public_pem(signer)
 
 
-def take_backup() -> dict:
-    """A backup of the target store; returns its id and counts (no customer data)."""
+@contextmanager
+def _store(dsn: str | None = None):
+    """A connection to the target store (or ``dsn``), its schema ensured (``control`` included)."""
     import psycopg2
-    from handover.backup import snapshot
+    from handover.store import schema
 
-    master, signer, _ = _keys()
-    dsn, _ = target()
-    conn = psycopg2.connect(dsn, application_name="handover-backup")
+    conn = psycopg2.connect(dsn or target()[0], application_name="handover-backup")
     try:
-        manifest = snapshot.take(conn, destination(), master, signer)
+        schema.ensure_schema(conn)
+        yield conn
     finally:
         conn.close()
+
+
+def _fail(exc: Exception):
+    """A check that found a problem fails the task at once (a retry reads the same bytes) and alerts."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
+
+
+def take_backup() -> dict:
+    """A backup of the target store, recorded in ``control.backups``; returns its id and counts."""
+    from handover.backup import ledger, snapshot
+
+    master, signer, _ = _keys()
+    dest = destination()
+    with _store() as conn:
+        start = time.monotonic()
+        manifest = snapshot.take(conn, dest, master, signer)
+        seconds = time.monotonic() - start
+        ledger.record_backup(conn, manifest, str(dest), seconds)
     rows = sum(o["rows"] for o in manifest["objects"].values())
     size = sum(o["cipher_bytes"] for o in manifest["objects"].values())
-    log.info("backup %s: %d tables, %d rows, %d bytes stored", manifest["backup_id"], len(manifest["objects"]),
-             rows, size)
-    return {"backup_id": manifest["backup_id"], "tables": len(manifest["objects"]), "rows": rows, "bytes": size}
+    log.info("backup %s: %d tables, %d rows, %d bytes stored in %.1f s", manifest["backup_id"],
+             len(manifest["objects"]), rows, size, seconds)
+    return {"backup_id": manifest["backup_id"], "tables": len(manifest["objects"]), "rows": rows, "bytes": size,
+            "seconds": round(seconds, 3)}
 
 
 def verify_backup(backup_id: str | None = None, *, full: bool = False, sample: int | None = 3) -> dict:
-    """Quick (signature, sizes, a rolling subset's ciphertext hashes) or full (every object decrypted)."""
-    from handover.backup import snapshot
+    """Quick (signature, sizes, a rolling subset's ciphertext hashes) or full (every object read and
+    decrypted); recorded in ``control.backup_checks``."""
+    from handover.backup import ledger, snapshot
 
     dest = destination()
     master, _, pem = _keys()
-    backup_id = backup_id or (snapshot.backups(dest) or [None])[-1]
-    if backup_id is None:
-        raise RuntimeError("no backup to verify")
-    return snapshot.verify(dest, backup_id, public_key_pem=pem, full=full, sample=None if full else sample,
-                           master=master)
+    with _store() as conn:
+        backup_id = backup_id or (snapshot.backups(dest) or [None])[-1]
+        if backup_id is None:
+            raise _fail(snapshot.BackupError(f"no backup at {dest} to verify"))
+        try:
+            return ledger.checked(conn, backup_id, "full" if full else "quick", lambda: snapshot.verify(
+                dest, backup_id, public_key_pem=pem, full=full, sample=None if full else sample, master=master))
+        except snapshot.BackupError as exc:
+            raise _fail(exc) from None
+
+
+def check_all_backups() -> dict:
+    """The daily check: every backup at the destination quick-verified, and the master key shown to open
+    the newest one's data key (a lost or changed master key is found now, not on the day of a restore).
+    Every outcome is recorded; any failure fails the task, after all were checked."""
+    from handover.backup import ledger, snapshot
+
+    dest = destination()
+    master, _, pem = _keys()
+    found = snapshot.backups(dest)
+    if not found:
+        raise _fail(snapshot.BackupError(f"no backup at {dest}"))
+    failures = []
+    with _store() as conn:
+        for backup_id in found:
+            try:
+                ledger.checked(conn, backup_id, "quick",
+                               lambda b=backup_id: snapshot.verify(dest, b, public_key_pem=pem, sample=3))
+            except snapshot.BackupError as exc:
+                failures.append(str(exc))
+        newest = found[-1]
+        try:
+            ledger.checked(conn, newest, "keys", lambda: snapshot.check_keys(dest, newest, master))
+        except snapshot.BackupError as exc:
+            failures.append(str(exc))
+    log.info("checked %d backups: %d failed", len(found), len(failures))
+    if failures:
+        raise _fail(snapshot.BackupError("; ".join(failures)))
+    return {"backups": len(found), "newest": newest}
+
+
+def full_read_due(logical_date: dt.datetime | None, forced: bool) -> bool:
+    """The weekly full read: on Sundays (Asia/Shanghai), or when the run asks for it."""
+    from zoneinfo import ZoneInfo
+
+    when = (logical_date or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo("Asia/Shanghai"))
+    return forced or when.weekday() == 6
+
+
+def full_read() -> dict:
+    """Read one whole backup: the one whose last full read is oldest (never read first, newest first)."""
+    from handover.backup import snapshot
+
+    dest = destination()
+    found = snapshot.backups(dest)
+    if not found:
+        raise _fail(snapshot.BackupError(f"no backup at {dest}"))
+    with _store() as conn, conn.cursor() as cur:
+        cur.execute("SELECT backup_id, max(checked_at) FROM control.backup_checks WHERE kind = 'full' AND ok "
+                    "GROUP BY backup_id")
+        last = dict(cur.fetchall())
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    choice = min(reversed(found), key=lambda b: last.get(b, epoch))  # ties: the newest
+    return verify_backup(choice, full=True)
+
+
+def restore_drill() -> dict:
+    """Restore the latest good backup into a scratch database and compare every table with its manifest."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from handover.backup import ledger
+
+    dest = destination()
+    master, _, pem = _keys()
+    try:
+        admin_dsn = dsn_from_connection(Connection.get(DRILL_CONN_ID))
+    except AirflowNotFoundException:
+        admin_dsn = target()[0]
+    with _store() as conn:
+        try:
+            backup_id = ledger.latest_good(dest, public_key_pem=pem, conn=conn)
+            result = ledger.checked(conn, backup_id, "drill",
+                                    lambda: ledger.drill(admin_dsn, dest, backup_id, master, public_key_pem=pem))
+        except ledger.BackupError as exc:
+            raise _fail(exc) from None
+    log.info("restore drill of %s: %d tables, %d rows restored in %.1f s, compared in %.1f s",
+             backup_id, result["tables"], result["rows"], result["restore_seconds"], result["compare_seconds"])
+    return result
+
+
+def choose_backup(requested: str | None) -> str:
+    """``requested``, checked to exist and verify; or, for ``latest``/empty, the newest good one."""
+    from handover.backup import ledger, snapshot
+
+    dest = destination()
+    _, _, pem = _keys()
+    try:
+        if requested and requested != "latest":
+            snapshot.verify(dest, requested, public_key_pem=pem, sample=1)
+            return requested
+        with _store() as conn:
+            return ledger.latest_good(dest, public_key_pem=pem, conn=conn)
+    except snapshot.BackupError as exc:
+        raise _fail(exc) from None
+
+
+def restore(backup_id: str, target_conn_id: str, tables: list[str] | None, overwrite: bool, user: str) -> dict:
+    """Restore ``backup_id`` into the store of connection ``target_conn_id``; recorded there."""
+    from airflow.sdk import Connection
+    from airflow.sdk.log import mask_secret
+    from handover.backup import ledger
+
+    conn_spec = Connection.get(target_conn_id)
+    if conn_spec.password:
+        mask_secret(conn_spec.password)
+    master, _, pem = _keys()
+    with _store(dsn_from_connection(conn_spec)) as conn:
+        try:
+            result = ledger.restore(conn, destination(), backup_id, master, public_key_pem=pem, overwrite=overwrite,
+                                    tables=tables or None, target=target_conn_id, requested_by=user)
+        except ledger.BackupError as exc:
+            raise _fail(exc) from None
+    log.info("restored %s into %s: %d tables, %d rows in %.1f s", backup_id, target_conn_id, result["tables"],
+             result["rows"], result["seconds"])
+    return result
 
 
 def expire_backups() -> dict:
-    """The retention policy applied: what is kept and why, what is removed (keys first)."""
-    from handover.backup import snapshot
+    """The retention policy applied: what is kept and why, what is removed (keys first); recorded."""
+    from handover.backup import ledger, snapshot
+    from handover.backup.retention import Policy
 
     _, _, pem = _keys()
-    result = snapshot.expire(destination(), retention_policy(), dt.datetime.now(dt.UTC), public_key_pem=pem)
-    log.info("backups kept %d, removed %d", len(result["keep"]), len(result["remove"]))
+    settings = retention_settings()
+    result = snapshot.expire(destination(), Policy.parse(settings), dt.datetime.now(dt.UTC), public_key_pem=pem)
+    for backup_id, reasons in result["keep"].items():
+        log.info("keep %s: %s", backup_id, ", ".join(reasons))
+    for backup_id in result["remove"]:
+        log.info("removed %s (its data key first)", backup_id)
+    with _store() as conn:
+        ledger.record_expiry(conn, settings, result)
     return {"kept": result["keep"], "removed": result["remove"], "unverified": result["unverified"]}

@@ -41,7 +41,7 @@ def _contents(dsn: str) -> dict[str, str]:
         out = {}
         for table in snapshot.tables(cur):
             digest = hashlib.sha256()
-            cur.copy_expert(snapshot._ordered(table).as_string(conn), snapshot._Hashing(digest))
+            cur.copy_expert(snapshot.content_copy(table).as_string(conn), snapshot.HashingSink(digest))
             out[f"{table.schema}.{table.name}"] = digest.hexdigest()
     return out
 

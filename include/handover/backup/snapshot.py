@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg2 import sql
 
 from handover import canonical
-from handover.crypto import MasterKey, fingerprint, new_key, public_pem, sign, verify_signature
+from handover.crypto import KeyringError, MasterKey, fingerprint, new_key, public_pem, sign, verify_signature
 from handover.errors import HandoverError
 from handover.store import partitions, schema
 
@@ -62,6 +62,9 @@ class LocalFolder:
 
     def __init__(self, root) -> None:
         self.root = os.fspath(root)
+
+    def __str__(self) -> str:
+        return f"folder {self.root}"
 
     def _path(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)
@@ -127,6 +130,9 @@ class S3Bucket:
             raise BackupError(f"lock_mode must be GOVERNANCE or COMPLIANCE, not {lock_mode!r}")
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.lock_mode, self.retain_days, self.part_size = lock_mode, retain_days, max(part_size, 5 << 20)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
 
     def _lock(self, name: str) -> dict:
         if self.lock_mode is None or name.startswith("keys/"):
@@ -310,7 +316,7 @@ def tables(cur) -> list[Table]:
     return sorted(found, key=lambda t: (SCHEMAS.index(t.schema), order.get(t.name, -1), t.name))
 
 
-def _ordered(table: Table) -> sql.Composed:
+def content_copy(table: Table) -> sql.Composed:
     order = sql.SQL(", ").join(map(sql.Identifier, table.key)) if table.key else sql.SQL("1")
     return sql.SQL("COPY (SELECT * FROM {}.{} ORDER BY {}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(
         sql.Identifier(table.schema), sql.Identifier(table.name), order)
@@ -347,7 +353,7 @@ def take(conn, dest, master: MasterKey, signer, *, backup_id: str | None = None,
                         sql.Identifier(table.schema), sql.Identifier(table.name)))
                     branches = [b for (b,) in cur.fetchall()]
                 sealer = _Sealer(key, backup_id, table.object)
-                cur.copy_expert(_ordered(table).as_string(conn), sealer)
+                cur.copy_expert(content_copy(table).as_string(conn), sealer)
                 sealer.finish()
                 size = dest.put(f"{backup_id}/{table.object}", sealer.frames())
                 objects[table.object] = {
@@ -432,19 +438,38 @@ def _open_key(dest, manifest: dict, master: MasterKey | None) -> bytes:
     return master.unwrap(wrapped, f"backup:{backup_id}")
 
 
+def check_keys(dest, backup_id: str, master: MasterKey) -> dict:
+    """The master key opens the backup's data key, and that key opens the first frame of its smallest
+    object: the keys a restore will need are the ones that work (raises :class:`BackupError` otherwise)."""
+    manifest = read_manifest(dest, backup_id)
+    try:
+        key = _open_key(dest, manifest, master)
+    except KeyringError as exc:
+        raise BackupError(f"{backup_id}: {exc} (the backup was wrapped by master key "
+                          f"{manifest['master_key_id']}; this is {master.key_id})") from None
+    if manifest["objects"]:
+        name = min(manifest["objects"], key=lambda n: manifest["objects"][n]["cipher_bytes"])
+        with dest.open(f"{backup_id}/{name}") as stream:
+            next(_open_frames(stream, key, backup_id, name), None)
+    return {"master_key_id": master.key_id, "key_id": manifest["key_id"]}
+
+
 def restore(conn, dest, backup_id: str, master: MasterKey, *, public_key_pem: bytes | None = None,
-            overwrite: bool = False) -> dict:
-    """Restore a backup into the store ``conn`` reaches, in one transaction; return per-table rows."""
+            overwrite: bool = False, tables: list[str] | None = None) -> dict:
+    """Restore a backup into the store ``conn`` reaches, in one transaction; return per-table rows.
+    ``tables``: only these (``schema.table``, or a whole ``schema``); a table whose rows reference a
+    selected one must be selected too (its references would dangle), which is checked before anything."""
     manifest = read_manifest(dest, backup_id, public_key_pem)
     verify(dest, backup_id, public_key_pem=public_key_pem)  # every object present, its ciphertext intact
     if manifest["schema_fingerprint"] != schema.fingerprint():
         raise BackupError(f"{backup_id}: made at schema {manifest['schema_version']} "
                           f"({manifest['schema_fingerprint']}); this Handover makes {schema.fingerprint()}: "
                           "restore it with the version that made it")
+    chosen = select(manifest, tables)
     key = _open_key(dest, manifest, master)
     schema.ensure_schema(conn)
     try:
-        restored = _restore_tables(conn, dest, manifest, key, overwrite)
+        restored = _restore_tables(conn, dest, manifest, key, overwrite, chosen)
     except BaseException:
         conn.rollback()
         raise
@@ -452,12 +477,53 @@ def restore(conn, dest, backup_id: str, master: MasterKey, *, public_key_pem: by
     return restored
 
 
-def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool) -> dict[str, int]:
+def select(manifest: dict, tables: list[str] | None) -> set[tuple[str, str]]:
+    """The manifest's tables a restore of ``tables`` covers (all of them for None); unknown names refused."""
+    known = {(e["schema"], e["table"]) for e in manifest["objects"].values()}
+    if not tables:
+        return known
+    chosen, unknown = set(), []
+    for name in tables:
+        schema_name, _, table = name.strip().partition(".")
+        hit = {k for k in known if k[0] == schema_name and (not table or k[1] == table)}
+        if not hit:
+            unknown.append(name)
+        chosen |= hit
+    if unknown:
+        raise BackupError(f"{manifest['backup_id']} has no table {', '.join(unknown)} (it has "
+                          f"{', '.join(sorted(f'{s}.{t}' for s, t in known))})")
+    return chosen
+
+
+def _dependents(cur, chosen: set[tuple[str, str]]) -> dict[str, list[str]]:
+    """For each table outside ``chosen`` whose foreign keys point into it: the tables it points at."""
+    cur.execute("""
+        SELECT DISTINCT cn.nspname, c.relname, pn.nspname, p.relname
+        FROM pg_constraint k
+        JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+        JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+        WHERE k.contype = 'f' AND k.conparentid = 0 AND NOT c.relispartition
+    """)
+    out: dict[str, list[str]] = {}
+    for cs, ct, ps, pt in cur.fetchall():
+        if (ps, pt) in chosen and (cs, ct) not in chosen:
+            out.setdefault(f"{cs}.{ct}", []).append(f"{ps}.{pt}")
+    return out
+
+
+def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
+                    chosen: set[tuple[str, str]]) -> dict[str, int]:
     backup_id = manifest["backup_id"]
     with conn.cursor() as cur:
         existing = {(t.schema, t.name): t for t in tables(cur)}
+        dangling = _dependents(cur, chosen)
+        if dangling:
+            raise BackupError("restore these tables too — their rows refer to the chosen ones: " + "; ".join(
+                f"{child} (refers to {', '.join(parents)})" for child, parents in sorted(dangling.items())))
         busy = []
         for entry in manifest["objects"].values():
+            if (entry["schema"], entry["table"]) not in chosen:
+                continue
             cur.execute(sql.SQL("SELECT EXISTS (SELECT FROM {}.{})").format(
                 sql.Identifier(entry["schema"]), sql.Identifier(entry["table"])))
             if cur.fetchone()[0] and (entry["schema"], entry["table"]) != ("ops", "schema_version"):
@@ -465,12 +531,15 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool) -> 
         if busy and not overwrite:
             raise BackupError(f"the target is not empty ({', '.join(busy[:5])}): restore with overwrite to "
                               "replace its contents")
-        by_table = {(e["schema"], e["table"]): (name, e) for name, e in manifest["objects"].items()}
+        by_table = {(e["schema"], e["table"]): (name, e) for name, e in manifest["objects"].items()
+                    if (e["schema"], e["table"]) in chosen}
         missing = sorted(f"{s}.{t}" for s, t in by_table if (s, t) not in existing)
         if missing:
             raise BackupError(f"the target has no table {', '.join(missing)}")
         order = [existing[k] for k in existing if k in by_table]  # parents first (`tables`)
-        cur.execute("ALTER TABLE ops.audit DISABLE TRIGGER audit_append_only")
+        audit = ("ops", "audit") in chosen
+        if audit:
+            cur.execute("ALTER TABLE ops.audit DISABLE TRIGGER audit_append_only")
         for table in reversed(order):  # children first: what was there goes
             cur.execute(sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name)))
         restored = {}
@@ -486,13 +555,14 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool) -> 
                     sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)").format(ident).as_string(conn),
                     _Reader(_open_frames(stream, key, backup_id, name)))
             digest = hashlib.sha256()
-            cur.copy_expert(_ordered(table).as_string(conn), _Hashing(digest))
+            cur.copy_expert(content_copy(table).as_string(conn), HashingSink(digest))
             if digest.hexdigest() != entry["plain_sha256"]:
                 raise BackupError(f"{name}: the restored rows' content hash differs from the manifest's")
             restored[f"{table.schema}.{table.name}"] = entry["rows"]
-        cur.execute("ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only")
-        cur.execute("SELECT setval(pg_get_serial_sequence('ops.audit', 'id'), "
-                    "coalesce((SELECT max(id) FROM ops.audit), 1))")
+        if audit:
+            cur.execute("ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only")
+            cur.execute("SELECT setval(pg_get_serial_sequence('ops.audit', 'id'), "
+                        "coalesce((SELECT max(id) FROM ops.audit), 1))")
     return restored
 
 
@@ -521,7 +591,7 @@ class _Reader(io.RawIOBase):
         return self.read(size)
 
 
-class _Hashing(io.RawIOBase):
+class HashingSink(io.RawIOBase):
     def __init__(self, digest) -> None:
         self._digest = digest
 

@@ -6,7 +6,7 @@ in as their own users and are made members of one (``GRANT handover_analyst TO a
                            later. Nothing in ``vault``, ``ops`` (quarantine, keys, audit) or ``staging``.
 ``handover_vault_reader``  ``vault``: USAGE and SELECT (ciphertext, blind indexes, display masks) — not
                            ``ops``, so not the wrapped keys that would open it.
-``handover_operator``      the pipeline: owns ``vault``, ``ops``, ``staging``, ``analytics`` and their tables
+``handover_operator``      the pipeline: owns ``vault``, ``ops``, ``staging``, ``analytics``, ``control`` and their tables
                            (attaching a partition and evolving a table need the owner), may create schemas
                            and temporary tables in the database. Not a superuser, cannot create roles.
 ================== ========================================================================================
@@ -37,7 +37,7 @@ ANALYST = "handover_analyst"
 VAULT_READER = "handover_vault_reader"
 OPERATOR = "handover_operator"
 ROLES = (ANALYST, VAULT_READER, OPERATOR)
-PIPELINE_SCHEMAS = ("vault", "ops", "staging", "analytics")
+PIPELINE_SCHEMAS = ("vault", "ops", "staging", "analytics", "control")
 # schema → the roles that read its tables
 READERS = {"analytics": (ANALYST,), "vault": (VAULT_READER,)}
 _LOCK = 7_340_014

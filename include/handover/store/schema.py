@@ -1,5 +1,7 @@
 """The target store's schemas: ``vault`` (the records), ``ops`` (runs, audit, quarantine, keys, manifests),
-``staging`` (a run's protected rows before they are merged).
+``staging`` (a run's protected rows before they are merged), ``control`` (what was done *to* the store —
+backups, their checks, restores, erasures' tombstones: never inside a backup, so a restore cannot roll it
+back).
 
 The vault's tables are derived from the canonical model, one column set per field by its storage:
 ``plain`` → the typed value; ``sealed`` → ``<field>_enc`` (+ ``_bidx`` and ``_mask`` where the field
@@ -18,7 +20,7 @@ from handover.errors import HandoverError
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 4  # 3: vault tables partitioned by branch; 4: the analytics tier
+SCHEMA_VERSION = 5  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
@@ -87,6 +89,38 @@ CREATE TABLE IF NOT EXISTS ops.archives (
     PRIMARY KEY (branch_id, sha256));
 """
 
+# Outside every backup (handover.backup.snapshot backs up ops, vault and analytics): a restore replaces
+# those and leaves this as it was — the record of the backups, checks and restores themselves.
+CONTROL_DDL = """
+CREATE SCHEMA IF NOT EXISTS control;
+
+CREATE TABLE IF NOT EXISTS control.backups (
+    backup_id text PRIMARY KEY, destination text NOT NULL, taken_at timestamptz NOT NULL,
+    seconds numeric NOT NULL, tables integer NOT NULL, rows bigint NOT NULL, plain_bytes bigint NOT NULL,
+    cipher_bytes bigint NOT NULL, schema_version integer NOT NULL, key_id text NOT NULL,
+    master_key_id text NOT NULL, runs text[] NOT NULL DEFAULT '{}',
+    expired_at timestamptz, expiry_reason text);
+
+-- Every check of a backup: quick (signature, sizes, a rolling subset hashed), full (every object read and
+-- decrypted), drill (restored into a scratch database and compared), keys (the master key opens it).
+CREATE TABLE IF NOT EXISTS control.backup_checks (
+    id bigserial PRIMARY KEY, backup_id text NOT NULL, kind text NOT NULL, ok boolean NOT NULL,
+    seconds numeric NOT NULL, detail jsonb NOT NULL DEFAULT '{}',
+    checked_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX IF NOT EXISTS backup_checks_by_backup ON control.backup_checks (backup_id, checked_at);
+
+-- Every retention decision: what was kept and why, what was removed (its key first).
+CREATE TABLE IF NOT EXISTS control.expiries (
+    id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), policy jsonb NOT NULL,
+    kept jsonb NOT NULL, removed text[] NOT NULL, unverified text[] NOT NULL);
+
+CREATE TABLE IF NOT EXISTS control.restores (
+    id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
+    overwrite boolean NOT NULL, requested_by text NOT NULL, status text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), finished_at timestamptz, seconds numeric,
+    rows jsonb, error text);
+"""
+
 BOOKKEEPING = ("key_id text NOT NULL", "row_hash bytea NOT NULL", "source_file text NOT NULL",
                "source_line integer NOT NULL", "loaded_run_id text NOT NULL",
                "loaded_at timestamptz NOT NULL DEFAULT now()")
@@ -146,7 +180,8 @@ def vault_ddl(entity: canonical.Entity) -> str:
 def full_ddl() -> str:
     from handover.analytics import analytics_ddl  # it builds on this module's types
 
-    return OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
+    return (OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
+            + CONTROL_DDL)
 
 
 _FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's format_type names them
