@@ -14,10 +14,17 @@
     handover scan --contract C --dsn DSN [--source DIR] [--logs DIR|FILE ...] [--role handover_analyst]
                                                       search what the role can read (and the logs) for the
                                                       export's identifiers and names; exit 1 on any hit
+    handover keys kit --out KIT                       seal the master and signing keys under a passphrase:
+                                                      the recovery kit, kept apart from the backups
+    handover keys recover KIT --out-dir DIR           the keys of a kit, as files readable by you only
+    handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
+                                                      the backups without Airflow (after a loss of it
+                                                      too): list, verify (--full), restore into --dsn
 
 The master key is read from ``HANDOVER_MASTER_KEY`` or ``AIRFLOW_VAR_HANDOVER_MASTER_KEY``, the manifest
 signing key from ``HANDOVER_SIGNING_KEY`` (never flags: command lines end up in shell histories and
-process lists).
+process lists); a kit's passphrase from ``HANDOVER_KIT_PASSPHRASE`` or asked for at the terminal. S3
+destinations use boto3's usual credentials (``AWS_ACCESS_KEY_ID`` …) and ``--endpoint-url`` for MinIO.
 """
 
 from __future__ import annotations
@@ -183,6 +190,112 @@ def _reconciliation(args) -> int:
     return 0
 
 
+def _signing_text() -> str | None:
+    return os.environ.get("HANDOVER_SIGNING_KEY") or os.environ.get("AIRFLOW_VAR_HANDOVER_SIGNING_KEY")
+
+
+def _passphrase(confirm: bool) -> str:
+    import getpass
+
+    text = os.environ.get("HANDOVER_KIT_PASSPHRASE")
+    if text:
+        return text
+    text = getpass.getpass("kit passphrase: ")
+    if confirm and getpass.getpass("again: ") != text:
+        raise HandoverError("the passphrases differ")
+    return text
+
+
+def _keys_kit(args) -> int:
+    from handover.backup import keykit
+
+    if Path(args.out).exists():
+        raise HandoverError(f"{args.out} exists: a kit is never overwritten")
+    master = os.environ.get("HANDOVER_MASTER_KEY") or os.environ.get("AIRFLOW_VAR_HANDOVER_MASTER_KEY")
+    kit = keykit.make_kit(master or "", _signing_text() or "", _passphrase(confirm=True))
+    out = Path(args.out)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(kit, fh, indent=2)
+    print(f"wrote {out}: master key {kit['master_key_id']}, signing key {kit['signing_key_fingerprint'][:16]}… "
+          "— keep it offline, apart from the backups, and the passphrase apart from it")
+    return 0
+
+
+def _keys_recover(args) -> int:
+    from handover.backup import keykit
+
+    kit = json.loads(Path(args.kit).read_text(encoding="utf-8"))
+    keys = keykit.open_kit(kit, _passphrase(confirm=False))
+    out = Path(args.out_dir)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, value in (("master.key", keys["master_key"]), ("signing.key", keys["signing_key"])):
+        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(value + "\n")
+    print(f"wrote {out}/master.key (key {kit['master_key_id']}) and {out}/signing.key: put them into Airflow's "
+          "secrets backend as Variables handover_master_key and handover_signing_key, then delete the files")
+    return 0
+
+
+def _destination(spec: str, endpoint_url: str | None):
+    from handover.backup.snapshot import LocalFolder, S3Bucket
+
+    if spec.startswith("s3://"):
+        import boto3
+
+        bucket, _, prefix = spec[5:].partition("/")
+        return S3Bucket(boto3.client("s3", endpoint_url=endpoint_url), bucket, prefix)
+    return LocalFolder(spec)
+
+
+def _public_pem(args) -> bytes | None:
+    from handover.crypto import public_pem, signing_key
+
+    if args.public_key:
+        return Path(args.public_key).read_bytes()
+    text = _signing_text()
+    return public_pem(signing_key(text)) if text else None
+
+
+def _backup(args) -> int:
+    from handover.backup import ledger, snapshot
+
+    dest = _destination(args.dest, args.endpoint_url)
+    pem = _public_pem(args)
+    if pem is None:
+        print("handover: no trusted public key (--public-key or HANDOVER_SIGNING_KEY): signatures are checked "
+              "against the key stored beside each manifest, which only shows it was not changed by accident",
+              file=sys.stderr)
+    if args.action == "list":
+        for backup_id in snapshot.backups(dest):
+            try:
+                m = snapshot.read_manifest(dest, backup_id, pem)
+                rows = sum(o["rows"] for o in m["objects"].values())
+                size = sum(o["cipher_bytes"] for o in m["objects"].values())
+                print(f"{backup_id}  {m['taken_at']}  schema {m['schema_version']}  {len(m['objects'])} tables  "
+                      f"{rows} rows  {size} bytes  master key {m['master_key_id']}")
+            except HandoverError as exc:
+                print(f"{backup_id}  UNUSABLE: {exc}")
+        return 0
+    backup_id = args.backup_id
+    if backup_id in (None, "latest"):
+        backup_id = ledger.latest_good(dest, public_key_pem=pem)
+    if args.action == "verify":
+        master = _master_key() if args.full else None
+        result = snapshot.verify(dest, backup_id, public_key_pem=pem, full=args.full, master=master)
+        print(f"{backup_id}: {'full' if args.full else 'quick'} check passed ({result['hashed']} of "
+              f"{result['objects']} objects hashed)")
+        return 0
+    import psycopg2
+
+    with psycopg2.connect(args.dsn, application_name="handover-restore") as conn:
+        result = ledger.restore(conn, dest, backup_id, _master_key(), public_key_pem=pem, overwrite=args.overwrite,
+                                tables=args.tables or None, target="cli", requested_by=os.environ.get("USER", "cli"))
+    print(f"restored {backup_id}: {result['tables']} tables, {result['rows']} rows in {result['seconds']} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="handover", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +377,36 @@ def main(argv: list[str] | None = None) -> int:
                                          "login: it creates roles)")
     roles.add_argument("--dsn", required=True, help="libpq connection string of the target store")
     roles.set_defaults(func=_roles)
+
+    keys = sub.add_parser("keys", help="the recovery kit of the master and signing keys").add_subparsers(
+        dest="action", required=True)
+    kit = keys.add_parser("kit", help="seal HANDOVER_MASTER_KEY and HANDOVER_SIGNING_KEY under a passphrase")
+    kit.add_argument("--out", required=True, help="the kit file to write (must not exist)")
+    kit.set_defaults(func=_keys_kit)
+    rec_keys = keys.add_parser("recover", help="open a kit: the keys as files readable by you only")
+    rec_keys.add_argument("kit")
+    rec_keys.add_argument("--out-dir", required=True)
+    rec_keys.set_defaults(func=_keys_recover)
+
+    bak = sub.add_parser("backup", help="the store's backups, without Airflow").add_subparsers(
+        dest="action", required=True)
+    for action, text in (("list", "the backups and what each holds"),
+                         ("verify", "check a backup (signature, sizes, ciphertext hashes; --full decrypts all)"),
+                         ("restore", "restore a backup into a store (one transaction)")):
+        cmd = bak.add_parser(action, help=text)
+        cmd.add_argument("--dest", required=True, help="a folder, or s3://bucket/prefix")
+        cmd.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+        cmd.add_argument("--public-key", help="the signing key's public PEM you trust (default: from "
+                                              "HANDOVER_SIGNING_KEY)")
+        if action != "list":
+            cmd.add_argument("backup_id", nargs="?", default="latest", help="default: the newest good one")
+        if action == "verify":
+            cmd.add_argument("--full", action="store_true", help="decrypt every object (needs the master key)")
+        if action == "restore":
+            cmd.add_argument("--dsn", required=True, help="libpq connection string of the store to restore into")
+            cmd.add_argument("--tables", nargs="*", help="schema.table or schema names (default: all)")
+            cmd.add_argument("--overwrite", action="store_true", help="replace what a non-empty store holds")
+        cmd.set_defaults(func=_backup)
 
     args = parser.parse_args(argv)
     try:

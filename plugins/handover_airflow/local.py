@@ -3,7 +3,9 @@
 Prepares a local Airflow home (SQLite metadata), a master key (generated once into a git-ignored 0600
 file), the target store (the database of ``AIRFLOW_CONN_HANDOVER_TARGET`` if set, else an embedded
 PostgreSQL), the sample branch export, then runs ``branch_transfer`` with ``airflow dags test`` and prints
-the reconciliation. Running it again is safe: the transfer is idempotent.
+the reconciliation; then ``branch_backup`` (into ``$AIRFLOW_HOME/handover/backups``) and ``restore_drill``
+(the backup restored into a scratch database and compared), and prints what they recorded. Running it
+again is safe: the transfer is idempotent; backups are kept by the default retention policy.
 
     python -m handover_airflow.local run      # the whole job
     python -m handover_airflow.local env      # print the environment lines, for `airflow standalone`
@@ -103,7 +105,39 @@ def run() -> int:
     print(render_reconciliation(json.loads(manifests[-1].read_text())))
     print(f"\nmanifest:  {manifests[-1]} (signed; verify with `handover manifest verify`)")
     print(f"checklist: {manifests[-1].with_name('checklist.html')}")
+    for dag_id in ("branch_backup", "restore_drill"):
+        if airflow(["dags", "test", dag_id], env).returncode:
+            print(f"{dag_id} did not succeed; see the task logs above", file=sys.stderr)
+            return 1
+    print()
+    print(backup_summary(env["AIRFLOW_CONN_HANDOVER_TARGET"]))
     return 0
+
+
+def backup_summary(target: str) -> str:
+    """The newest backup and its checks, from ``control`` (counts and times only)."""
+    import psycopg2
+    from psycopg2.extensions import make_dsn
+
+    from handover_airflow.runtime import dsn_from_connection
+
+    if target.startswith("{"):
+        from airflow.models.connection import Connection
+
+        dsn = dsn_from_connection(Connection.from_json(target))
+    else:
+        from airflow.models.connection import Connection
+
+        dsn = dsn_from_connection(Connection(uri=target))
+    with psycopg2.connect(make_dsn(dsn)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT backup_id, destination, tables, rows, cipher_bytes, seconds FROM control.backups "
+                    "WHERE expired_at IS NULL ORDER BY taken_at DESC LIMIT 1")
+        backup_id, dest, tables, rows, size, seconds = cur.fetchone()
+        cur.execute("SELECT kind, ok, seconds FROM control.backup_checks WHERE backup_id = %s ORDER BY id",
+                    (backup_id,))
+        checks = ", ".join(f"{kind} {'ok' if ok else 'FAILED'} ({float(sec):.1f} s)" for kind, ok, sec in cur.fetchall())
+    return (f"backup:    {backup_id} — {tables} tables, {rows} rows, {size / 1024:.0f} KiB encrypted in "
+            f"{float(seconds):.1f} s, {dest}\nchecks:    {checks}")
 
 
 def main(argv: list[str] | None = None) -> int:

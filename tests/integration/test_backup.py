@@ -223,3 +223,40 @@ def test_a_backup_killed_before_its_manifest_is_not_accepted_and_the_next_succee
     with psycopg2.connect(dsn) as conn:
         manifest = snapshot.take(conn, dest, master, signing_key(SIGNING_KEY))
     assert snapshot.verify(dest, manifest["backup_id"], full=True, master=master)["full"]
+
+
+def test_the_recovery_plan_from_nothing_but_the_kit_and_the_backups(backed_up, master_key_text, tmp_path,
+                                                                    monkeypatch, pg_admin_dsn, capsys):
+    """The day the store and Airflow are both gone: the kit (made earlier with `handover keys kit`) and its
+    passphrase give the keys back; with them alone `handover backup restore` rebuilds the store."""
+    from handover import cli
+
+    dsn, dest, manifest, _ = backed_up
+    monkeypatch.setenv("HANDOVER_KIT_PASSPHRASE", "a passphrase kept by two officers")
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    monkeypatch.setenv("HANDOVER_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setattr("handover.backup.keykit.SCRYPT", {"n": 2 ** 14, "r": 8, "p": 1})
+    kit = tmp_path / "offline" / "handover.kit"
+    kit.parent.mkdir()
+    assert cli.main(["keys", "kit", "--out", str(kit)]) == 0
+    assert cli.main(["keys", "kit", "--out", str(kit)]) == 2  # never overwritten
+    assert oct(kit.stat().st_mode & 0o777) == "0o600"
+
+    for name in ("HANDOVER_MASTER_KEY", "HANDOVER_SIGNING_KEY", "AIRFLOW_VAR_HANDOVER_MASTER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["keys", "recover", str(kit), "--out-dir", str(tmp_path / "keys")]) == 0
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", (tmp_path / "keys" / "master.key").read_text().strip())
+    monkeypatch.setenv("HANDOVER_SIGNING_KEY", (tmp_path / "keys" / "signing.key").read_text().strip())
+    capsys.readouterr()
+
+    assert cli.main(["backup", "list", "--dest", dest.root]) == 0
+    assert manifest["backup_id"] in capsys.readouterr().out
+    assert cli.main(["backup", "verify", "--dest", dest.root, "--full"]) == 0
+    with scratch_database(pg_admin_dsn, "handover_test_recovery_plan") as fresh:
+        assert cli.main(["backup", "restore", "--dest", dest.root, "--dsn", fresh]) == 0
+        restored, original = _contents(fresh), _contents(dsn)
+        assert restored.pop("ops.audit") != original.pop("ops.audit")  # + the restore's own entry
+        assert restored == original
+        assert cli.main(["backup", "restore", "--dest", dest.root, "--dsn", fresh]) == 2  # not empty
+        assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "keys" / "master.key").read_text().strip() not in kit.read_text()
