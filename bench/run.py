@@ -99,6 +99,12 @@ def floor(admin: str, folder: Path, durable: bool = False) -> dict:
 
 def transfer_run(admin: str, folder: Path, workers: int, chunk_rows: int) -> dict:
     """Run in a child process so that its peak RSS (with its workers) is its own."""
+    return transfer_into(fresh_db(admin, "handover_bench_transfer"), folder, workers, chunk_rows)
+
+
+def transfer_into(dsn: str, folder: Path, workers: int, chunk_rows: int) -> dict:
+    """The transfer of `folder` into the (empty) store `dsn`, in a child process; returns its timings,
+    counts and peak RSS. The loaded store stays at `dsn` (bench/backup.py backs it up)."""
     code = f"""
 import base64, json, os, resource, sys, time
 from handover import transfer
@@ -118,7 +124,6 @@ print(json.dumps({{"wall": wall, "timings": timings, "counts": manifest["counts"
                   "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rss_workers_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}))
 """
-    dsn = fresh_db(admin, "handover_bench_transfer")
     done = subprocess.run([sys.executable, "-c", code, dsn], capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"the transfer failed:\n{done.stderr[-4000:]}")

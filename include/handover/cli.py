@@ -17,6 +17,11 @@
     handover keys kit --out KIT                       seal the master and signing keys under a passphrase:
                                                       the recovery kit, kept apart from the backups
     handover keys recover KIT --out-dir DIR           the keys of a kit, as files readable by you only
+    handover erase --dsn DSN --kind customer_id|mobile|id_number [--branch B] --basis BASIS
+                                                      file an erasure request; the identifier is read from
+                                                      stdin (or asked for), stored as a keyed hash only
+    handover hold place|release|list --dsn DSN ...   legal holds on a branch or a customer
+    handover erasures --dsn DSN                       every erasure request's state
     handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
                                                       the backups without Airflow (after a loss of it
                                                       too): list, verify (--full), restore into --dsn
@@ -238,6 +243,79 @@ def _keys_recover(args) -> int:
     return 0
 
 
+def _identifier(kind: str) -> str:
+    """An identifier from stdin or the terminal (no echo): never a flag, which shell histories keep."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        value = sys.stdin.readline().strip()
+    else:
+        value = getpass.getpass(f"{kind.replace('_', ' ')}: ").strip()
+    if not value:
+        raise HandoverError(f"no {kind.replace('_', ' ')} given (on stdin, or at the prompt)")
+    return value
+
+
+def _blind_index(conn):
+    from handover.crypto import Hasher
+    from handover.store import schema
+    from handover.store.keys import get_or_create
+
+    schema.ensure_schema(conn)
+    return Hasher(get_or_create(conn, _master_key(), "blind_index")[1])
+
+
+def _erase(args) -> int:
+    import psycopg2
+
+    from handover.purge import erasure
+
+    with psycopg2.connect(args.dsn, application_name="handover-erase") as conn:
+        request_id = erasure.file_request(conn, _blind_index(conn), args.kind, _identifier(args.kind),
+                                          branch_id=args.branch, basis=args.basis,
+                                          requested_by=args.requested_by or os.environ.get("USER", "cli"))
+    print(f"erasure request {request_id} filed ({args.kind}, {args.basis}); the nightly retention_purge "
+          "carries it out or records why not — `handover erasures` shows its state")
+    return 0
+
+
+def _hold(args) -> int:
+    import psycopg2
+
+    from handover.purge import erasure
+
+    with psycopg2.connect(args.dsn, application_name="handover-hold") as conn:
+        if args.action == "place":
+            if not args.branch and not args.kind:
+                raise HandoverError("a hold names a branch (--branch) or a customer (--kind, value on stdin)")
+            hold_id = erasure.place_hold(conn, _blind_index(conn), reason=args.reason, placed_by=os.environ.get(
+                "USER", "cli"), branch_id=args.branch, kind=args.kind,
+                value=_identifier(args.kind) if args.kind else None)
+            print(f"legal hold {hold_id} placed")
+        elif args.action == "release":
+            erasure.release_hold(conn, args.hold_id, os.environ.get("USER", "cli"))
+            print(f"legal hold {args.hold_id} released")
+        else:
+            with conn.cursor() as cur:
+                cur.execute("SELECT id, branch_id, match_kind, reason, placed_by, placed_at, released_at "
+                            "FROM control.legal_holds ORDER BY id")
+                for row in cur.fetchall():
+                    print("  ".join(str(v) for v in row))
+    return 0
+
+
+def _erasures(args) -> int:
+    import psycopg2
+
+    from handover.purge import erasure
+
+    with psycopg2.connect(args.dsn, application_name="handover-erasures") as conn:
+        for r in erasure.report(conn):
+            print(f"{r['request']:>6}  {r['kind']:<11}  {r['state']:<9}  received {r['received_at']:%Y-%m-%d}  "
+                  + (f"retry {r['retry_after']}  " if r["retry_after"] else "") + (r["reason"] or ""))
+    return 0
+
+
 def _destination(spec: str, endpoint_url: str | None):
     from handover.backup.snapshot import LocalFolder, S3Bucket
 
@@ -387,6 +465,32 @@ def main(argv: list[str] | None = None) -> int:
     rec_keys.add_argument("kit")
     rec_keys.add_argument("--out-dir", required=True)
     rec_keys.set_defaults(func=_keys_recover)
+
+    era = sub.add_parser("erase", help="file an erasure request (identifier on stdin or at the prompt)")
+    era.add_argument("--dsn", required=True)
+    era.add_argument("--kind", required=True, choices=("customer_id", "mobile", "id_number"))
+    era.add_argument("--branch", help="the branch (required for a customer id)")
+    era.add_argument("--basis", required=True, choices=("individual_request", "consent_withdrawn",
+                                                        "purpose_achieved", "retention_ended"))
+    era.add_argument("--requested-by")
+    era.set_defaults(func=_erase)
+    hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
+    place = hold.add_parser("place", help="hold a branch (--branch) or a customer (--kind; value on stdin)")
+    place.add_argument("--dsn", required=True)
+    place.add_argument("--branch")
+    place.add_argument("--kind", choices=("customer_id", "mobile", "id_number"))
+    place.add_argument("--reason", required=True, help="e.g. the case or order reference (no customer data)")
+    place.set_defaults(func=_hold)
+    release = hold.add_parser("release")
+    release.add_argument("hold_id", type=int)
+    release.add_argument("--dsn", required=True)
+    release.set_defaults(func=_hold)
+    hold_list = hold.add_parser("list")
+    hold_list.add_argument("--dsn", required=True)
+    hold_list.set_defaults(func=_hold)
+    ers = sub.add_parser("erasures", help="every erasure request's state")
+    ers.add_argument("--dsn", required=True)
+    ers.set_defaults(func=_erasures)
 
     bak = sub.add_parser("backup", help="the store's backups, without Airflow").add_subparsers(
         dest="action", required=True)

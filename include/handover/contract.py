@@ -17,6 +17,7 @@ import yaml
 
 from handover import canonical
 from handover.errors import ContractError
+from handover.purge.rules import ANCHORS as RETENTION_ANCHORS
 
 if TYPE_CHECKING:
     from handover.pii.policy import MaskingPolicy
@@ -203,7 +204,14 @@ def load_contract(path: str | Path) -> Contract:
         keep = str(rule.get("keep", ""))
         if not DURATION.match(keep):
             problems.add(f"retention.{name}.keep", "use a duration such as 5y, 18m or 90d")
-        retention[str(name)] = {"keep": keep, "after": str(rule.get("after", "created"))}
+        after = str(rule.get("after", "created"))
+        if after not in RETENTION_ANCHORS:
+            problems.add(f"retention.{name}.after", f"use one of {', '.join(RETENTION_ANCHORS)}")
+        unknown = sorted(set(rule) - {"keep", "after", "basis"})
+        if unknown:
+            problems.add(f"retention.{name}", f"unknown key {', '.join(unknown)} (known: keep, after, basis)")
+        retention[str(name)] = {"keep": keep, "after": after} | (
+            {"basis": str(rule["basis"])} if rule.get("basis") else {})
 
     masking, min_k = _analytics(_mapping(doc.get("analytics") or {}, "analytics", problems), problems)
 

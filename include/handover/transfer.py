@@ -91,6 +91,10 @@ def prepare_store(ctx: RunContext) -> dict:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
         ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx))
+        if not ctx.dry_run:
+            from handover.purge.store import bind_classes
+
+            bind_classes(conn, contract)
         crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
         ops.audit(conn, "run_started", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   mode=_mode(ctx), contract_sha256=contract.sha256, data_key_id=keys.cipher.key_id,

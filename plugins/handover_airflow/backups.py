@@ -206,13 +206,41 @@ def restore_drill() -> dict:
     with _store() as conn:
         try:
             backup_id = ledger.latest_good(dest, public_key_pem=pem, conn=conn)
-            result = ledger.checked(conn, backup_id, "drill",
-                                    lambda: ledger.drill(admin_dsn, dest, backup_id, master, public_key_pem=pem))
+            stones = _tombstones(conn, dest)
+            result = ledger.checked(conn, backup_id, "drill", lambda: ledger.drill(
+                admin_dsn, dest, backup_id, master, public_key_pem=pem,
+                after_compare=lambda scratch: _apply(scratch, master, stones, commit=True)))
         except ledger.BackupError as exc:
             raise _fail(exc) from None
     log.info("restore drill of %s: %d tables, %d rows restored in %.1f s, compared in %.1f s",
              backup_id, result["tables"], result["rows"], result["restore_seconds"], result["compare_seconds"])
     return result
+
+
+def _tombstones(conn, dest) -> list[tuple[str, bytes]]:
+    """Every erasure's tombstones: the store's ``control.tombstones`` and the copies beside the backups."""
+    from handover_airflow.purge import stored_tombstones
+
+    stones = set(stored_tombstones(dest))
+    if conn is not None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT kind, digest FROM control.tombstones")
+            stones |= {(k, bytes(d)) for k, d in cur.fetchall()}
+    return sorted(stones)
+
+
+def _apply(conn, master, stones, *, commit: bool = False) -> dict:
+    """The tombstones applied to a restored store (inside its restore transaction unless ``commit``)."""
+    from handover.purge import erasure
+
+    from handover_airflow.purge import hasher
+
+    blind = hasher(conn, master, create=False)
+    applied = erasure.apply_tombstones(conn, blind, stones) if blind else {"tombstones": len(stones), "customers": 0}
+    if commit:
+        conn.commit()
+    log.info("tombstones applied after the restore: %s", applied)
+    return applied
 
 
 def choose_backup(requested: str | None) -> str:
@@ -241,10 +269,17 @@ def restore(backup_id: str, target_conn_id: str, tables: list[str] | None, overw
     if conn_spec.password:
         mask_secret(conn_spec.password)
     master, _, pem = _keys()
+    dest = destination()
+    try:
+        with _store() as live:  # the live store's tombstones too, when restoring somewhere else
+            stones = _tombstones(live, dest)
+    except Exception:  # noqa: BLE001 — after a loss the live store may be gone: the destination's copies remain
+        stones = _tombstones(None, dest)
     with _store(dsn_from_connection(conn_spec)) as conn:
         try:
-            result = ledger.restore(conn, destination(), backup_id, master, public_key_pem=pem, overwrite=overwrite,
-                                    tables=tables or None, target=target_conn_id, requested_by=user)
+            result = ledger.restore(conn, dest, backup_id, master, public_key_pem=pem, overwrite=overwrite,
+                                    tables=tables or None, target=target_conn_id, requested_by=user,
+                                    before_commit=lambda c: _apply(c, master, stones))
         except ledger.BackupError as exc:
             raise _fail(exc) from None
     log.info("restored %s into %s: %d tables, %d rows in %.1f s", backup_id, target_conn_id, result["tables"],

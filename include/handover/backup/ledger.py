@@ -94,10 +94,10 @@ def latest_good(dest, *, public_key_pem: bytes | None = None, conn=None) -> str:
 
 
 def restore(conn, dest, backup_id: str, master, *, public_key_pem: bytes | None = None, overwrite: bool = False,
-            tables: list[str] | None = None, target: str, requested_by: str, after=None) -> dict:
+            tables: list[str] | None = None, target: str, requested_by: str, before_commit=None) -> dict:
     """:func:`snapshot.restore`, recorded in the target's ``control.restores`` (running → success|failed,
-    with rows and seconds or the error) and its audit log. ``after(conn)`` runs once the rows are back and
-    before the restore counts as done (issue 6: the erasures' tombstones applied again)."""
+    with rows and seconds or the error) and its audit log. ``before_commit(conn)`` runs in the restore's
+    transaction (the erasures' tombstones applied again); what it returns is recorded with the restore."""
     schema.ensure_schema(conn)
     with conn.cursor() as cur:
         # A restore killed midway rolled back (one transaction); its record says so.
@@ -109,11 +109,15 @@ def restore(conn, dest, backup_id: str, master, *, public_key_pem: bytes | None 
         restore_id = cur.fetchone()[0]
     conn.commit()
     start = time.monotonic()
+    applied: dict = {}
+
+    def hook(c) -> None:
+        if before_commit is not None:
+            applied.update(before_commit(c) or {})
+
     try:
         rows = snapshot.restore(conn, dest, backup_id, master, public_key_pem=public_key_pem, overwrite=overwrite,
-                                tables=tables)
-        if after is not None:
-            after(conn)
+                                tables=tables, before_commit=hook)
     except Exception as exc:
         conn.rollback()
         _finish(conn, restore_id, "failed", time.monotonic() - start, error=str(exc))
@@ -123,9 +127,10 @@ def restore(conn, dest, backup_id: str, master, *, public_key_pem: bytes | None 
     seconds = time.monotonic() - start
     _finish(conn, restore_id, "success", seconds, rows=rows)
     ops.audit(conn, "backup.restored", run_id=None, branch_id=None, actor=requested_by, backup_id=backup_id,
-              target=target, tables=sorted(rows), rows=sum(rows.values()), seconds=round(seconds, 3))
+              target=target, tables=sorted(rows), rows=sum(rows.values()), seconds=round(seconds, 3),
+              tombstones=applied)
     return {"restore_id": restore_id, "backup_id": backup_id, "tables": len(rows), "rows": sum(rows.values()),
-            "seconds": round(seconds, 3)}
+            "seconds": round(seconds, 3), "tombstones": applied}
 
 
 def _finish(conn, restore_id: int, status: str, seconds: float, *, rows: dict | None = None,
@@ -137,10 +142,12 @@ def _finish(conn, restore_id: int, status: str, seconds: float, *, rows: dict | 
     conn.commit()
 
 
-def drill(admin_dsn: str, dest, backup_id: str, master, *, public_key_pem: bytes | None = None) -> dict:
+def drill(admin_dsn: str, dest, backup_id: str, master, *, public_key_pem: bytes | None = None,
+          after_compare=None) -> dict:
     """A restore drill: the backup restored into a scratch database made for it (on the server
     ``admin_dsn`` reaches; the role needs CREATEDB), then every table's row count and content hash compared
-    with the manifest; the scratch database dropped. Raises :class:`BackupError` listing every mismatch."""
+    with the manifest; then ``after_compare(conn)`` (the tombstones applied, as after a real restore; its
+    result is reported); the scratch database dropped. Raises :class:`BackupError` listing every mismatch."""
     import psycopg2
     from psycopg2.extensions import make_dsn, parse_dsn
 
@@ -163,6 +170,7 @@ def drill(admin_dsn: str, dest, backup_id: str, master, *, public_key_pem: bytes
             restored = time.monotonic() - start
             mismatches = compare(scratch, manifest)
             compared = time.monotonic() - start - restored
+            applied = after_compare(scratch) if after_compare is not None and not mismatches else None
         finally:
             scratch.close()
     finally:
@@ -173,7 +181,8 @@ def drill(admin_dsn: str, dest, backup_id: str, master, *, public_key_pem: bytes
                           + "; ".join(mismatches))
     return {"backup_id": backup_id, "tables": len(manifest["objects"]),
             "rows": sum(o["rows"] for o in manifest["objects"].values()),
-            "restore_seconds": round(restored, 3), "compare_seconds": round(compared, 3)}
+            "restore_seconds": round(restored, 3), "compare_seconds": round(compared, 3)} | (
+                {"tombstones": applied} if applied is not None else {})
 
 
 def compare(conn, manifest: dict) -> list[str]:

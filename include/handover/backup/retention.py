@@ -61,6 +61,15 @@ class Duration:
         shifted = local.replace(year=year, month=month + 1, day=day)
         return shifted - dt.timedelta(days=self.days, hours=self.hours)
 
+    def after(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` plus this duration (the inverse of :meth:`before`, on the same calendar)."""
+        local = moment.astimezone(ZONE)
+        months = local.year * 12 + (local.month - 1) + self.years * 12 + self.months
+        year, month = divmod(months, 12)
+        day = min(local.day, calendar.monthrange(year, month + 1)[1])
+        shifted = local.replace(year=year, month=month + 1, day=day)
+        return shifted + dt.timedelta(days=self.days, hours=self.hours)
+
     def __str__(self) -> str:
         return "".join(f"{n}{u}" for n, u in zip((self.years, self.months, self.days, self.hours), "ymdh",
                                                  strict=True) if n) or "0h"
@@ -76,6 +85,11 @@ class Policy:
     yearly: int = 0
     within: Duration | None = None
     max_age: Duration | None = None
+
+    def latest_expiry(self, taken_at: dt.datetime) -> dt.datetime | None:
+        """The latest a backup taken at ``taken_at`` can still exist: ``max-age`` after it, plus the day to
+        the next nightly expiry. None without a ``max-age`` (nothing bounds it)."""
+        return self.max_age.after(taken_at) + dt.timedelta(days=1) if self.max_age else None
 
     @classmethod
     def parse(cls, raw: Mapping[str, object] | None) -> Policy:

@@ -455,10 +455,12 @@ def check_keys(dest, backup_id: str, master: MasterKey) -> dict:
 
 
 def restore(conn, dest, backup_id: str, master: MasterKey, *, public_key_pem: bytes | None = None,
-            overwrite: bool = False, tables: list[str] | None = None) -> dict:
+            overwrite: bool = False, tables: list[str] | None = None, before_commit=None) -> dict:
     """Restore a backup into the store ``conn`` reaches, in one transaction; return per-table rows.
     ``tables``: only these (``schema.table``, or a whole ``schema``); a table whose rows reference a
-    selected one must be selected too (its references would dangle), which is checked before anything."""
+    selected one must be selected too (its references would dangle), which is checked before anything.
+    ``before_commit(conn)`` runs inside that transaction once the rows are back and checked (the erasures'
+    tombstones are applied there, so no erased customer is ever visible)."""
     manifest = read_manifest(dest, backup_id, public_key_pem)
     verify(dest, backup_id, public_key_pem=public_key_pem)  # every object present, its ciphertext intact
     if manifest["schema_fingerprint"] != schema.fingerprint():
@@ -470,6 +472,8 @@ def restore(conn, dest, backup_id: str, master: MasterKey, *, public_key_pem: by
     schema.ensure_schema(conn)
     try:
         restored = _restore_tables(conn, dest, manifest, key, overwrite, chosen)
+        if before_commit is not None:
+            before_commit(conn)
     except BaseException:
         conn.rollback()
         raise

@@ -87,6 +87,17 @@ CREATE TABLE IF NOT EXISTS ops.archives (
     archive_path text NOT NULL, archive_sha256 text NOT NULL, master_key_id text NOT NULL,
     first_run_id text NOT NULL, archived_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (branch_id, sha256));
+
+-- Each branch's retention classes, as its contract binds them to its records (handover.purge.rules).
+CREATE TABLE IF NOT EXISTS ops.retention_classes (
+    branch_id text NOT NULL, entity text NOT NULL, class text NOT NULL, keep text NOT NULL,
+    after text NOT NULL, basis text, contract_sha256 text NOT NULL, bound_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (branch_id, entity));
+
+-- Each customer's latest activity ever seen (a purge of old transactions must not make it look older).
+CREATE TABLE IF NOT EXISTS ops.activity (
+    branch_id text NOT NULL, customer_id text NOT NULL, last_activity date NOT NULL,
+    PRIMARY KEY (branch_id, customer_id));
 """
 
 # Outside every backup (handover.backup.snapshot backs up ops, vault and analytics): a restore replaces
@@ -113,6 +124,31 @@ CREATE INDEX IF NOT EXISTS backup_checks_by_backup ON control.backup_checks (bac
 CREATE TABLE IF NOT EXISTS control.expiries (
     id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), policy jsonb NOT NULL,
     kept jsonb NOT NULL, removed text[] NOT NULL, unverified text[] NOT NULL);
+
+-- Legal holds (诉讼保全 …): a branch, or a customer matched by keyed hash, kept from every purge and erasure.
+CREATE TABLE IF NOT EXISTS control.legal_holds (
+    id bigserial PRIMARY KEY, branch_id text, match_kind text, match_digest bytea, reason text NOT NULL,
+    placed_by text NOT NULL, placed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    released_by text, released_at timestamptz,
+    CHECK ((match_kind IS NULL) = (match_digest IS NULL)), CHECK (branch_id IS NOT NULL OR match_kind IS NOT NULL));
+
+-- Erasure requests (PIPL Art. 47): the identifier as a keyed hash only, never in plaintext.
+CREATE TABLE IF NOT EXISTS control.erasure_requests (
+    id bigserial PRIMARY KEY, match_kind text NOT NULL, match_digest bytea NOT NULL, branch_id text,
+    basis text NOT NULL, requested_by text NOT NULL, received_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    state text NOT NULL DEFAULT 'pending', reason text, retry_after date, decided_at timestamptz,
+    outcome jsonb NOT NULL DEFAULT '{}');
+
+-- What was erased, as keyed hashes: applied again after every restore, so an erased customer never comes back.
+CREATE TABLE IF NOT EXISTS control.tombstones (
+    kind text NOT NULL, digest bytea NOT NULL, request_id bigint NOT NULL, erased_at timestamptz NOT NULL,
+    PRIMARY KEY (kind, digest));
+
+-- Every purge run: counts per class (never a customer value).
+CREATE TABLE IF NOT EXISTS control.purges (
+    id bigserial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz, dry_run boolean NOT NULL, today date NOT NULL, counts jsonb NOT NULL DEFAULT '{}',
+    status text NOT NULL DEFAULT 'running');
 
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],

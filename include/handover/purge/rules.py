@@ -1,0 +1,123 @@
+"""Retention rules (数据删除, PIPL Art. 47): how long each kind of record is kept, from when, and the day it
+becomes due for deletion — one place for the arithmetic, no database here.
+
+A **retention class** (a contract's ``retention:`` section; its columns name one) is ``keep`` — a duration
+``5y``, ``18m``, ``90d`` — ``after`` an anchor, and optionally a legal ``basis`` (e.g. ``aml``: 反洗钱
+record keeping) under which an erasure request must wait until the period has run:
+
+=================== ===================================================================================
+``created``         the record's own date: a customer's or account's ``opened_on``, a transaction's or
+                    interaction's ``occurred_at`` (the load time when the record has none)
+``transaction``     a transaction's ``occurred_at`` (for other records: as ``created``)
+``last_activity``   the customer's latest date of any kind: opened, an account opened, a transaction,
+                    an interaction
+``relationship_end`` the customer's last activity, once the relationship has ended: every account is
+                    closed (status in :data:`CLOSED_STATUSES`), or the customer never had one. While an
+                    account is open the relationship goes on, and nothing anchored on it is due.
+=================== ===================================================================================
+
+**Days.** Anchors are dates in Asia/Shanghai (the branch's local time, as its exports are written); "today"
+is the date in Asia/Shanghai. A record anchored on day *A* and kept *N* is kept through the day before
+*A + N* and **due on A + N**. When *A + N* does not exist (29 February plus a year, 31 January plus a
+month) it rolls forward to the first of the next month: a legal minimum is never cut a day short.
+:func:`cutoff` turns that into a bound a query can use: the record is due exactly when its anchor ≤
+``cutoff(today, keep)``.
+
+**Housekeeping** (:data:`HOUSEKEEPING`, overridable): quarantine rows 90 days after their run; customers
+excluded for lack of consent once their transfer has completed; archived originals; run work areas.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from handover.errors import HandoverError
+
+ZONE = ZoneInfo("Asia/Shanghai")
+ANCHORS = ("created", "transaction", "last_activity", "relationship_end")
+CLOSED_STATUSES = ("closed", "销户", "已销户", "注销", "已注销", "清户", "结清")
+_DURATION = re.compile(r"^(\d+)([dmy])$")
+
+# Records that are not customer data as such, kept for the transfer's own sake.
+HOUSEKEEPING = {
+    "quarantine": "90d",            # a quarantined row, after the run that quarantined it
+    "excluded_no_consent": "0d",    # a customer left behind for lack of consent, once the transfer completed
+    "archives": "1y",               # the branch's untouched export (encrypted), after it was archived
+    "work_areas": "7d",             # a run's work area left by a killed run, after it was last written
+}
+
+
+class RetentionError(HandoverError):
+    """A retention rule that cannot be applied (bad duration, unknown anchor)."""
+
+
+@dataclass(frozen=True)
+class Keep:
+    amount: int
+    unit: str  # d | m | y
+
+    @classmethod
+    def parse(cls, text: str) -> Keep:
+        match = _DURATION.match(str(text).strip())
+        if not match:
+            raise RetentionError(f"{text!r}: use a duration such as 5y, 18m or 90d")
+        return cls(int(match.group(1)), match.group(2))
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+@dataclass(frozen=True)
+class RetentionClass:
+    name: str
+    keep: Keep
+    after: str
+    basis: str | None = None  # a legal duty to keep (e.g. "aml"): erasure waits until due
+
+    @classmethod
+    def from_rule(cls, name: str, rule: dict) -> RetentionClass:
+        after = rule.get("after", "created")
+        if after not in ANCHORS:
+            raise RetentionError(f"retention class {name}: after {after!r} is not one of {', '.join(ANCHORS)}")
+        return cls(name, Keep.parse(rule["keep"]), after, rule.get("basis") or None)
+
+
+def due_date(anchor: dt.date, keep: Keep) -> dt.date:
+    """The first day a record anchored on ``anchor`` may be deleted."""
+    if keep.unit == "d":
+        return anchor + dt.timedelta(days=keep.amount)
+    months = anchor.month - 1 + keep.amount * (12 if keep.unit == "y" else 1)
+    year, month = anchor.year + months // 12, months % 12 + 1
+    if anchor.day <= calendar.monthrange(year, month)[1]:
+        return dt.date(year, month, anchor.day)
+    return dt.date(year + month // 12, month % 12 + 1, 1)  # the day does not exist: the next month's first
+
+
+def cutoff(today: dt.date, keep: Keep) -> dt.date:
+    """The latest anchor that is due on ``today``: due ⇔ anchor ≤ cutoff (``due_date`` is monotonic)."""
+    if keep.unit == "d":
+        return today - dt.timedelta(days=keep.amount)
+    months = today.month - 1 - keep.amount * (12 if keep.unit == "y" else 1)
+    year, month = today.year + months // 12, months % 12 + 1
+    guess = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+    while due_date(guess + dt.timedelta(days=1), keep) <= today:
+        guess += dt.timedelta(days=1)
+    while due_date(guess, keep) > today:
+        guess -= dt.timedelta(days=1)
+    return guess
+
+
+def today_in_shanghai(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZONE).date()
+
+
+def housekeeping(overrides: dict | None = None) -> dict[str, Keep]:
+    merged = HOUSEKEEPING | (overrides or {})
+    unknown = sorted(set(merged) - set(HOUSEKEEPING))
+    if unknown:
+        raise RetentionError(f"unknown housekeeping class {', '.join(unknown)} (known: {', '.join(HOUSEKEEPING)})")
+    return {name: Keep.parse(text) for name, text in merged.items()}
