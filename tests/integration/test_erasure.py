@@ -96,7 +96,7 @@ def test_a_mobile_written_differently_still_matches(store_and_people):
 
 
 def test_aml_retention_refuses_stops_processing_and_retries_on_the_day(store_and_people):
-    ctx, hasher, people = store_and_people
+    ctx, hasher, _ = store_and_people
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT a.customer_id, max(t.occurred_at)::date FROM vault.transactions t "
                     "JOIN vault.accounts a USING (branch_id, account_id) GROUP BY 1 ORDER BY 1 LIMIT 1")
