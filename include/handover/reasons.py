@@ -43,6 +43,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "parent_mismatch": ("交易的客户与账户的客户不一致", "the transaction's customer is not its account's"),
     "no_consent": ("客户未同意转移，不予转移", "the customer did not consent to the transfer"),
     "parent_excluded": ("上级客户未转移，随之排除", "excluded with the customer it belongs to"),
+    "erased": ("客户数据已应其请求删除，不再转移", "the customer's data was erased on request (a tombstone names it)"),
 }
 
 

@@ -296,10 +296,14 @@ def stage_chunk(ctx: RunContext, ref: dict) -> dict:
 
 
 def settle(ctx: RunContext) -> dict:
-    """Checks across the whole dataset: duplicates, conflicts, consent, references."""
+    """Checks across the whole dataset: duplicates, conflicts, erased customers, consent, references."""
     faults.point("settle.before")
     contract = ctx.contract()
     with connect(ctx.dsn, "settle") as conn:
+        from handover.crypto import Hasher
+        from handover.store.keys import get_or_create
+
+        staging.mark_erased(conn, contract, ctx.tag, Hasher(get_or_create(conn, ctx.master_key, "blind_index")[1]))
         staging.settle(conn, contract, ctx.tag)
         counts = staging.disposition_counts(conn, contract, ctx.tag)
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}

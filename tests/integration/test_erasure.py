@@ -210,3 +210,28 @@ def test_the_purge_and_erasures_leave_no_dangling_analytics(store_and_people):
                 cur.execute(f"SELECT (SELECT count(*) FROM vault.{entity}), (SELECT count(*) FROM analytics.{entity})")
                 vault_rows, analytics_rows = cur.fetchone()
                 assert vault_rows == analytics_rows, entity
+
+
+def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(store_and_people, sample_contract,
+                                                                            sample_export, tmp_path, master_key_text):
+    """The transfer re-run (or the branch sending its export again) after an erasure: the customer is
+    excluded with reason `erased`, their children with them, and the counts still reconcile."""
+    import json
+    from pathlib import Path
+
+    from handover import transfer
+
+    from tests.integration.test_transfer_store import _ctx
+
+    ctx, hasher, people = store_and_people
+    folder, _ = sample_export
+    person = people[2]
+    customer = person["客户编号"].strip()
+    with psycopg2.connect(ctx.dsn) as conn:
+        erasure.file_request(conn, hasher, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
+                             requested_by="dpo")
+        assert erasure.carry_out(conn, hasher, AFTER_AML)[0]["state"] == "done"
+    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    assert set(_present(ctx.dsn, customer).values()) == {0}
+    counts = json.loads(Path(result["manifest"]).read_text())["counts"]
+    assert counts["customers"]["reasons"]["erased"] == 1

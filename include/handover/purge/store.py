@@ -26,7 +26,7 @@ DATE_COLUMN = {"customers": "opened_on", "accounts": "opened_on", "transactions"
                "interactions": "occurred_at"}
 CHILDREN_FIRST = ("transactions", "interactions", "accounts", "customers")
 BATCH = 5_000
-EXCLUSION_REASONS = ("no_consent", "parent_excluded")
+EXCLUSION_REASONS = ("no_consent", "parent_excluded", "erased")
 
 
 def bind_classes(conn, contract) -> dict[str, str]:

@@ -9,7 +9,8 @@ exceptions, in ``staging.outcome_<entity>_<run tag>``: a staged row without an o
 
 1. exact duplicates (same key, same content hash) collapse to the first row (by source line);
 2. rows left with one key but different content conflict (``conflicting_duplicate``);
-3. customers without consent to the transfer are excluded (``no_consent``);
+3. customers an erasure's tombstone names are excluded (``erased``: they never come back, whatever a
+   branch sends again); customers without consent to the transfer are excluded (``no_consent``);
 4. children follow their parent: an excluded parent excludes them (``parent_excluded``), a quarantined
    one holds them (``parent_quarantined``), a missing one makes them orphans (``orphan_reference``);
 5. a row with any reason is quarantined; the rest are loaded.
@@ -199,11 +200,54 @@ def exceptions(entity: str, tag: str) -> sql.Composable:
                    ).format(t=table_name(entity, tag), o=outcome_table(entity, tag))
 
 
+def erased_table(tag: str) -> sql.Identifier:
+    return sql.Identifier("staging", f"erased_{tag}")
+
+
+def mark_erased(conn, contract: Contract, tag: str, hasher) -> int:
+    """The staged customers a tombstone (``control.tombstones``) names: by their mobile's or ID number's
+    blind index (in SQL), or by the keyed hash of branch and customer id (computed here, only when such
+    tombstones exist). Written to ``staging.erased_<tag>``; the count."""
+    if "customers" not in contract.entities:
+        return 0
+    t = table_name("customers", tag)
+    fields = {c.name for c in contract.entities["customers"].fields}
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(erased_table(tag)))
+        cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} (customer_id text PRIMARY KEY)").format(erased_table(tag)))
+        cur.execute("SELECT to_regclass('control.tombstones') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            conn.commit()
+            return 0
+        matches = [sql.SQL("(t.kind = {k} AND t.digest = s.{c})").format(k=sql.Literal(kind), c=sql.Identifier(column))
+                   for kind, column in (("mobile", "mobile_bidx"), ("id_number", "id_number_bidx"))
+                   if column.removesuffix("_bidx") in fields]
+        if matches:
+            cur.execute(sql.SQL("INSERT INTO {e} SELECT DISTINCT s.customer_id FROM {t} s WHERE s.customer_id IS NOT NULL "
+                                "AND EXISTS (SELECT 1 FROM control.tombstones t WHERE {m}) ON CONFLICT DO NOTHING")
+                        .format(e=erased_table(tag), t=t, m=sql.SQL(" OR ").join(matches)))
+        cur.execute("SELECT digest FROM control.tombstones WHERE kind = 'customer_id'")
+        wanted = {bytes(d) for (d,) in cur.fetchall()}
+        if wanted:
+            cur.execute(sql.SQL("SELECT DISTINCT customer_id FROM {} WHERE customer_id IS NOT NULL").format(t))
+            ids = [r[0] for r in cur.fetchall()]
+            digests = hasher.digest_many("customer_id", [f"{contract.branch_id}\x1f{i}" for i in ids])
+            hits = [(i,) for i, d in zip(ids, digests, strict=True) if d in wanted]
+            if hits:
+                cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(erased_table(tag)),
+                                hits)
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(erased_table(tag)))
+        count = cur.fetchone()[0]
+    conn.commit()
+    return count
+
+
 def settle(conn, contract: Contract, tag: str) -> None:
     """Give every staged row its disposition and final reasons (one transaction, re-runnable).
 
     One query per entity reads its staged rows once — a window over key and content hash, hash joins to
-    the parents' outcomes — and writes down the rows that are not loaded (few, normally).
+    the parents' outcomes — and writes down the rows that are not loaded (few, normally). Call
+    :func:`mark_erased` first.
     """
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
@@ -235,6 +279,11 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
                            "AND (am.has_null OR am.lo <> s.customer_id OR am.hi <> s.customer_id))")
     consent = sql.SQL("s.consent_transfer = false") if model.name == "customers" and "consent_transfer" in fields \
         else sql.SQL("false")
+    erased = sql.SQL("false")
+    if model.name == "customers":
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"staging.erased_{tag}",))
+        if cur.fetchone()[0]:
+            erased = sql.SQL("s.{k} IN (SELECT customer_id FROM {e})").format(k=key, e=erased_table(tag))
     parent_excluded = sql.SQL(" OR ").join(
         [sql.SQL("({a}.status = 'excluded')").format(a=a) for a, _ in parents] or [sql.SQL("false")])
     # What a row collects, in the order the rules are applied: its own reasons, a conflict, then each
@@ -271,17 +320,18 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
         SELECT s.source_line, s._chunk, s.{key} AS k, d._disposition, d._final
         FROM s {joins},
         LATERAL (SELECT CASE WHEN s._duplicate THEN 'duplicate'
-                             WHEN {consent} OR {parent_excluded} THEN 'excluded'
+                             WHEN {erased} OR {consent} OR {parent_excluded} THEN 'excluded'
                              WHEN cardinality(r.reasons) > 0 THEN 'quarantined'
                              ELSE 'loaded' END AS _disposition,
                         CASE WHEN s._duplicate THEN s._reasons
+                             WHEN {erased} THEN ARRAY['erased']
                              WHEN {consent} THEN ARRAY['no_consent']
                              WHEN {parent_excluded} THEN ARRAY['parent_excluded']
                              ELSE r.reasons END AS _final
                  FROM (SELECT {reasons} AS reasons) r) d
         WHERE d._disposition <> 'loaded'
     """).format(out=out, needed=sql.SQL(", ").join(map(sql.Identifier, sorted(needed))), key=key, t=t,
-                joins=sql.SQL(" ").join(joins), consent=consent, parent_excluded=parent_excluded,
+                joins=sql.SQL(" ").join(joins), consent=consent, erased=erased, parent_excluded=parent_excluded,
                 reasons=reasons))
     cur.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (source_line)").format(out))
     cur.execute(sql.SQL("ANALYZE {}").format(out))
