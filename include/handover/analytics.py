@@ -29,20 +29,21 @@ are the vault's loaded rows seen through the policy. k-anonymity of the customer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from presidio_analyzer import AnalyzerEngine
 from psycopg2 import sql
 
 from handover import canonical
 from handover.crypto import Hasher
-from handover.pii import apply_column, engine
-from handover.pii.notes import anonymize_many
-from handover.pii.operators import FREE_TEXT
 from handover.pii.policy import MaskingPolicy, PolicyError, Rule, kind_of
+from handover.pii.values import FREE_TEXT
 from handover.store.partitions import partition_name
 from handover.store.schema import SQL_TYPES
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
 
 SCHEMA = "analytics"
 # What the default rule's operator makes of a field → the suffix of its analytics column.
@@ -138,6 +139,8 @@ def analytics_chunk(
     missing field is null). ``hasher`` is under the pseudonym key. ``analyzer`` finds PII in free text —
     build it with the branch's customer names (:func:`handover.pii.analyzer`) so names in notes are
     found; without one, the standard analyzer is built. A ``row_hash`` column, if present, is passed on."""
+    from handover.pii import apply_column, engine  # the analyzer's imports: only where rows are made
+
     entity = _entity(spec_or_entity)
     policy = policy or MaskingPolicy()
     _check_overrides(entity, policy)
@@ -171,6 +174,8 @@ def analytics_chunk(
 
 def _masked_text(values, analyzer: AnalyzerEngine, policy: MaskingPolicy, hasher: Hasher, column: str) -> pa.Array:
     """Free text under the policy's text rules (one rule per entity found), once per distinct text."""
+    from handover.pii.notes import anonymize_many
+
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not pa.types.is_string(values.type):

@@ -52,6 +52,11 @@ _NONCE = 12
 SCHEMAS = ("ops", "vault", "analytics")
 
 
+# zlib level 1: on the bench store (100,000 customers) it takes half the time of level 6 and stores 6 %
+# more (2.34× against 2.48×: much of the vault is ciphertext, which does not compress).
+ZLIB_LEVEL = 1
+
+
 class BackupError(HandoverError):
     """A backup that cannot be made, verified or restored; the message says which object and why."""
 
@@ -213,8 +218,8 @@ class _Sealer(io.RawIOBase):
 
     def __init__(self, key: bytes, backup_id: str, name: str) -> None:
         self._aead, self._id, self._name = AESGCM(key), backup_id, name
-        self._zip = zlib.compressobj(6)
-        self._pending = bytearray()
+        self._zip = zlib.compressobj(ZLIB_LEVEL)
+        self._input, self._pending = bytearray(), bytearray()
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (read back by `frames`, closed there)
         self.count = 0
         self.plain, self.cipher = hashlib.sha256(), hashlib.sha256()
@@ -224,16 +229,24 @@ class _Sealer(io.RawIOBase):
         return True
 
     def write(self, data) -> int:
-        data = bytes(data)
+        # COPY writes a row at a time: gather 1 MiB before hashing and compressing (per-call overhead).
+        self._input += data
+        if len(self._input) >= 1 << 20:
+            self._compress()
+        return len(data)
+
+    def _compress(self) -> None:
+        data = bytes(self._input)
+        self._input.clear()
         self.plain.update(data)
         self.plain_bytes += len(data)
         self._pending += self._zip.compress(data)
         while len(self._pending) > FRAME:  # keep one frame back: only the final one is marked last
             self._seal(bytes(self._pending[:FRAME]), last=False)
             del self._pending[:FRAME]
-        return len(data)
 
     def finish(self) -> None:
+        self._compress()
         self._pending += self._zip.flush()
         self._seal(bytes(self._pending), last=True)
         self._pending.clear()
@@ -557,7 +570,7 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
             with dest.open(f"{backup_id}/{name}") as stream:
                 cur.copy_expert(
                     sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)").format(ident).as_string(conn),
-                    _Reader(_open_frames(stream, key, backup_id, name)))
+                    _Reader(_open_frames(stream, key, backup_id, name)), size=1 << 20)
             digest = hashlib.sha256()
             cur.copy_expert(content_copy(table).as_string(conn), HashingSink(digest))
             if digest.hexdigest() != entry["plain_sha256"]:
@@ -574,22 +587,27 @@ class _Reader(io.RawIOBase):
     """A read stream over decrypted blocks, for COPY FROM."""
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
-        self._blocks, self._buffer = blocks, b""
+        self._blocks, self._buffer, self._at = blocks, b"", 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            block = next(self._blocks, None)
-            if block is None:
-                break
-            self._buffer += block
-        if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
+        # A read position into the current block: psycopg2 reads 8 KiB at a time, and slicing off the
+        # rest of a 10 MiB block on every read made restoring quadratic in the block's size.
+        pieces, wanted = [], size
+        while size < 0 or wanted > 0:
+            if self._at >= len(self._buffer):
+                block = next(self._blocks, None)
+                if block is None:
+                    break
+                self._buffer, self._at = block, 0
+                continue
+            end = len(self._buffer) if size < 0 else min(len(self._buffer), self._at + wanted)
+            pieces.append(self._buffer[self._at:end])
+            wanted -= end - self._at
+            self._at = end
+        return b"".join(pieces)
 
     def readline(self, size: int = -1) -> bytes:  # psycopg2 reads by size; kept for completeness
         return self.read(size)

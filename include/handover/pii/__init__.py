@@ -33,19 +33,30 @@ mask, generalize, redact, replace — as Presidio operators, and the tag table <
 No matched value is ever logged or put into an exception message.
 """
 
-from handover.pii.anonymize import anonymize_text, apply_column, resolve_overlaps
-from handover.pii.classify import Classification, classify_column
-from handover.pii.engine import (
-    SCORE_THRESHOLD,
-    ChineseNlpEngine,
-    PiiScanError,
-    analyzer,
-    chinese_pipeline,
-    scan,
-)
-from handover.pii.operators import TAGS, anonymizer_engine, generalize, pseudonym, tag
-from handover.pii.policy import MaskingPolicy, PolicyError, Rule, column_rule, kind_of, parse_rules
-from handover.pii.recognizers import ENTITIES, standard_recognizers
+import importlib
+
+# Imported on first use (PEP 562): the analyzer's modules load spaCy, jieba and Presidio's analyzer, which
+# what only needs a policy or the store's DDL (a backup, a restore, the purge) should not pay for.
+_WHERE = {
+    "anonymize_text": "anonymize", "apply_column": "anonymize", "resolve_overlaps": "anonymize",
+    "Classification": "classify", "classify_column": "classify",
+    "SCORE_THRESHOLD": "engine", "ChineseNlpEngine": "engine", "PiiScanError": "engine", "analyzer": "engine",
+    "chinese_pipeline": "engine", "scan": "engine",
+    "TAGS": "operators", "anonymizer_engine": "operators", "generalize": "operators", "pseudonym": "operators",
+    "tag": "operators",
+    "MaskingPolicy": "policy", "PolicyError": "policy", "Rule": "policy", "column_rule": "policy",
+    "kind_of": "policy", "parse_rules": "policy",
+    "ENTITIES": "recognizers", "standard_recognizers": "recognizers",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"handover.pii.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'handover.pii' has no attribute {name!r}")
+
 
 __all__ = [
     "ENTITIES",

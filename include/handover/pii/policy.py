@@ -32,14 +32,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-from presidio_anonymizer.entities import OperatorConfig
+from typing import TYPE_CHECKING, Any
 
 from handover.crypto import FieldCipher, Hasher
 from handover.errors import HandoverError
 from handover.masks import KEEP_ENDS
-from handover.pii.operators import BIRTH_DATE, FREE_TEXT, GENERALIZE_LEVELS, PRESIDIO_NAMES, TAGS, tag
+from handover.pii.values import BIRTH_DATE, FREE_TEXT, GENERALIZE_LEVELS, PRESIDIO_NAMES, TAGS, tag
+
+if TYPE_CHECKING:
+    from presidio_anonymizer.entities import OperatorConfig
 
 OPERATORS = tuple(PRESIDIO_NAMES)
 # operator → the keys it takes
@@ -93,6 +94,8 @@ class Rule:
         column: str = "text",
     ) -> OperatorConfig:
         """The Presidio operator config for spans of ``entity`` (None: any entity, Presidio's DEFAULT)."""
+        from presidio_anonymizer.entities import OperatorConfig
+
         name, p = PRESIDIO_NAMES[self.operator], self.params
         if self.operator == "encrypt":
             if cipher is None:

@@ -13,18 +13,9 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
-from handover.pii.patterns import FLAGS, word_list
+from handover.pii.patterns import CITIES, FLAGS, PROVINCES
 
 ENTITY = "CN_ADDRESS"
-
-PROVINCES = word_list(
-    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 "
-    "云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门"
-)
-CITIES = word_list(
-    "深圳 广州 杭州 南京 苏州 成都 武汉 西安 郑州 长沙 沈阳 大连 青岛 济南 厦门 福州 宁波 无锡 合肥 昆明 南宁 "
-    "哈尔滨 长春 石家庄 太原 南昌 贵阳 兰州 乌鲁木齐 呼和浩特 银川 西宁 拉萨 海口 三亚 东莞 佛山 珠海 温州"
-)
 
 _CJK = r"[\u4e00-\u9fff]"
 # characters that end the words before an address (住在, 地址是, 寄到, 搬去 …), never its first character
