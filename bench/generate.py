@@ -657,6 +657,9 @@ def generate(out_dir: Path, customers: int = 1_000_000, transactions: int = 5_00
     contract = out_dir / BENCH_CONTRACT
     contract.write_text(_bench_contract(contract_text), encoding="utf-8")
     sizes[BENCH_CONTRACT] = contract.stat().st_size
+    schedule = out_dir / "retention.yaml"  # the retention schedule the contract names, beside it
+    schedule.write_bytes((CONTRACT.parent / "retention.yaml").read_bytes())
+    sizes[schedule.name] = schedule.stat().st_size
 
     # 0 loaded, 1 quarantined (own defect), 2 excluded (no consent); children share their customer's fate.
     status = np.where(core["bad_id"] | core["bad_mobile"], 1, np.where(core["consent"], 0, 2))

@@ -134,6 +134,44 @@ class _Problems:
             raise ContractError(self.path, self.items)
 
 
+def _retention(node: dict, path: Path, problems: _Problems) -> dict[str, dict[str, str]]:
+    """The retention classes the columns may name: those of the organisation's retention schedule
+    (``schedule: retention.yaml``, a file beside the contract with a ``classes:`` mapping — one place for
+    every branch), then the contract's own (which override a schedule's class of the same name)."""
+    classes: dict[str, tuple[str, Any]] = {}
+    schedule = node.get("schedule")
+    if schedule is not None:
+        where = f"retention.schedule ({schedule})"
+        try:
+            loaded = yaml.safe_load((path.parent / str(schedule)).read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.add(where, f"cannot read it ({exc.strerror})")
+            loaded = {}
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.add(where, f"not valid UTF-8 YAML ({type(exc).__name__})")
+            loaded = {}
+        for name, rule in _mapping(_mapping(loaded, where, problems).get("classes"), f"{where} classes",
+                                   problems).items():
+            classes[str(name)] = (f"{schedule}: classes.{name}", rule)
+    for name, rule in node.items():
+        if name != "schedule":
+            classes[str(name)] = (f"retention.{name}", rule)
+    retention: dict[str, dict[str, str]] = {}
+    for name, (where, rule) in classes.items():
+        rule = _mapping(rule, where, problems)
+        keep = str(rule.get("keep", ""))
+        if not DURATION.match(keep):
+            problems.add(f"{where}.keep", "use a duration such as 5y, 18m or 90d")
+        after = str(rule.get("after", "created"))
+        if after not in RETENTION_ANCHORS:
+            problems.add(f"{where}.after", f"use one of {', '.join(RETENTION_ANCHORS)}")
+        unknown = sorted(set(rule) - {"keep", "after", "basis"})
+        if unknown:
+            problems.add(where, f"unknown key {', '.join(unknown)} (known: keep, after, basis)")
+        retention[name] = {"keep": keep, "after": after} | ({"basis": str(rule["basis"])} if rule.get("basis") else {})
+    return retention
+
+
 def _mapping(value: Any, where: str, problems: _Problems) -> dict:
     if isinstance(value, dict):
         return value
@@ -198,20 +236,7 @@ def load_contract(path: str | Path) -> Contract:
     if jurisdiction and not COUNTRY.match(jurisdiction):
         problems.add("transfer.jurisdiction", "use an ISO 3166-1 alpha-2 code such as CN")
 
-    retention: dict[str, dict[str, str]] = {}
-    for name, rule in _mapping(doc.get("retention"), "retention", problems).items():
-        rule = _mapping(rule, f"retention.{name}", problems)
-        keep = str(rule.get("keep", ""))
-        if not DURATION.match(keep):
-            problems.add(f"retention.{name}.keep", "use a duration such as 5y, 18m or 90d")
-        after = str(rule.get("after", "created"))
-        if after not in RETENTION_ANCHORS:
-            problems.add(f"retention.{name}.after", f"use one of {', '.join(RETENTION_ANCHORS)}")
-        unknown = sorted(set(rule) - {"keep", "after", "basis"})
-        if unknown:
-            problems.add(f"retention.{name}", f"unknown key {', '.join(unknown)} (known: keep, after, basis)")
-        retention[str(name)] = {"keep": keep, "after": after} | (
-            {"basis": str(rule["basis"])} if rule.get("basis") else {})
+    retention = _retention(_mapping(doc.get("retention"), "retention", problems), path, problems)
 
     masking, min_k = _analytics(_mapping(doc.get("analytics") or {}, "analytics", problems), problems)
 

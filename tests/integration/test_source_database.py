@@ -69,6 +69,7 @@ def table_contract(sample_contract, tmp_path) -> Path:
         node["columns"] = {COLUMNS[entity][h]: spec for h, spec in node["columns"].items()}
     path = tmp_path / "db_contract.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
     return path
 
 

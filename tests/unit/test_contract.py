@@ -16,6 +16,7 @@ def _variant(sample_contract: Path, tmp_path: Path, change) -> Path:
     change(doc)
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
     return path
 
 
@@ -92,3 +93,21 @@ def test_not_yaml_names_the_line(tmp_path):
     with pytest.raises(ContractError) as err:
         load_contract(path)
     assert "line" in str(err.value)
+
+
+def test_retention_classes_come_from_the_schedule_and_the_contract_may_override(sample_contract, tmp_path):
+    from handover.contract import load_contract
+
+    def own_class(doc):
+        doc["retention"]["service_notes"] = {"keep": "1y", "after": "created"}
+
+    contract = load_contract(_variant(sample_contract, tmp_path, own_class))
+    assert contract.retention["service_notes"] == {"keep": "1y", "after": "created"}  # the contract's own
+    assert contract.retention["transaction_records"] == {"keep": "5y", "after": "transaction", "basis": "aml"}
+    (tmp_path / "retention.yaml").write_text("classes:\n  relationship: {keep: forever}\n", encoding="utf-8")
+    with pytest.raises(ContractError) as err:
+        load_contract(tmp_path / "contract.yaml")
+    assert "retention.yaml: classes.relationship.keep: use a duration" in str(err.value)
+    (tmp_path / "retention.yaml").unlink()
+    with pytest.raises(ContractError, match=r"retention.schedule \(retention.yaml\): cannot read it"):
+        load_contract(tmp_path / "contract.yaml")
