@@ -4,7 +4,8 @@ Prepares a local Airflow home (SQLite metadata), a master key (generated once in
 file), the target store (the database of ``AIRFLOW_CONN_HANDOVER_TARGET`` if set, else an embedded
 PostgreSQL), the sample branch export, then runs ``branch_transfer`` with ``airflow dags test`` and prints
 the reconciliation; then ``branch_backup`` (into ``$AIRFLOW_HOME/handover/backups``) and ``restore_drill``
-(the backup restored into a scratch database and compared), and prints what they recorded. Running it
+(the backup restored into a scratch database and compared) and a dry run of ``retention_purge``, and
+prints what they recorded. Running it
 again is safe: the transfer is idempotent; backups are kept by the default retention policy.
 
     python -m handover_airflow.local run      # the whole job
@@ -105,12 +106,18 @@ def run() -> int:
     print(render_reconciliation(json.loads(manifests[-1].read_text())))
     print(f"\nmanifest:  {manifests[-1]} (signed; verify with `handover manifest verify`)")
     print(f"checklist: {manifests[-1].with_name('checklist.html')}")
-    for dag_id in ("branch_backup", "restore_drill"):
-        if airflow(["dags", "test", dag_id], env).returncode:
+    for dag_id, conf in (("branch_backup", None), ("restore_drill", None),
+                         ("retention_purge", {"dry_run": True})):
+        if airflow(["dags", "test", dag_id, *(["-c", json.dumps(conf)] if conf else [])], env).returncode:
             print(f"{dag_id} did not succeed; see the task logs above", file=sys.stderr)
             return 1
     print()
     print(backup_summary(env["AIRFLOW_CONN_HANDOVER_TARGET"]))
+    reports = sorted((STATE / "output" / "purge").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    if reports:
+        purge = json.loads(reports[-1].read_text())["purge"]
+        due = ", ".join(f"{k} {v}" for k, v in purge["deleted_per_class"].items() if v) or "nothing"
+        print(f"purge:     dry run as of {purge['today']}: would delete {due} ({reports[-1]})")
     return 0
 
 

@@ -235,3 +235,29 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
     assert set(_present(ctx.dsn, customer).values()) == {0}
     counts = json.loads(Path(result["manifest"]).read_text())["counts"]
     assert counts["customers"]["reasons"]["erased"] == 1
+
+
+def test_the_command_line_files_requests_and_holds_without_the_identifier_in_argv(store_and_people, monkeypatch,
+                                                                                   capsys, master_key_text):
+    import sys
+
+    from handover import cli
+
+    ctx, hasher, people = store_and_people
+    person = people[8]
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(person["手机号码"] + "\n"))
+    assert cli.main(["hold", "place", "--dsn", ctx.dsn, "--kind", "mobile", "--reason", "case 42"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(person["证件号码"] + "\n"))
+    assert cli.main(["erase", "--dsn", ctx.dsn, "--kind", "id_number", "--basis", "individual_request"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(["erase", "--dsn", ctx.dsn, "--kind", "mobile", "--basis", "individual_request"]) == 2
+    with psycopg2.connect(ctx.dsn) as conn:
+        outcome, = erasure.carry_out(conn, hasher, AFTER_AML)
+    assert outcome["state"] == "refused" and outcome["reason"].startswith("legal hold")
+    capsys.readouterr()
+    assert cli.main(["erasures", "--dsn", ctx.dsn]) == 0
+    assert cli.main(["hold", "list", "--dsn", ctx.dsn]) == 0
+    out = capsys.readouterr().out
+    assert "refused" in out and "case 42" in out
+    assert person["证件号码"].strip() not in out and person["手机号码"].strip() not in out
