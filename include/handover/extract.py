@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from handover import faults
 from handover.contract import EntitySpec
+from handover.progress import Progress
 from handover.sources import read_chunks
 from handover.workarea import subdir, write_private, write_table
 
@@ -26,6 +27,7 @@ def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: i
     refs: list[dict] = []
     rows = 0
     names = [c.name for c in spec.columns]
+    progress = Progress(f"extract {entity}")
     for number, chunk in enumerate(read_chunks(spec, source_dir, chunk_rows)):
         columns = dict(zip(names, _columns(chunk.rows, len(names)), strict=True))
         columns["_line"] = pa.array(chunk.lines, pa.int64())
@@ -35,7 +37,9 @@ def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: i
         write_table(pa.table(columns), path)
         refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk)})
         rows += len(chunk)
+        progress.add(len(chunk))
         faults.point("extract.after_first_chunk")
+    progress.finish()
     report = {"entity": entity, "file": spec.source.file, "rows": rows, "chunks": len(refs)}
     write_private(Path(area) / f"extract-{entity}.json", json.dumps(report).encode())
     return refs

@@ -6,11 +6,14 @@ Handover's errors keep free of values."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import smtplib
 from email.message import EmailMessage
 
 ALERT_CONN_ID = "handover_alerts"
+BACKUP_DEADLINE_ENV = "HANDOVER_BACKUP_DEADLINE_HOURS"
 log = logging.getLogger(__name__)
 
 
@@ -60,3 +63,22 @@ def notify(subject: str, body: str) -> bool:
 def on_failure(context: dict) -> None:
     """A task or DAG failure callback."""
     notify(*describe(context))
+
+
+def backup_deadline() -> dt.timedelta:
+    """How long after its scheduled time (02:00 Asia/Shanghai) the nightly backup must have succeeded:
+    ``HANDOVER_BACKUP_DEADLINE_HOURS`` (read when the DAG file is parsed; default 3, i.e. 05:00)."""
+    return dt.timedelta(hours=float(os.environ.get(BACKUP_DEADLINE_ENV) or 3))
+
+
+async def backup_deadline_missed(context: dict | None = None, **kwargs) -> None:
+    """The deadline callback (Airflow runs it in the triggerer): the nightly backup has not succeeded in
+    time — alert, as a failure would."""
+    import asyncio
+
+    dag_run = (context or {}).get("dag_run") or {}
+    run_id = dag_run.get("run_id") if isinstance(dag_run, dict) else getattr(dag_run, "run_id", None)
+    subject = "[Handover] the nightly backup has not succeeded by its deadline"
+    body = (f"DAG branch_backup, run {run_id or '?'}: not successful {backup_deadline()} after its scheduled "
+            "time. Check the run in the Airflow UI; yesterday's backup is the latest good one until it succeeds.\n")
+    await asyncio.to_thread(notify, subject, body)

@@ -44,6 +44,7 @@ from psycopg2 import sql
 from handover import canonical
 from handover.crypto import KeyringError, MasterKey, fingerprint, new_key, public_pem, sign, verify_signature
 from handover.errors import HandoverError
+from handover.progress import Progress
 from handover.store import partitions, schema
 
 FORMAT = "handover.backup/1"
@@ -356,7 +357,9 @@ def take(conn, dest, master: MasterKey, signer, *, backup_id: str | None = None,
             cur.execute("SELECT coalesce(array_agg(run_id ORDER BY started_at), '{}') FROM ops.runs "
                         "WHERE status = 'success'")
             runs = cur.fetchone()[0]
-            for table in tables(cur):
+            found = tables(cur)
+            progress = Progress(f"backup {backup_id}", len(found), unit="tables", every=30)
+            for table in found:
                 cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                     sql.Identifier(table.schema), sql.Identifier(table.name)))
                 rows = cur.fetchone()[0]
@@ -374,6 +377,8 @@ def take(conn, dest, master: MasterKey, signer, *, backup_id: str | None = None,
                     "plain_sha256": sealer.plain.hexdigest(), "plain_bytes": sealer.plain_bytes,
                     "cipher_sha256": sealer.cipher.hexdigest(), "cipher_bytes": size,
                 }
+                progress.add(1)
+            progress.finish()
     finally:
         conn.rollback()
         conn.set_session(isolation_level="DEFAULT", readonly="DEFAULT")
@@ -560,6 +565,7 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
         for table in reversed(order):  # children first: what was there goes
             cur.execute(sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name)))
         restored = {}
+        progress = Progress(f"restore {backup_id}", len(order), unit="tables", every=30)
         for table in order:
             name, entry = by_table[(table.schema, table.name)]
             ident = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
@@ -576,6 +582,8 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
             if digest.hexdigest() != entry["plain_sha256"]:
                 raise BackupError(f"{name}: the restored rows' content hash differs from the manifest's")
             restored[f"{table.schema}.{table.name}"] = entry["rows"]
+            progress.add(1)
+        progress.finish()
         if audit:
             cur.execute("ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only")
             cur.execute("SELECT setval(pg_get_serial_sequence('ops.audit', 'id'), "

@@ -20,6 +20,7 @@ from pathlib import Path
 from psycopg2 import sql
 
 from handover import canonical
+from handover.progress import Progress
 from handover.purge.rules import CLOSED_STATUSES, Keep, RetentionClass, cutoff, housekeeping
 
 DATE_COLUMN = {"customers": "opened_on", "accounts": "opened_on", "transactions": "occurred_at",
@@ -173,13 +174,16 @@ def purge_vault(conn, today: dt.date, *, held_branches: set[str], held_customers
                 query = due_query(entity, rule)
                 params = {"branch": branch, "cutoff": bound, "batch": batch, "closed": list(CLOSED_STATUSES)}
                 deleted = 0
+                progress = Progress(f"purge {branch} {entity}", unit="rows deleted")
                 while True:
                     n = delete_rows(cur, entity, query, params)
                     deleted += n
+                    progress.add(n)
                     if not dry_run:
                         conn.commit()
                     if n < batch:
                         break
+                progress.finish()
                 cur.execute(f"SELECT count(*) FROM vault.{entity} WHERE branch_id = %s", (branch,))
                 remaining = cur.fetchone()[0]
                 out.append({"branch_id": branch, "entity": entity, "class": rule.name,

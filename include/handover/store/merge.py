@@ -9,13 +9,18 @@ Quarantined rows keep their sealed payload and reason codes; excluded rows keep 
 
 from __future__ import annotations
 
+import logging
+
 from psycopg2 import sql
 
 from handover import analytics, anonymity, canonical, faults
 from handover.contract import Contract
+from handover.progress import Progress
 from handover.store import partitions, staging
 from handover.store.schema import vault_columns
 from handover.store.staging import WORK_MEM, payload_table
+
+log = logging.getLogger(__name__)
 
 
 def _loaded_rows(model: canonical.Entity, tag: str) -> tuple[list[str], sql.Composable]:
@@ -94,6 +99,7 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
         cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(WORK_MEM)))
+        progress = Progress("load", len(contract.entities), unit="entities", every=0)
         for name in contract.entities:
             model = canonical.entity(name)
             t = staging.exceptions(name, tag)
@@ -128,6 +134,8 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
             """).format(t=t, key=sql.Identifier(model.key), b0=bidx[0], b1=bidx[1]),
                 {"entity": name, "run": run_id})
             excluded = cur.rowcount
+            progress.add(1)
+            log.info("load %s: %d vault rows, %d analytics rows written (%s)", name, loaded, tier, progress.line())
             written[name] = {"vault_rows_written": loaded, "analytics_rows_written": tier,
                              "quarantine_rows_written": quarantined,
                              "exclusion_rows_written": excluded,
