@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean system
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,21 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m handover_airflow.local run
 
-test: $(STAMP)
+# Debian packages the tests drive (no Python wheel has them): headless Chromium and its driver for the
+# browser test, docker-compose to check docker-compose.yaml. Installed with apt when missing and we are
+# root; otherwise the tests that need them fail saying what to install.
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/docker-compose
+system:
+	@missing=""; for t in $(SYSTEM_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium chromium-driver docker-compose (missing:$$missing)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver docker-compose >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	           chromium chromium-driver docker-compose >/dev/null; }; \
+	  else echo "missing:$$missing — install Debian's chromium chromium-driver docker-compose"; fi; fi
+
+test: $(STAMP) system
 	$(BIN)/ruff check include plugins dags tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -107,6 +107,7 @@ def test_a_pii_auto_column_is_classified_by_sampling_and_reported(pg_dsn, master
     contract = tmp_path / "auto.yaml"
     contract.write_text(text.replace("{extra: relationship_manager, pii: none", "{extra: relationship_manager, pii: auto"),
                         encoding="utf-8")
+    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
     ctx = _ctx(pg_dsn, master_key_text, contract, folder, tmp_path, "run-auto")
     manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text(encoding="utf-8"))
     decided = manifest["analytics"]["pii_auto"]["customers.relationship_manager"]
@@ -124,6 +125,7 @@ def test_a_classified_column_is_sealed_when_it_holds_pii(sample_contract, tmp_pa
     contract = tmp_path / "auto.yaml"
     contract.write_text(text.replace("{extra: relationship_manager, pii: none", "{extra: relationship_manager, pii: auto"),
                         encoding="utf-8")
+    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
     ctx = RunContext(run_id="r", contract_path=str(contract), dsn="", master_key=None,
                      work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"))
     column = ctx.contract().entities["customers"].column_for  # extras are not canonical fields
