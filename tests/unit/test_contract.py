@@ -111,3 +111,16 @@ def test_retention_classes_come_from_the_schedule_and_the_contract_may_override(
     (tmp_path / "retention.yaml").unlink()
     with pytest.raises(ContractError, match=r"retention.schedule \(retention.yaml\): cannot read it"):
         load_contract(tmp_path / "contract.yaml")
+
+
+def test_every_package_of_the_source_tree_is_installed_by_a_normal_build():
+    """pyproject lists the packages one by one: a new subpackage must be listed, or a non-editable install
+    (the docker image) leaves it out."""
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.relative_to(root).parent.parts) for root in (ROOT / "include", ROOT / "plugins")
+             for p in root.rglob("__init__.py")}
+    assert found == listed
