@@ -1,0 +1,757 @@
+"""The "Handover" page of the Airflow UI: a FastAPI app that the API server mounts under ``/handover``
+(registered by ``plugins/handover_plugin.py``), reading the target store (connection ``handover_target``).
+
+Routes (every one behind Airflow's own authentication, see below):
+
+- ``GET /``                              the page: transfers and their reconciliation, manifests and their
+                                          signatures, backups and their checks, restores, purges, erasures
+                                          (server-rendered HTML, inline CSS, charts as inline SVG, no script)
+- ``GET /api/overview``                  the same, as JSON (:func:`handover.overview.overview`)
+- ``GET /manifests/{run_id}``            the signed manifest, byte for byte as signed (``manifest-….json``)
+- ``GET /manifests/{run_id}/signature``  its Ed25519 signature, base64 (``manifest-….json.sig``)
+- ``GET /manifests/{run_id}/public-key`` the public key stored beside it (``manifest-….pub.pem``)
+
+Authentication: the app is built with ``dependencies=[Depends(get_user)]`` — Airflow's
+``airflow.api_fastapi.core_api.security.get_user``, which takes the JWT from ``Authorization: Bearer`` or
+from the ``_token`` cookie the Airflow UI sets, and answers 401 without one (403 for a token that does not
+verify). Being app-wide, a route added later cannot forget it; the OpenAPI and docs routes, which FastAPI
+adds outside that mechanism, are switched off.
+
+The plugin is imported by every Airflow component (scheduler, workers, the DAG processor), so this module
+imports nothing heavy: :data:`app` is a small ASGI callable that builds the FastAPI app — importing
+FastAPI, Airflow's security module, psycopg2 and the domain package — on its first request, in the API
+server.
+"""
+
+import datetime as dt
+import html
+import logging
+import math
+import re
+from contextlib import contextmanager
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/handover"
+CHINA = dt.timezone(dt.timedelta(hours=8), "UTC+8")  # Asia/Shanghai: no daylight saving time since 1991
+CONNECT_TIMEOUT = 5
+
+SECURITY_HEADERS = {
+    # No script at all, nothing from another origin: the page is self-contained by policy, not just by habit.
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"),
+    "X-Frame-Options": "SAMEORIGIN",  # shown inside the Airflow UI (same origin), nowhere else
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class StoreUnavailable(Exception):
+    """The target store cannot be read: not configured, unreachable, or refusing. Shown as HTTP 503."""
+
+
+class HandoverApp:
+    """The ASGI app the plugin registers: builds :func:`create_app` on first use (in the API server only)."""
+
+    def __init__(self) -> None:
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            self._app = create_app()
+        return self._app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
+
+
+app = HandoverApp()
+
+
+# -- the target store ----------------------------------------------------------------------------------
+
+def target_dsn() -> str:
+    """libpq DSN of connection ``handover_target``, read the API server's way (environment variable
+    ``AIRFLOW_CONN_HANDOVER_TARGET``, any secrets backend, then the metadata database). The Task SDK's
+    ``airflow.sdk.Connection`` is for tasks; here there is no supervisor to ask."""
+    from airflow.models.connection import Connection
+
+    from handover_airflow.runtime import TARGET_CONN_ID, dsn_from_connection
+
+    return dsn_from_connection(Connection.get_connection_from_secrets(TARGET_CONN_ID))
+
+
+@contextmanager
+def store():
+    """A read-only connection to the target store; :class:`StoreUnavailable` with a message fit for the page
+    (the error class, never a traceback or a DSN) when there is none. The details go to the server log."""
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    from handover_airflow.runtime import TARGET_CONN_ID
+
+    try:
+        params = parse_dsn(target_dsn())
+    except Exception as exc:  # noqa: BLE001 — not found, a secrets backend down, a malformed URI: all one to the page
+        log.warning("handover page: connection %s: %s: %s", TARGET_CONN_ID, type(exc).__name__, exc)
+        raise StoreUnavailable(f"The target store is not configured: connection {TARGET_CONN_ID} could not be "
+                               f"read ({type(exc).__name__}).") from None
+    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
+    params["application_name"] = "handover-ui"
+    try:
+        conn = psycopg2.connect(**params)
+    except psycopg2.Error as exc:
+        log.warning("handover page: the target store is unreachable: %s", str(exc).strip())
+        raise StoreUnavailable(f"The target store (connection {TARGET_CONN_ID}) is unreachable "
+                               f"({type(exc).__name__}).") from None
+    try:
+        conn.set_session(readonly=True)
+        yield conn
+    except psycopg2.Error as exc:
+        log.warning("handover page: the target store could not be read: %s", str(exc).strip())
+        raise StoreUnavailable(f"The target store (connection {TARGET_CONN_ID}) could not be read "
+                               f"({type(exc).__name__}).") from None
+    finally:
+        conn.close()
+
+
+def configured_fingerprint() -> str | None:
+    """Fingerprint of the configured signing key's public half (Variable ``handover_signing_key``): a manifest
+    whose signer is this key was signed by this deployment. ``None`` when it is not configured or readable;
+    only the fingerprint leaves this function."""
+    from handover_airflow.runtime import SIGNING_KEY_VARIABLE
+
+    try:
+        from airflow.models.variable import Variable
+
+        text = Variable.get(SIGNING_KEY_VARIABLE, default_var=None)
+        if not text:
+            return None
+        from handover.crypto import fingerprint, public_pem, signing_key
+
+        return fingerprint(public_pem(signing_key(text)))
+    except Exception as exc:  # noqa: BLE001 — the page still works; "trusted" is then unknown
+        log.warning("handover page: the configured signing key could not be read (%s)", type(exc).__name__)
+        return None
+
+
+def download_name(run_id: str, suffix: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("._")[:120] or "run"
+    return f"manifest-{slug}{suffix}"
+
+
+# -- the FastAPI app -----------------------------------------------------------------------------------
+
+def create_app():
+    """The FastAPI app: every route requires an authenticated Airflow user (app-wide dependency)."""
+    from airflow.api_fastapi.core_api.security import GetUserDep, get_user
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from handover import overview
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    api = FastAPI(title="Handover", description="The Handover page of the Airflow UI.",
+                  dependencies=[Depends(get_user)],  # every route, present and future
+                  docs_url=None, redoc_url=None, openapi_url=None)  # these would be served without it
+
+    @api.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def wants_html(request: Request) -> bool:
+        return "text/html" in request.headers.get("accept", "")
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (401, 403) and wants_html(request):
+            return HTMLResponse(render_signin(request, exc.status_code), status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        return await http_exception_handler(request, exc)
+
+    @api.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable):
+        if wants_html(request) or request.url.path.rstrip("/") == request.scope.get("root_path", "").rstrip("/"):
+            return HTMLResponse(render_unavailable(str(exc)), status_code=503)
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    def read_overview() -> dict:
+        trusted = configured_fingerprint()
+        with store() as conn:
+            return overview.overview(conn, trusted_fingerprint=trusted)
+
+    def read_manifest(run_id: str) -> dict:
+        with store() as conn:
+            found = overview.manifest(conn, run_id)
+        if found is None or found["text"] is None:
+            raise StarletteHTTPException(404, f"no manifest for run {run_id}")
+        return found
+
+    @api.get("/", response_class=HTMLResponse)
+    def page(request: Request, user: GetUserDep):  # the app-wide dependency's result, cached per request
+        data = read_overview()
+        base = request.scope.get("root_path", "").rstrip("/")
+        return HTMLResponse(render_page(data, base=base, user=_user_name(user)))
+
+    @api.get("/api/overview")
+    def overview_json():
+        return JSONResponse(read_overview())
+
+    @api.get("/manifests/{run_id}")
+    def manifest_file(run_id: str):
+        found = read_manifest(run_id)
+        return Response(found["text"].encode("utf-8"), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{download_name(run_id, ".json")}"'})
+
+    @api.get("/manifests/{run_id}/signature")
+    def manifest_signature(run_id: str):
+        found = read_manifest(run_id)
+        if not found["signature"]:
+            raise StarletteHTTPException(404, f"the manifest of run {run_id} is not signed")
+        return Response(found["signature"].strip() + "\n", media_type="text/plain",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{download_name(run_id, ".json.sig")}"'})
+
+    @api.get("/manifests/{run_id}/public-key")
+    def manifest_public_key(run_id: str):
+        found = read_manifest(run_id)
+        if not found["public_key"]:
+            raise StarletteHTTPException(404, f"the manifest of run {run_id} has no public key")
+        return Response(found["public_key"], media_type="application/x-pem-file",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{download_name(run_id, ".pub.pem")}"'})
+
+    return api
+
+
+def _user_name(user) -> str | None:
+    try:
+        return user.get_name()
+    except Exception:  # noqa: BLE001 — an auth manager's user without a name
+        return None
+
+
+# -- formatting ----------------------------------------------------------------------------------------
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def when(iso: str | None, seconds: bool = False) -> str:
+    if not iso:
+        return "—"
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d")  # a date
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def num(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def size(n) -> str:
+    if n is None:
+        return "—"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"
+
+
+def secs(value) -> str:
+    if value is None:
+        return "—"
+    value = float(value)
+    if value < 0.1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+STATUS_CLASS = {"success": "ok", "done": "ok", "valid": "ok", "failed": "bad", "invalid": "bad",
+                "refused": "warn", "running": "info", "pending": "info", "dry_run": "info", "abandoned": "muted",
+                "interrupted": "bad", "no_match": "muted", "unsigned": "warn", "missing": "muted"}
+
+
+def badge(text, kind: str | None = None, title: str | None = None) -> str:
+    kind = kind or STATUS_CLASS.get(str(text), "muted")
+    extra = f' title="{esc(title)}"' if title else ""
+    return f'<span class="badge {kind}"{extra}>{esc(text)}</span>'
+
+
+def reasons_text(reasons: dict) -> str:
+    if not reasons:
+        return '<span class="muted">—</span>'
+    return ", ".join(f"<code>{esc(code)}</code> {num(n)}" for code, n in reasons.items())
+
+
+# -- charts (inline SVG, drawn here) -------------------------------------------------------------------
+
+DISPOSITION_COLOURS = {"loaded": "#2f855a", "quarantined": "#dd6b20", "excluded": "#718096",
+                       "duplicates": "#9f7aea"}
+
+
+MIN_CHART_WIDTH = 560  # room for the legend
+
+
+def size_unit(largest: float) -> tuple[str, float]:
+    """The binary unit an axis of byte sizes up to ``largest`` reads best in."""
+    for power, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB")):
+        if largest < 1024 ** (power + 1) or unit == "TiB":
+            return unit, float(1024**power)
+    return "TiB", float(1024**4)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ value (an axis' top)."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def _axis(x0: float, y0: float, height: float, top: float, fmt, *, right: bool = False, ticks: int = 4,
+          x1: float | None = None) -> list[str]:
+    parts = []
+    for i in range(ticks + 1):
+        value = top * i / ticks
+        y = y0 - height * i / ticks
+        anchor, tx = ("start", x0 + 6) if right else ("end", x0 - 6)
+        if x1 is not None:
+            parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{tx}" y="{y + 3.5:.1f}" text-anchor="{anchor}" class="tick">{esc(fmt(value))}</text>')
+    return parts
+
+
+def dispositions_chart(transfers: list[dict], limit: int = 30) -> str:
+    """One stacked bar per transfer (oldest left): loaded, quarantined, excluded, duplicates."""
+    runs = [t for t in reversed(transfers) if t["reconciliation"]["totals"]["source_rows"]][-limit:]
+    if not runs:
+        return '<p class="empty">No transfer with counts yet.</p>'
+    left, right, top, bottom, plot_h = 64, 16, 28, 64, 200
+    step = max(26, min(64, 640 // len(runs)))
+    bar = step * 0.62
+    width = max(MIN_CHART_WIDTH, left + right + step * len(runs))
+    height = top + plot_h + bottom
+    y0 = top + plot_h
+    ceiling = nice_ceiling(max(t["reconciliation"]["totals"]["source_rows"] for t in runs))
+    parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(runs))
+    for i, t in enumerate(runs):
+        totals = t["reconciliation"]["totals"]
+        x = left + step * i + (step - bar) / 2
+        y = y0
+        dry = t["mode"] == "dry_run"
+        for disposition, colour in DISPOSITION_COLOURS.items():
+            n = totals[disposition]
+            if not n:
+                continue
+            h = plot_h * n / ceiling
+            y -= h
+            tip = f"{t['run_id']} ({t['branch_id']}): {disposition} {n:,}"
+            opacity = ' fill-opacity="0.45"' if dry else ""
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{max(h, 0.5):.1f}" '
+                         f'fill="{colour}"{opacity}><title>{esc(tip)}</title></rect>')
+        summary = (f"{t['run_id']} — {t['branch_id']}, {t['mode']}, {t['status']}: source {totals['source_rows']:,} = "
+                   + " + ".join(f"{k} {totals[k]:,}" for k in DISPOSITION_COLOURS))
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{y0 - y:.1f}" class="outline'
+                     f'{" dry" if dry else ""}"><title>{esc(summary)}</title></rect>')
+        label_x = x + bar / 2
+        parts.append(f'<text x="{label_x:.1f}" y="{y0 + 12}" transform="rotate(-40 {label_x:.1f} {y0 + 12})" '
+                     f'text-anchor="end" class="tick">{esc(when(t["started_at"])[5:])}</text>')
+    legend = []
+    lx = left
+    for disposition, colour in DISPOSITION_COLOURS.items():
+        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
+                      f'<text x="{lx + 14}" y="15" class="legend">{disposition}</text>')
+        lx += 14 + 8 * len(disposition) + 18
+    if any(t["mode"] == "dry_run" for t in runs):
+        legend.append(f'<text x="{lx}" y="15" class="legend muted">pale: dry run</text>')
+    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
+            f'aria-label="Dispositions per transfer">' + "".join(legend + parts) + "</svg>")
+
+
+def backups_chart(backups: list[dict], limit: int = 30) -> str:
+    """Backups over time (oldest left): encrypted size as bars (left axis), duration as a line (right axis)."""
+    items = list(reversed(backups))[-limit:]
+    if not items:
+        return '<p class="empty">No backup yet.</p>'
+    left, right, top, bottom, plot_h = 72, 64, 28, 64, 180
+    step = max(26, min(64, 640 // len(items)), (MIN_CHART_WIDTH - left - right) // len(items) if len(items) < 4 else 0)
+    bar = min(step * 0.55, 40)
+    width = left + right + step * len(items)
+    height = top + plot_h + bottom
+    y0 = top + plot_h
+    unit, scale = size_unit(max(float(b["cipher_bytes"] or 0) for b in items))
+    size_top = nice_ceiling(max(float(b["cipher_bytes"] or 0) for b in items) / scale) * scale
+    secs_top = nice_ceiling(max(float(b["seconds"] or 0) for b in items))
+    parts = _axis(left, y0, plot_h, size_top, lambda v: f"{v / scale:g} {unit}", x1=width - right)
+    parts += _axis(width - right, y0, plot_h, secs_top, lambda v: f"{v:g} s", right=True)
+    points = []
+    for i, b in enumerate(items):
+        x = left + step * i + (step - bar) / 2
+        h = plot_h * float(b["cipher_bytes"] or 0) / size_top
+        expired = b.get("expired_at") is not None
+        tip = (f"{b['backup_id']}: {size(b['cipher_bytes'])} encrypted ({size(b['plain_bytes'])} plain), "
+               f"{b['tables']} tables, {b['rows']:,} rows, {secs(b['seconds'])}" + (" — expired" if expired else ""))
+        parts.append(f'<rect x="{x:.1f}" y="{y0 - h:.1f}" width="{bar:.1f}" height="{max(h, 0.5):.1f}" '
+                     f'class="size{" expired" if expired else ""}"><title>{esc(tip)}</title></rect>')
+        cx = x + bar / 2
+        cy = y0 - plot_h * float(b["seconds"] or 0) / secs_top
+        points.append((cx, cy, f"{b['backup_id']}: took {secs(b['seconds'])}"))
+        parts.append(f'<text x="{cx:.1f}" y="{y0 + 12}" transform="rotate(-40 {cx:.1f} {y0 + 12})" '
+                     f'text-anchor="end" class="tick">{esc(when(b["taken_at"])[5:])}</text>')
+    if len(points) > 1:
+        parts.append('<polyline class="duration" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
+                     + '"/>')
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" class="duration-point"><title>{esc(tip)}</title></circle>'
+              for x, y, tip in points]
+    legend = (f'<rect x="{left}" y="6" width="10" height="10" class="size"/>'
+              f'<text x="{left + 14}" y="15" class="legend">encrypted size</text>'
+              f'<line x1="{left + 130}" x2="{left + 150}" y1="11" y2="11" class="duration"/>'
+              f'<circle cx="{left + 140}" cy="11" r="3.5" class="duration-point"/>'
+              f'<text x="{left + 156}" y="15" class="legend">duration (right axis)</text>')
+    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
+            f'aria-label="Backup sizes and durations">' + legend + "".join(parts) + "</svg>")
+
+
+# -- the page ------------------------------------------------------------------------------------------
+
+CSS = """
+:root { color-scheme: light dark; --fg: #1a202c; --muted: #718096; --line: #e2e8f0; --bg: #fff; --card: #f7fafc;
+        --ok: #2f855a; --bad: #c53030; --warn: #b7791f; --info: #2b6cb0; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e2e8f0; --muted: #a0aec0; --line: #2d3748; --bg: #1a202c; --card: #232b3a; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; padding: 16px 24px 48px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "PingFang SC",
+       "Microsoft YaHei", sans-serif; color: var(--fg); background: var(--bg); }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 8px 24px; border-bottom: 1px solid var(--line);
+         padding-bottom: 8px; }
+header h1 { font-size: 20px; margin: 0; }
+header .meta { color: var(--muted); font-size: 12px; }
+nav a { margin-right: 14px; }
+a { color: var(--info); }
+h2 { font-size: 17px; margin: 28px 0 8px; }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-weight: 600; color: var(--muted); font-size: 12px; white-space: nowrap; }
+td.n, th.n { text-align: right; white-space: nowrap; }
+code { font-size: 12px; }
+.muted, .empty { color: var(--muted); }
+.badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; border: 1px solid currentColor;
+         white-space: nowrap; }
+.badge.ok { color: var(--ok); } .badge.bad { color: var(--bad); } .badge.warn { color: var(--warn); }
+.badge.info { color: var(--info); } .badge.muted { color: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 150px; }
+.card b { display: block; font-size: 18px; }
+.card span { color: var(--muted); font-size: 12px; }
+.chartbox { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 6px;
+            padding: 8px; margin: 8px 0; }
+svg.chart { display: block; font: 11px system-ui, sans-serif; }
+svg .grid { stroke: var(--line); stroke-width: 1; }
+svg .tick, svg .legend { fill: var(--muted); }
+svg .legend { fill: var(--fg); font-size: 12px; }
+svg .outline { fill: none; stroke: none; }
+svg .outline.dry { stroke: var(--muted); stroke-dasharray: 3 2; }
+svg .size { fill: #4a90c2; } svg .size.expired { fill: #a0aec0; }
+svg .duration { fill: none; stroke: #d53f8c; stroke-width: 2; }
+svg .duration-point { fill: #d53f8c; }
+details { margin: 4px 0 10px; }
+summary { cursor: pointer; color: var(--info); }
+.fp { font-family: ui-monospace, monospace; font-size: 11px; word-break: break-all; }
+"""
+
+
+def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None) -> str:
+    transfers = data["transfers"]
+    sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
+                _restores_section(data["restores"]), _retention_section(data)]
+    who = f" · signed in as {esc(user)}" if user else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Handover</title><style>{CSS}</style></head>
+<body>
+<header><h1>Handover · 网点转让</h1>
+<span class="meta">target store, schema version {esc(data.get("schema_version") or "—")} · read
+{esc(when(data["generated_at"], seconds=True))} (times in UTC+8, Asia/Shanghai){who} ·
+<a href="{esc(base)}/api/overview">JSON</a></span></header>
+<nav><a href="#transfers">Transfers</a><a href="#backups">Backups</a><a href="#restores">Restores</a>
+<a href="#retention">Retention &amp; erasure</a></nav>
+{"".join(sections)}
+<p class="muted">Only ids of runs, backups and branches, counts, reason codes, dates, sizes, hashes and key
+fingerprints are shown here; no customer value is read for this page.</p>
+</body></html>"""
+
+
+def _manifest_cell(t: dict, base: str) -> str:
+    m = t["manifest"]
+    if m is None:
+        return '<span class="muted">none</span>'
+    v = m["verification"]
+    state = v["state"]
+    why = {"valid": "the Ed25519 signature holds over the stored text, with the key stored beside it",
+           "invalid": "the stored text, signature, key or fingerprint do not agree: not the manifest that was signed",
+           "unsigned": "no signature stored", "missing": "no manifest text stored"}[state]
+    trust = ""
+    if v["trusted"] is True:
+        trust = " " + badge("configured key", "ok", "signed by the signing key this deployment is configured with")
+    elif v["trusted"] is False:
+        trust = " " + badge("other key", "warn", "signed by a key other than the configured signing key")
+    href = f"{base}/manifests/{quote(t['run_id'], safe='')}"
+    links = (f'<a href="{esc(href)}">manifest</a> · <a href="{esc(href)}/signature">.sig</a> · '
+             f'<a href="{esc(href)}/public-key">key</a>')
+    return f"{badge(state, title=why)}{trust}<br>{links}"
+
+
+def _transfers_section(transfers: list[dict], base: str) -> str:
+    out = ['<section id="transfers"><h2>Transfers</h2>']
+    if not transfers:
+        out.append('<p class="empty">No transfer has run against this store yet.</p></section>')
+        return "".join(out)
+    latest = transfers[0]
+    loaded_now = latest["reconciliation"]["totals"]
+    statuses: dict[str, int] = {}
+    for t in transfers:
+        statuses[t["status"]] = statuses.get(t["status"], 0) + 1
+    out.append('<div class="cards">'
+               f'<div class="card"><b>{len(transfers)}</b><span>runs shown</span></div>'
+               f'<div class="card"><b>{badge(latest["status"])}</b><span>latest: {esc(latest["branch_id"])}, '
+               f'{esc(when(latest["started_at"]))}</span></div>'
+               f'<div class="card"><b>{num(loaded_now["loaded"])} / {num(loaded_now["source_rows"])}</b>'
+               '<span>loaded / source rows, latest run</span></div>'
+               f'<div class="card"><b>{" ".join(badge(f"{s} {n}", STATUS_CLASS.get(s)) for s, n in sorted(statuses.items()))}'
+               '</b><span>runs by status</span></div></div>')
+    out.append('<h3>Dispositions per transfer</h3><div class="chartbox">' + dispositions_chart(transfers) + "</div>")
+    out.append('<table><thead><tr><th>run</th><th>branch</th><th>mode</th><th>status</th><th>started</th>'
+               '<th class="n">took</th><th class="n">source</th><th class="n">loaded</th><th class="n">quarantined</th>'
+               '<th class="n">excluded</th><th class="n">duplicates</th><th>balanced</th><th>validation</th>'
+               '<th>manifest</th></tr></thead><tbody>')
+    for t in transfers:
+        tot = t["reconciliation"]["totals"]
+        v = t["validation"]
+        balanced = {True: badge("yes", "ok"), False: badge("NO", "bad"), None: '<span class="muted">—</span>'}[
+            tot["balanced"]]
+        if t["counts_agree"] is False:
+            balanced += " " + badge("run ≠ manifest", "bad", "ops.runs.counts differ from the signed manifest's")
+        validation = ('<span class="muted">—</span>' if not v["expectations"] else
+                      f'{v["expectations"] - v["failed"]}/{v["expectations"]} passed'
+                      + (f', {num(v["unexpected"])} values flagged' if v["unexpected"] else ""))
+        out.append(f'<tr><td><code>{esc(t["run_id"])}</code></td><td>{esc(t["branch_id"])}</td>'
+                   f'<td>{esc(t["mode"])}</td><td>{badge(t["status"])}</td><td>{esc(when(t["started_at"]))}</td>'
+                   f'<td class="n">{secs(t["seconds"])}</td><td class="n">{num(tot["source_rows"])}</td>'
+                   f'<td class="n">{num(tot["loaded"])}</td><td class="n">{num(tot["quarantined"])}</td>'
+                   f'<td class="n">{num(tot["excluded"])}</td><td class="n">{num(tot["duplicates"])}</td>'
+                   f'<td>{balanced}</td><td>{validation}</td><td>{_manifest_cell(t, base)}</td></tr>')
+    out.append("</tbody></table>")
+    for t in transfers:
+        out.append(_transfer_details(t))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _transfer_details(t: dict) -> str:
+    rec = t["reconciliation"]
+    if not rec["entities"] and not t["validation"]["entities"]:
+        return ""
+    source = {"manifest": "from the signed manifest", "run": "from ops.runs (no manifest)"}.get(t["counts_source"], "")
+    out = [(f'<details><summary>Reconciliation and validation of <code>{esc(t["run_id"])}</code> '
+            f'({esc(t["branch_id"])})</summary>')]
+    if rec["entities"]:
+        out.append(f'<p class="muted">Counts {esc(source)}. Every source row is loaded, quarantined, excluded or '
+                   'collapsed as a duplicate; a row held for several reasons counts under each.</p>'
+                   '<table><thead><tr><th>entity</th><th class="n">source</th><th class="n">loaded</th>'
+                   '<th class="n">quarantined</th><th>quarantined by reason</th><th class="n">excluded</th>'
+                   '<th>excluded by reason</th><th class="n">duplicates</th><th>balanced</th></tr></thead><tbody>')
+        for e in rec["entities"]:
+            out.append(f'<tr><td>{esc(e["entity"])}</td><td class="n">{num(e["source_rows"])}</td>'
+                       f'<td class="n">{num(e["loaded"])}</td><td class="n">{num(e["quarantined"])}</td>'
+                       f'<td>{reasons_text(e["quarantined_by_reason"])}</td><td class="n">{num(e["excluded"])}</td>'
+                       f'<td>{reasons_text(e["excluded_by_reason"])}</td><td class="n">{num(e["duplicates"])}</td>'
+                       f'<td>{badge("yes", "ok") if e["balanced"] else badge("NO", "bad")}</td></tr>')
+        out.append("</tbody></table>")
+    v = t["validation"]
+    if v["entities"]:
+        out.append('<h3>Validation (Great Expectations)</h3><table><thead><tr><th>entity</th>'
+                   '<th class="n">expectations</th><th class="n">failed</th><th class="n">values flagged</th>'
+                   '<th>failing expectations</th></tr></thead><tbody>')
+        for e in v["entities"]:
+            failures = "<br>".join(
+                f'<code>{esc(f["expectation"])}</code> on {esc(", ".join(f["columns"]))} → '
+                f'<code>{esc(f["reason"])}</code>: {num(f["unexpected"])} of {num(f["evaluated"])}'
+                for f in e["failures"]) or '<span class="muted">none</span>'
+            out.append(f'<tr><td>{esc(e["entity"])}</td><td class="n">{num(e["expectations"])}</td>'
+                       f'<td class="n">{num(e["failed"])}</td><td class="n">{num(e["unexpected"])}</td>'
+                       f'<td>{failures}</td></tr>')
+        out.append("</tbody></table>")
+    m = t["manifest"]
+    if m is not None:
+        fp = m["verification"]["signer_fingerprint"]
+        out.append(f'<p>Manifest SHA-256 <span class="fp">{esc(m["sha256"])}</span> ({size(m["bytes"])}), signer '
+                   f'fingerprint <span class="fp">{esc(fp)}</span>. Check it without Airflow: '
+                   f'<code>handover manifest verify {esc(download_name(t["run_id"], ".json"))} --public-key '
+                   f'{esc(download_name(t["run_id"], ".pub.pem"))} --fingerprint &lt;the fingerprint the '
+                   'transferring party gave you&gt;</code></p>')
+    out.append("</details>")
+    return "".join(out)
+
+
+def _check_cell(check: dict | None) -> str:
+    if not check:
+        return '<span class="muted">—</span>'
+    detail = check.get("detail") or {}
+    facts = ", ".join(f"{k} {v}" for k, v in detail.items() if k != "error" and not isinstance(v, dict))
+    title = f"checked {when(check['checked_at'], seconds=True)} in {secs(check['seconds'])}" + (
+        f"; {facts}" if facts else "") + (f"; {detail['error']}" if detail.get("error") else "")
+    text = f"{'✓' if check['ok'] else '✗'} {secs(check['seconds'])}"
+    cell = badge(text, "ok" if check["ok"] else "bad", title)
+    if not check["ok"] and detail.get("error"):
+        cell += f'<br><span class="muted">{esc(detail["error"])}</span>'
+    return cell
+
+
+def _backups_section(backups: list[dict]) -> str:
+    out = ['<section id="backups"><h2>Backups</h2>']
+    if not backups:
+        out.append('<p class="empty">No backup of this store is recorded yet.</p></section>')
+        return "".join(out)
+    live = [b for b in backups if not b["expired_at"]]
+    newest = backups[0]
+    out.append('<div class="cards">'
+               f'<div class="card"><b>{len(live)}</b><span>live backups shown ({len(backups) - len(live)} expired)'
+               '</span></div>'
+               f'<div class="card"><b>{esc(when(newest["taken_at"]))}</b><span>newest backup</span></div>'
+               f'<div class="card"><b>{size(newest["cipher_bytes"])}</b><span>newest, encrypted '
+               f'({size(newest["plain_bytes"])} plain)</span></div></div>')
+    out.append('<h3>Sizes and durations</h3><div class="chartbox">' + backups_chart(backups) + "</div>")
+    out.append('<table><thead><tr><th>backup</th><th>taken</th><th class="n">tables</th><th class="n">rows</th>'
+               '<th class="n">plain</th><th class="n">encrypted</th><th class="n">took</th><th>runs</th>'
+               '<th>quick</th><th>keys</th><th>full</th><th>drill</th><th>expired</th></tr></thead><tbody>')
+    for b in backups:
+        expired = (f'{esc(when(b["expired_at"]))}<br><span class="muted">{esc(b["expiry_reason"])}</span>'
+                   if b["expired_at"] else '<span class="muted">—</span>')
+        runs = len(b["runs"])
+        out.append(f'<tr><td><code>{esc(b["backup_id"])}</code><br><span class="muted">{esc(b["destination"])}'
+                   f'</span></td><td>{esc(when(b["taken_at"]))}</td><td class="n">{num(b["tables"])}</td>'
+                   f'<td class="n">{num(b["rows"])}</td><td class="n">{size(b["plain_bytes"])}</td>'
+                   f'<td class="n">{size(b["cipher_bytes"])}</td><td class="n">{secs(b["seconds"])}</td>'
+                   f'<td title="{esc(", ".join(b["runs"]))}">{runs}</td>'
+                   + "".join(f"<td>{_check_cell(b['checks'].get(kind))}</td>" for kind in ("quick", "keys", "full",
+                                                                                        "drill"))
+                   + f"<td>{expired}</td></tr>")
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _restores_section(restores: list[dict]) -> str:
+    out = ['<section id="restores"><h2>Restores</h2>']
+    if not restores:
+        out.append('<p class="empty">No restore is recorded (restore drills run in scratch databases and are '
+                   'listed with the backups).</p></section>')
+        return "".join(out)
+    out.append('<table><thead><tr><th>#</th><th>backup</th><th>into</th><th>tables</th><th>by</th><th>status</th>'
+               '<th>started</th><th class="n">took</th><th class="n">rows</th><th>error</th></tr></thead><tbody>')
+    for r in restores:
+        tables = ", ".join(r["tables"]) if r["tables"] else "all"
+        out.append(f'<tr><td>{r["id"]}</td><td><code>{esc(r["backup_id"])}</code></td><td>{esc(r["target"])}'
+                   f'{" (overwrite)" if r["overwrite"] else ""}</td><td>{esc(tables)}</td>'
+                   f'<td>{esc(r["requested_by"])}</td><td>{badge(r["status"])}</td><td>{esc(when(r["started_at"]))}'
+                   f'</td><td class="n">{secs(r["seconds"])}</td><td class="n">{num(r["rows"])}</td>'
+                   f'<td>{esc(r["error"] or "")}</td></tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _retention_section(data: dict) -> str:
+    purges, erasures, holds = data["purges"], data["erasures"], data["legal_holds"]
+    out = ['<section id="retention"><h2>Retention purge and erasure requests</h2><h3>Purges</h3>']
+    if not purges:
+        out.append('<p class="empty">No retention purge has run yet.</p>')
+    else:
+        out.append('<table><thead><tr><th>#</th><th>as of</th><th>kind</th><th>status</th><th>finished</th>'
+                   '<th class="n">deleted</th><th>per class</th><th>held</th></tr></thead><tbody>')
+        for p in purges:
+            per_class = ", ".join(f"<code>{esc(c)}</code> {num(n)}" for c, n in p["deleted_per_class"].items()) \
+                or '<span class="muted">—</span>'
+            held = []
+            if p["held"]["branches"]:
+                held.append("branches " + esc(", ".join(p["held"]["branches"])))
+            if p["held"]["customers"]:
+                held.append(f'{num(p["held"]["customers"])} customer{"s" if p["held"]["customers"] != 1 else ""}')
+            out.append(f'<tr><td>{p["id"]}</td><td>{esc(when(p["today"]))}</td>'
+                       f'<td>{badge("dry run", "info") if p["dry_run"] else "purge"}</td><td>{badge(p["status"])}</td>'
+                       f'<td>{esc(when(p["finished_at"]))}</td>'
+                       f'<td class="n">{num(p["deleted"])}{" (would be)" if p["dry_run"] else ""}</td>'
+                       f'<td>{per_class}</td><td>{"; ".join(held) or "—"}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("<h3>Erasure requests (PIPL Art. 47)</h3>")
+    if not erasures["total"]:
+        out.append('<p class="empty">No erasure request has been received.</p>')
+    else:
+        out.append('<div class="cards">' + "".join(
+            f'<div class="card"><b>{num(n)}</b><span>{badge(state)}</span></div>'
+            for state, n in erasures["by_state"].items()) + "</div>")
+        out.append('<table><thead><tr><th>#</th><th>identifier kind</th><th>branch</th><th>basis</th><th>received</th>'
+                   '<th>state</th><th>reason</th><th>retry after</th><th>decided</th><th>outcome</th></tr></thead>'
+                   '<tbody>')
+        for r in erasures["requests"]:
+            outcome = ", ".join(
+                f"{esc(k)} {num(v)}" if not isinstance(v, dict) else
+                f"{esc(k)} {num(sum(v.values()))}" for k, v in r["outcome"].items()) or "—"
+            out.append(f'<tr><td>{r["id"]}</td><td>{esc(r["kind"])}</td><td>{esc(r["branch_id"] or "any")}</td>'
+                       f'<td>{esc(r["basis"])}</td><td>{esc(when(r["received_at"]))}</td><td>{badge(r["state"])}</td>'
+                       f'<td>{esc(r["reason"] or "")}</td><td>{esc(when(r["retry_after"]))}</td>'
+                       f'<td>{esc(when(r["decided_at"]))}</td><td>{outcome}</td></tr>')
+        out.append("</tbody></table>")
+    hold_text = []
+    if holds["branches"]:
+        hold_text.append("on branches " + esc(", ".join(holds["branches"])))
+    if holds["customers"]:
+        hold_text.append(f"on {num(holds['customers'])} customer{'s' if holds['customers'] != 1 else ''}")
+    out.append(f'<p>Legal holds in force: {"; ".join(hold_text) or "none"}.</p></section>')
+    return "".join(out)
+
+
+def render_unavailable(message: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Handover: store unavailable</title>'
+            f'<style>{CSS}</style></head><body><header><h1>Handover · 网点转让</h1></header>'
+            f'<h2>The target store is unavailable</h2><p>{esc(message)}</p><p class="muted">HTTP 503. Check the '
+            "connection <code>handover_target</code> and the server; the API server's log has the details."
+            "</p></body></html>")
+
+
+def render_signin(request, status: int) -> str:
+    login = None
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        login = get_auth_manager().get_url_login(next_url=request.url.path)
+    except Exception as exc:  # noqa: BLE001 — no login link is better than no page
+        log.debug("handover page: no login URL (%s)", type(exc).__name__)
+    what = "Sign in to Airflow to see this page." if status == 401 else "Your Airflow session is not valid."
+    link = f' <a href="{esc(login)}">Sign in</a>' if login else ""
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Handover: sign in</title>'
+            f'<style>{CSS}</style></head><body><header><h1>Handover · 网点转让</h1></header>'
+            f"<p>{esc(what)}{link}</p></body></html>")
