@@ -21,18 +21,19 @@ run: $(STAMP)
 	$(BIN)/python -m handover_airflow.local run
 
 # Debian packages the tests drive (no Python wheel has them): headless Chromium and its driver for the
-# browser test, docker-compose to check docker-compose.yaml. Installed with apt when missing and we are
+# browser test (and a CJK font for its screenshot), docker-compose to check docker-compose.yaml.
+# Installed with apt when missing and we are
 # root; otherwise the tests that need them fail saying what to install.
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/docker-compose
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/docker-compose /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 system:
-	@missing=""; for t in $(SYSTEM_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSTEM_TOOLS); do test -e $$t || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium chromium-driver docker-compose (missing:$$missing)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver docker-compose >/dev/null \
+	    echo "installing chromium chromium-driver docker-compose fonts-wqy-microhei (missing:$$missing)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver docker-compose fonts-wqy-microhei >/dev/null \
 	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	           chromium chromium-driver docker-compose >/dev/null; }; \
-	  else echo "missing:$$missing — install Debian's chromium chromium-driver docker-compose"; fi; fi
+	           chromium chromium-driver docker-compose fonts-wqy-microhei >/dev/null; }; \
+	  else echo "missing:$$missing — install Debian's chromium chromium-driver docker-compose fonts-wqy-microhei"; fi; fi
 
 test: $(STAMP) system
 	$(BIN)/ruff check include plugins dags tests bench
