@@ -15,8 +15,8 @@ Runs nightly at 02:00 Asia/Shanghai, and after every successful `branch_transfer
    within, plus max-age): kept with reasons, the rest removed with their data keys (crypto-shredding); the
    only backup that verifies is never removed.
 
-A **deadline alert** fires when a nightly run has not succeeded `HANDOVER_BACKUP_DEADLINE_HOURS` (default
-3) after its scheduled time. Each backup, check and expiry is recorded in the store's `control` schema (never inside a backup); a
+`backup_deadline` alerts when no backup has succeeded by 05:00 (`HANDOVER_BACKUP_DEADLINE`). Each backup,
+check and expiry is recorded in the store's `control` schema (never inside a backup); a
 failure alerts (connection `handover_alerts`, and the log). Schemas `control` and `staging` are not
 backed up.
 """
@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-from handover_airflow.alerts import backup_deadline, on_failure
+from handover_airflow.alerts import on_failure
 from handover_airflow.assets import TARGET_STORE
 
 
@@ -43,9 +43,6 @@ from handover_airflow.assets import TARGET_STORE
     default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(minutes=2),
                   "on_failure_callback": on_failure},
     max_active_runs=1,
-    # Not successful 3 h (HANDOVER_BACKUP_DEADLINE_HOURS) after its scheduled time: alert.
-    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=backup_deadline(),
-                           callback=AsyncCallback("handover_airflow.alerts.backup_deadline_missed")),
 )
 def branch_backup():
     @task

@@ -13,7 +13,7 @@ import smtplib
 from email.message import EmailMessage
 
 ALERT_CONN_ID = "handover_alerts"
-BACKUP_DEADLINE_ENV = "HANDOVER_BACKUP_DEADLINE_HOURS"
+BACKUP_DEADLINE_ENV = "HANDOVER_BACKUP_DEADLINE"
 log = logging.getLogger(__name__)
 
 
@@ -65,20 +65,35 @@ def on_failure(context: dict) -> None:
     notify(*describe(context))
 
 
-def backup_deadline() -> dt.timedelta:
-    """How long after its scheduled time (02:00 Asia/Shanghai) the nightly backup must have succeeded:
-    ``HANDOVER_BACKUP_DEADLINE_HOURS`` (read when the DAG file is parsed; default 3, i.e. 05:00)."""
-    return dt.timedelta(hours=float(os.environ.get(BACKUP_DEADLINE_ENV) or 3))
+def backup_deadline() -> dt.time:
+    """The time of day (Asia/Shanghai) by which the nightly backup must have succeeded:
+    ``HANDOVER_BACKUP_DEADLINE`` (``HH:MM``, read when the DAG file is parsed; default 05:00 — three hours
+    after the 02:00 backup)."""
+    return dt.time.fromisoformat(os.environ.get(BACKUP_DEADLINE_ENV) or "05:00")
 
 
-async def backup_deadline_missed(context: dict | None = None, **kwargs) -> None:
-    """The deadline callback (Airflow runs it in the triggerer): the nightly backup has not succeeded in
-    time — alert, as a failure would."""
-    import asyncio
+def check_backup_deadline(now: dt.datetime | None = None) -> dict:
+    """The deadline check: a backup of the store has succeeded since 02:00 (Asia/Shanghai) today, or the
+    task fails at once and its failure callback alerts (one alert). Counts and times only."""
+    from zoneinfo import ZoneInfo
 
-    dag_run = (context or {}).get("dag_run") or {}
-    run_id = dag_run.get("run_id") if isinstance(dag_run, dict) else getattr(dag_run, "run_id", None)
-    subject = "[Handover] the nightly backup has not succeeded by its deadline"
-    body = (f"DAG branch_backup, run {run_id or '?'}: not successful {backup_deadline()} after its scheduled "
-            "time. Check the run in the Airflow UI; yesterday's backup is the latest good one until it succeeds.\n")
-    await asyncio.to_thread(notify, subject, body)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from handover_airflow.backups import _store
+
+    zone = ZoneInfo("Asia/Shanghai")
+    local = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    since = local.replace(hour=2, minute=0, second=0, microsecond=0)
+    if local < since:
+        since -= dt.timedelta(days=1)
+    with _store() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), max(taken_at) FROM control.backups WHERE taken_at >= %s", (since,))
+        count, latest = cur.fetchone()
+        cur.execute("SELECT max(taken_at) FROM control.backups")
+        last_ever = cur.fetchone()[0]
+    if not count:
+        last = (f"the latest was taken {last_ever.astimezone(zone):%Y-%m-%d %H:%M}" if last_ever
+                else "no backup of the store has ever succeeded")
+        raise AirflowFailException(f"the nightly backup has not succeeded by its deadline: no backup since "
+                                   f"{since:%Y-%m-%d %H:%M} (Asia/Shanghai), it is {local:%H:%M}; {last}")
+    return {"backups_since": since.isoformat(), "count": count, "latest": latest.isoformat()}

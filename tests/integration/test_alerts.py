@@ -4,14 +4,15 @@ are still logged."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
+import email
 import json
 import logging
 import socketserver
 import threading
 
 import pytest
+
+from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
 
 
 class _Smtp(socketserver.StreamRequestHandler):
@@ -32,7 +33,9 @@ class _Smtp(socketserver.StreamRequestHandler):
                 body = []
                 while (data := self.rfile.readline()) not in (b".\r\n", b""):
                     body.append(data)
-                self.server.messages.append(b"".join(body).decode("utf-8", "replace"))
+                message = email.message_from_bytes(b"".join(body))  # subject and body, transfer-decoded
+                self.server.messages.append(f"Subject: {message['Subject']}\n"
+                                            + message.get_payload(decode=True).decode("utf-8", "replace"))
                 self.wfile.write(b"250 queued\r\n")
             elif verb == b"QUIT":
                 self.wfile.write(b"221 bye\r\n")
@@ -70,14 +73,6 @@ def test_a_failure_is_mailed_and_logged(smtp, caplog):
     assert "HANDOVER ALERT" in caplog.text
 
 
-def test_a_missed_backup_deadline_is_mailed(smtp):
-    from handover_airflow.alerts import backup_deadline_missed
-
-    asyncio.run(backup_deadline_missed(context={"dag_run": {"run_id": "scheduled__2026-11-30T18:00:00+00:00"}}))
-    assert "has not succeeded by its deadline" in smtp.messages[0]
-    assert "scheduled__2026-11-30T18:00:00+00:00" in smtp.messages[0]
-
-
 def test_without_the_connection_the_alert_is_still_logged(monkeypatch, caplog):
     from handover_airflow.alerts import notify
 
@@ -87,18 +82,31 @@ def test_without_the_connection_the_alert_is_still_logged(monkeypatch, caplog):
     assert "HANDOVER ALERT: [Handover] test" in caplog.text
 
 
-def test_the_nightly_backup_has_a_deadline_alert(monkeypatch, airflow_db):
-    """Serialised as the scheduler sees it: 3 h after the run's logical date (02:00 Asia/Shanghai), the
-    callback ours; the hours configurable."""
+def test_the_backup_deadline_alerts_when_no_backup_succeeded_since_two(smtp, airflow_db, target, monkeypatch,  # noqa: F811
+                                                                        master_key_text, signing_key_text, tmp_path):
+    """`backup_deadline` through Airflow (`dag.test()`), at its configured time: no backup since 02:00 → the
+    run fails and one mail goes out; after a backup it succeeds and nothing is sent."""
+    import psycopg2
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.serialization.serialized_objects import DagSerialization
+    from handover.backup import ledger, snapshot
+    from handover.backup.snapshot import LocalFolder
+    from handover.crypto import MasterKey, signing_key
+    from handover.store import schema
 
     from tests.conftest import ROOT
 
-    monkeypatch.setenv("HANDOVER_BACKUP_DEADLINE_HOURS", "4.5")
-    dag = DagBag(dag_folder=str(ROOT / "dags" / "branch_backup.py")).get_dag("branch_backup")
-    alert = dag.deadline[0] if isinstance(dag.deadline, list) else dag.deadline
-    assert alert.interval == dt.timedelta(hours=4.5)
-    assert alert.reference.reference_name == "DagRunLogicalDateDeadline"
-    text = json.dumps(DagSerialization.to_dict(dag), default=str)
-    assert "handover_airflow.alerts.backup_deadline_missed" in text
+    monkeypatch.setenv("HANDOVER_BACKUP_DEADLINE", "05:30")
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "backup_deadline.py")).get_dag("backup_deadline")
+    assert dag.timetable.summary.startswith("30 5 * * *")
+    run = dag.test()
+    assert run.get_state() == "failed"
+    assert len(smtp.messages) == 1 and "has not succeeded by its deadline" in smtp.messages[0]
+    assert "no backup of the store has ever succeeded" in smtp.messages[0]
+
+    with psycopg2.connect(target) as conn:
+        schema.ensure_schema(conn)
+        manifest = snapshot.take(conn, LocalFolder(tmp_path / "b"), MasterKey.from_text(master_key_text),
+                                 signing_key(signing_key_text))
+        ledger.record_backup(conn, manifest, "test", 1.0)
+    assert dag.test().get_state() == "success"
+    assert len(smtp.messages) == 1
