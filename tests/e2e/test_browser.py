@@ -24,6 +24,8 @@ from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / ".handover" / "test-artifacts"
 BRANCH = "SH-PD-0042"
