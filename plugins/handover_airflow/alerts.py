@@ -79,14 +79,14 @@ def check_backup_deadline(now: dt.datetime | None = None) -> dict:
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from handover_airflow.backups import _store
+    from handover_airflow.backups import open_store
 
     zone = ZoneInfo("Asia/Shanghai")
     local = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
     since = local.replace(hour=2, minute=0, second=0, microsecond=0)
     if local < since:
         since -= dt.timedelta(days=1)
-    with _store() as conn, conn.cursor() as cur:
+    with open_store() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), max(taken_at) FROM control.backups WHERE taken_at >= %s", (since,))
         count, latest = cur.fetchone()
         cur.execute("SELECT max(taken_at) FROM control.backups")

@@ -79,7 +79,7 @@ def _keys():
 
 
 @contextmanager
-def _store(dsn: str | None = None):
+def open_store(dsn: str | None = None):
     """A connection to the target store (or ``dsn``), its schema ensured (``control`` included)."""
     import psycopg2
     from handover.store import schema
@@ -105,7 +105,7 @@ def take_backup() -> dict:
 
     master, signer, _ = _keys()
     dest = destination()
-    with _store() as conn:
+    with open_store() as conn:
         start = time.monotonic()
         manifest = snapshot.take(conn, dest, master, signer)
         seconds = time.monotonic() - start
@@ -125,7 +125,7 @@ def verify_backup(backup_id: str | None = None, *, full: bool = False, sample: i
 
     dest = destination()
     master, _, pem = _keys()
-    with _store() as conn:
+    with open_store() as conn:
         backup_id = backup_id or (snapshot.backups(dest) or [None])[-1]
         if backup_id is None:
             raise _fail(snapshot.BackupError(f"no backup at {dest} to verify"))
@@ -148,7 +148,7 @@ def check_all_backups() -> dict:
     if not found:
         raise _fail(snapshot.BackupError(f"no backup at {dest}"))
     failures = []
-    with _store() as conn:
+    with open_store() as conn:
         for backup_id in found:
             try:
                 ledger.checked(conn, backup_id, "quick",
@@ -182,7 +182,7 @@ def full_read() -> dict:
     found = snapshot.backups(dest)
     if not found:
         raise _fail(snapshot.BackupError(f"no backup at {dest}"))
-    with _store() as conn, conn.cursor() as cur:
+    with open_store() as conn, conn.cursor() as cur:
         cur.execute("SELECT backup_id, max(checked_at) FROM control.backup_checks WHERE kind = 'full' AND ok "
                     "GROUP BY backup_id")
         last = dict(cur.fetchall())
@@ -203,7 +203,7 @@ def restore_drill() -> dict:
         admin_dsn = dsn_from_connection(Connection.get(DRILL_CONN_ID))
     except AirflowNotFoundException:
         admin_dsn = target()[0]
-    with _store() as conn:
+    with open_store() as conn:
         try:
             backup_id = ledger.latest_good(dest, public_key_pem=pem, conn=conn)
             stones = _tombstones(conn, dest)
@@ -253,7 +253,7 @@ def choose_backup(requested: str | None) -> str:
         if requested and requested != "latest":
             snapshot.verify(dest, requested, public_key_pem=pem, sample=1)
             return requested
-        with _store() as conn:
+        with open_store() as conn:
             return ledger.latest_good(dest, public_key_pem=pem, conn=conn)
     except snapshot.BackupError as exc:
         raise _fail(exc) from None
@@ -271,11 +271,11 @@ def restore(backup_id: str, target_conn_id: str, tables: list[str] | None, overw
     master, _, pem = _keys()
     dest = destination()
     try:
-        with _store() as live:  # the live store's tombstones too, when restoring somewhere else
+        with open_store() as live:  # the live store's tombstones too, when restoring somewhere else
             stones = _tombstones(live, dest)
     except Exception:  # noqa: BLE001 — after a loss the live store may be gone: the destination's copies remain
         stones = _tombstones(None, dest)
-    with _store(dsn_from_connection(conn_spec)) as conn:
+    with open_store(dsn_from_connection(conn_spec)) as conn:
         try:
             result = ledger.restore(conn, dest, backup_id, master, public_key_pem=pem, overwrite=overwrite,
                                     tables=tables or None, target=target_conn_id, requested_by=user,
@@ -299,6 +299,6 @@ def expire_backups() -> dict:
         log.info("keep %s: %s", backup_id, ", ".join(reasons))
     for backup_id in result["remove"]:
         log.info("removed %s (its data key first)", backup_id)
-    with _store() as conn:
+    with open_store() as conn:
         ledger.record_expiry(conn, settings, result)
     return {"kept": result["keep"], "removed": result["remove"], "unverified": result["unverified"]}

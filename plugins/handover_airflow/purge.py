@@ -58,16 +58,16 @@ def purge_records(dry_run: bool, as_of: str | None) -> dict:
     from handover.run import run_tag
     from handover.store import ops
 
-    from handover_airflow.backups import _store
+    from handover_airflow.backups import open_store
 
     today = _today(as_of)
     keep = rules.housekeeping(json.loads(Variable.get(HOUSEKEEPING_VARIABLE, default=None) or "{}"))
-    with _store() as conn:
+    with open_store() as conn:
         with conn.cursor() as cur:
             cur.execute("INSERT INTO control.purges (dry_run, today) VALUES (%s, %s) RETURNING id", (dry_run, today))
             purge_id = cur.fetchone()[0]
             conn.commit()
-            held_branches, held_customers = erasure.holds(cur, erasure._CustomerIds(cur, hasher(conn)))
+            held_branches, held_customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher(conn)))
             cur.execute("SELECT run_id FROM ops.runs WHERE status = 'running'")
             running = {run_tag(r) for (r,) in cur.fetchall()}
         records = store.purge_vault(conn, today, held_branches=set(held_branches),
@@ -102,10 +102,10 @@ def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
     from handover.purge import erasure
     from handover.store import ops
 
-    from handover_airflow.backups import _store, destination
+    from handover_airflow.backups import destination, open_store
 
     today = _today(as_of)
-    with _store() as conn:
+    with open_store() as conn:
         outcomes = erasure.carry_out(conn, hasher(conn), today, dry_run=dry_run)
         if not dry_run:
             states: dict[str, int] = {}
@@ -151,10 +151,10 @@ def write_report(purged: dict, erasures: dict) -> str:
     from handover.backup.retention import Policy
     from handover.purge import erasure
 
-    from handover_airflow.backups import _store, retention_settings
+    from handover_airflow.backups import open_store, retention_settings
 
     policy = Policy.parse(retention_settings())
-    with _store() as conn:
+    with open_store() as conn:
         requests = erasure.report(conn)
         with conn.cursor() as cur:
             cur.execute("SELECT backup_id, taken_at FROM control.backups WHERE expired_at IS NULL ORDER BY taken_at")

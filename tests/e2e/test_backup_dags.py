@@ -22,15 +22,6 @@ from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the conn
 from tests.integration.test_transfer_store import _ctx
 
 
-@pytest.fixture(scope="module")
-def dags(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.conftest import ROOT
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
-
-
 @pytest.fixture
 def backed_up(target, master_key_text, signing_key_text, sample_contract, sample_export,  # noqa: F811
               tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import psycopg2
-import pytest
 from handover import transfer
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
@@ -21,15 +20,6 @@ from handover.store.keys import get_or_create
 
 from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
 from tests.integration.test_transfer_store import _ctx
-
-
-@pytest.fixture(scope="module")
-def dags(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.conftest import ROOT
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
 
 
 def _counts(dsn: str) -> dict[str, int]:

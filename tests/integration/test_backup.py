@@ -260,3 +260,18 @@ def test_the_recovery_plan_from_nothing_but_the_kit_and_the_backups(backed_up, m
         assert cli.main(["backup", "restore", "--dest", dest.root, "--dsn", fresh]) == 2  # not empty
         assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "keys" / "master.key").read_text().strip() not in kit.read_text()
+
+
+def test_a_database_error_in_a_restore_is_recorded_without_its_detail_lines():
+    """PostgreSQL names the offending values in DETAIL: only the first line is recorded or re-raised."""
+    import psycopg2.errors
+    from handover.backup import ledger
+
+    class Violation(psycopg2.errors.ForeignKeyViolation):
+        def __str__(self) -> str:
+            return ('insert or update on table "accounts" violates foreign key constraint "fk"\n'
+                    'DETAIL:  Key (customer_id)=(C00000042) is not present in table "customers".')
+
+    recorded = ledger.summary(Violation())
+    assert recorded == 'Violation: insert or update on table "accounts" violates foreign key constraint "fk"'
+    assert "C00000042" not in recorded

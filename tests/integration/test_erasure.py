@@ -136,7 +136,7 @@ def test_a_legal_hold_refuses_until_released(store_and_people):
         assert _present(ctx.dsn, customer)["vault.customers"] == 1
         # The retention purge keeps the held customer too.
         with conn.cursor() as cur:
-            branches, customers = erasure.holds(cur, erasure._CustomerIds(cur, hasher))
+            branches, customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher))
         assert customers == {(BRANCH, customer): hold} and branches == {}
         erasure.release_hold(conn, hold, "legal")
         outcome, = erasure.carry_out(conn, hasher, AFTER_AML + dt.timedelta(days=1))

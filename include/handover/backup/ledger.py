@@ -120,10 +120,13 @@ def restore(conn, dest, backup_id: str, master, *, public_key_pem: bytes | None 
                                 tables=tables, before_commit=hook)
     except Exception as exc:
         conn.rollback()
-        _finish(conn, restore_id, "failed", time.monotonic() - start, error=str(exc))
+        error = summary(exc)
+        _finish(conn, restore_id, "failed", time.monotonic() - start, error=error)
         ops.audit(conn, "backup.restore_failed", run_id=None, branch_id=None, actor=requested_by,
-                  backup_id=backup_id, target=target, error=str(exc))
-        raise
+                  backup_id=backup_id, target=target, error=error)
+        if isinstance(exc, BackupError):
+            raise
+        raise BackupError(f"{backup_id}: the restore failed and was rolled back ({error})") from None
     seconds = time.monotonic() - start
     _finish(conn, restore_id, "success", seconds, rows=rows)
     ops.audit(conn, "backup.restored", run_id=None, branch_id=None, actor=requested_by, backup_id=backup_id,
@@ -131,6 +134,17 @@ def restore(conn, dest, backup_id: str, master, *, public_key_pem: bytes | None 
               tombstones=applied)
     return {"restore_id": restore_id, "backup_id": backup_id, "tables": len(rows), "rows": sum(rows.values()),
             "seconds": round(seconds, 3), "tombstones": applied}
+
+
+def summary(exc: BaseException) -> str:
+    """What may be recorded of an error: ours as they are (they name objects, never values); a database
+    error by its first line only — PostgreSQL puts the offending values in its DETAIL lines."""
+    from handover.errors import HandoverError
+
+    if isinstance(exc, HandoverError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:500]
 
 
 def _finish(conn, restore_id: int, status: str, seconds: float, *, rows: dict | None = None,

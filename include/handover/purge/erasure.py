@@ -89,7 +89,7 @@ def release_hold(conn, hold_id: int, released_by: str) -> None:
     conn.commit()
 
 
-class _CustomerIds:
+class CustomerIds:
     """customer_id digests → (branch, customer id), computed once per branch when needed."""
 
     def __init__(self, cur, hasher) -> None:
@@ -114,7 +114,7 @@ class _CustomerIds:
         return [r[0] for r in self._cur.fetchall()]
 
 
-def resolve(cur, ids: _CustomerIds, kind: str, wanted: bytes, branch_id: str | None) -> list[tuple[str, str]]:
+def resolve(cur, ids: CustomerIds, kind: str, wanted: bytes, branch_id: str | None) -> list[tuple[str, str]]:
     """The (branch, customer id) pairs a keyed hash names."""
     if kind == "customer_id":
         return ids.find(wanted, branch_id)
@@ -125,7 +125,7 @@ def resolve(cur, ids: _CustomerIds, kind: str, wanted: bytes, branch_id: str | N
     return [tuple(r) for r in cur.fetchall()]
 
 
-def holds(cur, ids: _CustomerIds) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+def holds(cur, ids: CustomerIds) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     """Active legal holds: branches (→ hold id) and customers (→ hold id)."""
     cur.execute("SELECT id, branch_id, match_kind, match_digest FROM control.legal_holds WHERE released_at IS NULL")
     branches, customers = {}, {}
@@ -235,7 +235,7 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False) -> list[di
                     "WHERE state = 'pending' OR (state = 'refused' AND retry_after <= %s) ORDER BY id", (today,))
         open_requests = cur.fetchall()
         rules = classes(cur)
-        ids = _CustomerIds(cur, hasher)
+        ids = CustomerIds(cur, hasher)
         held_branches, held_customers = holds(cur, ids)
         for request_id, kind, wanted, branch in open_requests:
             matches = resolve(cur, ids, kind, wanted, branch)
@@ -289,7 +289,7 @@ def apply_tombstones(conn, hasher, tombstones: list[tuple[str, bytes]] | None = 
         if cur.fetchone()[0] is not None:
             cur.execute("SELECT kind, digest FROM control.tombstones")
             stones |= {(k, bytes(d)) for k, d in cur.fetchall()}
-        ids = _CustomerIds(cur, hasher)
+        ids = CustomerIds(cur, hasher)
         customers: set[tuple[str, str]] = set()
         for kind, wanted in stones:
             customers.update(resolve(cur, ids, kind, wanted, None))
