@@ -109,8 +109,9 @@ _CHILDREN = {
 
 
 def due_query(entity: str, rule: RetentionClass) -> str:
-    """The keys of ``entity``'s due rows in one branch, at most ``%(batch)s``: anchor ≤ cutoff, customer not
-    held, no child retained."""
+    """The keys of ``entity``'s due rows in one branch: anchor ≤ cutoff, customer not held, no child
+    retained. (Run once per entity into a temporary table that the batches then drain: each batch finds
+    its keys by primary key instead of scanning the partition again.)"""
     key = canonical.ENTITIES[entity].key
     joins = ("JOIN vault.accounts acc ON acc.branch_id = r.branch_id AND acc.account_id = r.account_id "
              if entity == "transactions" else "")
@@ -119,8 +120,14 @@ def due_query(entity: str, rule: RetentionClass) -> str:
     where = ["r.branch_id = %(branch)s", f"{_anchor(entity, rule)} <= %(cutoff)s",
              (f"NOT EXISTS (SELECT 1 FROM purge_held h WHERE h.branch_id = r.branch_id "
              f"AND h.customer_id = {_customer_of(entity)})"), *_CHILDREN.get(entity, [])]
-    return (f"SELECT r.branch_id, r.{key} FROM vault.{entity} r {joins}WHERE " + " AND ".join(where)
-            + " LIMIT %(batch)s")
+    return f"SELECT r.branch_id, r.{key} FROM vault.{entity} r {joins}WHERE " + " AND ".join(where)
+
+
+def _next_batch(entity: str) -> str:
+    """The next ``%(batch)s`` keys taken out of ``purge_due`` (in the same statement that deletes them)."""
+    key = canonical.ENTITIES[entity].key
+    return (f"DELETE FROM purge_due WHERE ctid IN (SELECT ctid FROM purge_due LIMIT %(batch)s) "
+            f"RETURNING branch_id, {key}")
 
 
 def delete_rows(cur, entity: str, keys_query: str, params: dict) -> int:
@@ -171,8 +178,12 @@ def purge_vault(conn, today: dt.date, *, held_branches: set[str], held_customers
                 if rule is None:
                     continue
                 bound = cutoff(today, rule.keep)
-                query = due_query(entity, rule)
                 params = {"branch": branch, "cutoff": bound, "batch": batch, "closed": list(CLOSED_STATUSES)}
+                cur.execute("DROP TABLE IF EXISTS purge_due")
+                cur.execute(f"CREATE TEMP TABLE purge_due AS {due_query(entity, rule)}", params)
+                if not dry_run:
+                    conn.commit()
+                query = _next_batch(entity)
                 deleted = 0
                 progress = Progress(f"purge {branch} {entity}", unit="rows deleted")
                 while True:
