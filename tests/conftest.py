@@ -32,6 +32,9 @@ os.environ.update({
     "HANDOVER_WORK_ROOT": str(_SESSION_DIR / "work"),
     "HANDOVER_OUTPUT_ROOT": str(_SESSION_DIR / "output"),
     "GX_ANALYTICS_ENABLED": "False",
+    # Airflow writes a random one into airflow.cfg when it first creates it; a process that loaded its
+    # configuration before that (this one) has none, so the API app could not sign or check a token.
+    "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
 })
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 
