@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import Param, dag, setup, task, teardown
+from handover_airflow.alerts import on_failure
 from handover_airflow.assets import TARGET_STORE
 from handover_airflow.runtime import mark_run_failed, step
 from handover_airflow.traces import run_traces
@@ -49,7 +50,8 @@ from handover_airflow.traces import run_traces
     catchup=False,
     doc_md=__doc__,
     tags=["handover", "transfer"],
-    default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(seconds=15)},
+    default_args={"owner": "handover", "retries": 2, "retry_delay": dt.timedelta(seconds=15),
+                  "on_failure_callback": on_failure},
     max_active_runs=1,
     on_failure_callback=mark_run_failed,
     params={

@@ -70,3 +70,14 @@ def test_branch_backup_runs_nightly_in_shanghai_and_after_each_transfer(dagbag):
     outlets = dagbag.dags["branch_transfer"].get_task("publish_manifest").outlets
     assert [a.name for a in outlets] == ["handover://target-store"]
     assert sorted(backup.task_ids) == ["expire_backups", "take_backup", "verify_backup"]
+
+
+def test_every_task_alerts_when_it_fails(dagbag):
+    """Failure callbacks notify (the log, and SMTP when configured): on every task of every DAG."""
+    from handover_airflow.alerts import on_failure
+
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert on_failure in callbacks, (dag_id, task.task_id)
