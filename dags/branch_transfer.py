@@ -18,7 +18,11 @@ Moves one branch's customer records to the new owner's store, as its **data cont
 6. **load_vault** — one transaction into `vault`, `analytics` and `ops.quarantine` / `ops.exclusions`,
    then the analytics customers' k-anonymity measured and, with the contract's `min_k`, enforced
    (skipped when `dry_run`).
-7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails.
+7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails; a loaded
+   row with a field issue (a value nulled or kept by its column's `on_invalid`) is counted by reason.
+   **act_on_resend** — a re-sent export: a customer loaded before and now without consent has processing
+   stopped and an erasure request carried out under the retention schedule; customers absent from it are
+   listed, and kept, reported or erased as the contract's `transfer.absent_customers` says.
 8. **publish_manifest** — the handover manifest with the loaded tables' content hashes, signed (Ed25519),
    and the bilingual checklist (交接清单), to `ops.manifests` and the output folder.
 9. **scan_for_leaks** — every identifier and customer name of the export searched for in what an analyst
@@ -121,6 +125,10 @@ def branch_transfer():
     def reconcile(loaded: dict) -> dict:
         return step("reconcile")
 
+    @task(retries=3)
+    def act_on_resend(reconciled: dict) -> dict:
+        return step("act_on_resend")
+
     @task(outlets=[TARGET_STORE])  # branch_backup follows
     def publish_manifest(reconciled: dict) -> dict:
         return step("publish_manifest")
@@ -139,7 +147,7 @@ def branch_transfer():
     extracted = extract_source.expand(entity=entities)
     archive_original(dump_source_tables(store)) >> extracted
     staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
-    manifest = publish_manifest(reconcile(load_vault(settle(staged))))
+    manifest = publish_manifest(act_on_resend(reconcile(load_vault(settle(staged)))))
     scan_for_leaks(manifest) >> close_work_area(work).as_teardown(setups=work)
 
 

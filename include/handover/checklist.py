@@ -47,6 +47,18 @@ TEMPLATE = """<!doctype html>
 {% for e, code, zh, en, n in reasons %}<tr><td>{{ e }}</td><td><code>{{ code }}</code></td><td>{{ zh }}</td><td class="en">{{ en }}</td><td class="n">{{ n }}</td></tr>
 {% else %}<tr><td colspan="5">无 <span class="en">none</span></td></tr>{% endfor %}</table>
 
+<h2>带字段问题迁移的记录 <span class="en">Rows loaded with a field issue</span></h2>
+<p>按合同各列的 <code>on_invalid</code>：值被置空（null）或按原文保留（keep），记录照常迁移。<br><span class="en">As each column's <code>on_invalid</code> says: the value was set to null or kept as written, and the row was loaded.</span></p>
+<table><tr><th>实体 <span class="en">Entity</span></th><th>列 <span class="en">Column</span></th><th>原因 <span class="en">Reason</span></th><th>说明</th><th class="en">Meaning</th><th>记录数 <span class="en">Rows</span></th></tr>
+{% for e, column, code, zh, en, n in issues %}<tr><td>{{ e }}</td><td>{{ column }}</td><td><code>{{ code }}</code></td><td>{{ zh }}</td><td class="en">{{ en }}</td><td class="n">{{ n }}</td></tr>
+{% else %}<tr><td colspan="6">无 <span class="en">none</span></td></tr>{% endfor %}</table>
+
+{% if m.resend and (m.resend.withdrawn.customers or m.resend.absent.customers) %}<h2>再次提交的导出 <span class="en">A re-sent export</span></h2>
+<table>
+<tr><th>此前已迁移、现撤回同意的客户 <span class="en">Customers loaded before, consent now withdrawn</span></th><td class="n">{{ m.resend.withdrawn.customers }}</td><td>分析层数据已删除；库内数据按保存期限表删除{% if m.resend.withdrawn.erasure_requests %}（删除请求：{% for state, n in m.resend.withdrawn.erasure_requests.by_state.items() %}{{ state }} {{ n }} {% endfor %}）{% endif %}<br><span class="en">analytics rows removed; vault rows erased under the retention schedule</span></td></tr>
+<tr><th>此前已迁移、本次导出中没有的客户 <span class="en">Customers loaded before, absent from this export</span></th><td class="n">{{ m.resend.absent.customers }}</td><td>合同决定 <span class="en">contract decides</span>: <b>{{ m.resend.absent.decision }}</b>；客户编号见清单文件 <span class="en">customer numbers in the manifest</span></td></tr>
+</table>{% endif %}
+
 <h2>接收的文件 <span class="en">Files received</span></h2>
 <table><tr><th>文件 <span class="en">File</span></th><th>字节 <span class="en">Bytes</span></th><th>物理行数 <span class="en">Lines</span></th><th>编码 <span class="en">Encoding</span></th><th>SHA-256</th></tr>
 {% for s in m.sources %}<tr><td>{{ s.file }}</td><td class="n">{{ s.bytes }}</td><td class="n">{{ s.lines if s.lines is not none else "—" }}</td><td>{{ s.encoding or ("xlsx · " ~ s.sheet) }}</td><td><code>{{ s.sha256 }}</code></td></tr>
@@ -69,6 +81,7 @@ TEMPLATE = """<!doctype html>
 <li>依《个人信息保护法》第二十二条，向已迁移客户告知接收方的名称和联系方式。<br><span class="en">Notify the transferred customers of the recipient's name and contact details (PIPL Art. 22).</span></li>
 <li>按保密协议 {{ m.agreement.confidentiality }} 及各字段的保留类别保管数据。<br><span class="en">Keep the data under confidentiality agreement {{ m.agreement.confidentiality }} and each field's retention class.</span></li>
 {% if excluded %}<li>不得使用或保留被排除客户的数据。<br><span class="en">Do not use or keep data of excluded customers.</span></li>{% endif %}
+{% if m.resend and m.resend.absent.customers and m.resend.absent.decision == "report" %}<li>与转让方确认 {{ m.resend.absent.customers }} 名未出现在本次导出中的已迁移客户（销户、迁出或遗漏），并决定保留或删除。<br><span class="en">Settle with the transferring party the {{ m.resend.absent.customers }} customers loaded before but absent from this export (closed, moved or left out), and decide to keep or erase them.</span></li>{% endif %}
 <li>在下方签字确认接收。<br><span class="en">Sign below to confirm receipt.</span></li></ol>
 
 <h2>签字 <span class="en">Signatures</span></h2>
@@ -85,9 +98,15 @@ def render(manifest: dict, manifest_sha256: str, fingerprint: str) -> str:
     counts = [(e, manifest["counts"][e]) for e in order]
     reasons = [(e, code, *describe(code), n) for e in order
                for code, n in sorted(manifest["counts"][e].get("reasons", {}).items())]
+    issues = []
+    for e in order:
+        for item, n in sorted(manifest["counts"][e].get("field_issues", {}).items()):
+            column, _, code = item.partition(":")
+            issues.append((e, column, code, *describe(code), n))
     env = Environment(autoescape=select_autoescape(default=True))
     return env.from_string(TEMPLATE).render(
-        m=manifest, counts=counts, reasons=reasons, manifest_sha256=manifest_sha256, fingerprint=fingerprint,
+        m=manifest, counts=counts, reasons=reasons, issues=issues, manifest_sha256=manifest_sha256,
+        fingerprint=fingerprint,
         quarantined=sum(c["quarantined"] for _, c in counts), excluded=sum(c["excluded"] for _, c in counts))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,12 @@ SOURCE_FORMATS = ("csv", "xlsx", "table")  # table: a table of the source databa
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 DURATION = re.compile(r"^\d+[dmy]$")
-COLUMN_KEYS = {"field", "extra", "type", "format", "required", "key", "pii", "retention"}
+COLUMN_KEYS = {"field", "extra", "time_of", "type", "format", "required", "key", "pii", "retention", "on_invalid",
+               "codes", "excel_serial", "partial_dates", "scale"}
+SOURCE_KEYS = {"file", "table", "format", "encoding", "sheet", "delimiter", "header_row"}
+ENTITY_KEYS = {"source", "columns", "belongs_to"}
+PARTIAL_DATES = ("start", "end")  # a year or a month read as its first or its last day
+ABSENT = ("keep", "report", "erase")  # a re-sent export without a customer loaded before
 AUTO = "auto"  # an extra column's PII class decided by sampling its values (`handover.pii.classify`)
 
 
@@ -47,6 +52,13 @@ class Column:
     key: bool
     pii: str
     retention: str
+    on_invalid: str = "quarantine"  # canonical.ON_INVALID: what a bad value does to the row
+    codes: tuple[tuple[str, str | None], ...] = ()  # the branch's spellings (lower-cased) → canonical codes
+    excel_serial: bool = False  # whole numbers in this date column are Excel serial days
+    partial_dates: str | None = None  # start | end: "2015", "2015年6月" read as the period's first/last day
+    scale: int | None = None  # amounts: the most decimals a value may have (default: its currency's)
+    identifier: bool = False  # a key, reference or identity/card number: a bad value always quarantines
+    time_of: str | None = None  # this column holds the time of day of that datetime field (交易日期 + 交易时间)
 
     @property
     def sealed(self) -> bool:
@@ -61,6 +73,10 @@ class Source:
     encoding: str = "auto"
     sheet: str | None = None
     delimiter: str = ","
+    header_row: int | None = None  # the line (CSV) or row (XLSX) of the header, below a title; None: the first
+
+
+IDENTIFIER_FORMATS = frozenset({"resident_id", "uscc", "bank_card", "document"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,7 @@ class EntitySpec:
     name: str
     source: Source
     columns: tuple[Column, ...]
+    belongs_to: str | None = None  # transactions: account | card | customer (canonical.BELONGS_TO)
 
     @property
     def model(self) -> canonical.Entity:
@@ -75,7 +92,7 @@ class EntitySpec:
 
     @property
     def fields(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.columns if not c.is_extra)
+        return tuple(c for c in self.columns if not c.is_extra and c.time_of is None)
 
     @property
     def extras(self) -> tuple[Column, ...]:
@@ -83,9 +100,13 @@ class EntitySpec:
 
     def column_for(self, field_name: str) -> Column | None:
         for c in self.columns:
-            if not c.is_extra and c.name == field_name:
+            if not c.is_extra and c.time_of is None and c.name == field_name:
                 return c
         return None
+
+    def time_column(self, field_name: str) -> Column | None:
+        """The column holding the time of day of a datetime field, when the export splits it off."""
+        return next((c for c in self.columns if c.time_of == field_name), None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,7 @@ class Contract:
     entities: dict[str, EntitySpec] = field(default_factory=dict)
     masking: MaskingPolicy | None = None  # the analytics tier's overrides (None: the default policy)
     min_k: int | None = None  # k-anonymity the analytics customers must reach (None: measured only)
+    absent_customers: str = "report"  # a re-sent export without a customer loaded before: keep | report | erase
 
     def source_dir(self, override: str | Path | None = None) -> Path:
         return Path(override) if override else self.location
@@ -143,12 +165,9 @@ def _retention(node: dict, path: Path, problems: _Problems) -> dict[str, dict[st
     if schedule is not None:
         where = f"retention.schedule ({schedule})"
         try:
-            loaded = yaml.safe_load((path.parent / str(schedule)).read_text(encoding="utf-8"))
-        except OSError as exc:
-            problems.add(where, f"cannot read it ({exc.strerror})")
-            loaded = {}
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            problems.add(where, f"not valid UTF-8 YAML ({type(exc).__name__})")
+            loaded = read_yaml(path.parent / str(schedule), "retention schedule")[1]
+        except ContractError as exc:
+            problems.items += [f"{where}: {p}" for p in exc.problems]
             loaded = {}
         for name, rule in _mapping(_mapping(loaded, where, problems).get("classes"), f"{where} classes",
                                    problems).items():
@@ -188,27 +207,97 @@ def _text(node: dict, key: str, where: str, problems: _Problems, required: bool 
     return str(value).strip()
 
 
+# A contract or retention schedule is a page or two of YAML; anything near this is not one.
+DOCUMENT_LIMIT = 1 << 20  # bytes
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as a contract may be written: plain mappings, lists and scalars. A key given twice is an error
+    naming both lines (PyYAML silently keeps the last one, which once turned the resident IDs into a
+    plaintext extra); anchors and aliases are refused (an alias bomb expands a small file into gigabytes),
+    and so is every explicit tag (``!!python/…``, ``!!binary``, a custom ``!tag``)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(event.start_mark, "YAML anchors and aliases (&name, *name) are not allowed in a "
+                                             "contract: write each value out")
+        if getattr(event, "tag", None) is not None:  # untagged nodes have none; `!x` and `!!x` do
+            raise _Refused(event.start_mark, "explicit YAML tags (!!type, !tag) are not allowed in a contract")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # a list or mapping as a key
+                raise _Refused(key_node.start_mark, "a key must be a plain value") from None
+            if first is not None:
+                raise _Refused(key_node.start_mark, f"key {_shown(key)} is given twice (first on line "
+                                                    f"{first.line + 1}); say it once")
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, mark, what: str) -> None:
+        super().__init__(what)
+        self.problem_mark, self.what = mark, what
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value of the contract as an error message may quote it: short, whatever it is."""
+    text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, (int, float)) \
+        else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def read_yaml(path: Path, what: str = "contract") -> Any:
+    """A contract (or retention schedule) file, parsed strictly (`_StrictLoader`); ContractError naming the
+    line otherwise."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ContractError(path, [f"the {what} is not a regular file"])
+        if size > DOCUMENT_LIMIT:
+            raise ContractError(path, [(f"the {what} is {size:,} bytes, over the limit of {DOCUMENT_LIMIT:,}: "
+                                        "it cannot be a contract")])
+        with open(path, "rb") as fh:
+            raw = fh.read(DOCUMENT_LIMIT + 1)
+    except OSError as exc:
+        raise ContractError(path, [f"cannot read the {what} ({exc.strerror})"]) from None
+    return raw, parse_yaml(raw, path, what)
+
+
+def parse_yaml(raw: bytes, path: Path, what: str = "contract") -> Any:
+    if len(raw) > DOCUMENT_LIMIT:
+        raise ContractError(path, [f"the {what} is over the limit of {DOCUMENT_LIMIT:,} bytes"])
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader, stricter
+    except _Refused as exc:
+        raise ContractError(path, [f"line {exc.problem_mark.line + 1}: {exc.what}"]) from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
+        raise ContractError(path, [f"{where}: not valid UTF-8 YAML ({type(exc).__name__})"]) from None
+    except RecursionError:
+        raise ContractError(path, ["the YAML is nested too deeply to be a contract"]) from None
+
+
 def load_contract(path: str | Path) -> Contract:
     """Read and check a contract; raise ContractError listing every problem with its place."""
     from handover.validators import is_uscc
 
     path = Path(path).resolve()
-    try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:
-        raise ContractError(path, [f"cannot read the contract ({exc.strerror})"]) from None
-    try:
-        doc = yaml.safe_load(raw_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        raise ContractError(path, [f"{where}: not valid UTF-8 YAML ({type(exc).__name__})"]) from None
+    raw_bytes, doc = read_yaml(path)
 
     problems = _Problems(path)
     doc = _mapping(doc, "(top level)", problems)
     version = doc.get("contract_version")
     if version != 1:
-        problems.add("contract_version", f"must be 1 (got {version!r})")
+        problems.add("contract_version", f"must be 1 (got {_shown(version)})")
     known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities", "analytics"}
     for key in doc:
         if key not in known_top:
@@ -232,6 +321,13 @@ def load_contract(path: str | Path) -> Contract:
     agreement = {}
     for kind in ("transfer", "confidentiality"):
         agreement[kind] = _text(agreement_node, kind, "transfer.agreement", problems) or ""
+    for key in transfer:
+        if key not in ("transferring_party", "receiving_party", "agreement", "jurisdiction", "absent_customers"):
+            problems.add(f"transfer.{key}", "unknown key (known: transferring_party, receiving_party, agreement, "
+                                            "jurisdiction, absent_customers)")
+    absent = str(transfer.get("absent_customers", "report"))
+    if absent not in ABSENT:
+        problems.add("transfer.absent_customers", f"use one of {', '.join(ABSENT)}")
     jurisdiction = _text(transfer, "jurisdiction", "transfer", problems) or ""
     if jurisdiction and not COUNTRY.match(jurisdiction):
         problems.add("transfer.jurisdiction", "use an ISO 3166-1 alpha-2 code such as CN")
@@ -260,6 +356,12 @@ def load_contract(path: str | Path) -> Contract:
             target = spec.model.field(parent).references.split(".")[0]
             if spec.column_for(parent) and target not in entities_node:
                 problems.add(f"entities.{name}.columns", f"maps {parent} but entity {target} is not declared")
+        if spec.belongs_to == "card" and not any(
+                e in entities and entities[e].column_for("card_number") and entities[e].column_for("account_id")
+                for e in ("accounts", "cards")):
+            problems.add(f"entities.{name}.belongs_to", "card: the transactions' card numbers are resolved to "
+                                                        "accounts, so entities.cards (or entities.accounts) must "
+                                                        "map card_number and account_id")
 
     problems.raise_if_any()
     return Contract(
@@ -276,6 +378,7 @@ def load_contract(path: str | Path) -> Contract:
         entities={n: entities[n] for n in canonical.ENTITIES if n in entities},
         masking=masking,
         min_k=min_k,
+        absent_customers=absent,
     )
 
 
@@ -316,15 +419,28 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
         file = _text(src, "file", f"{where}.source", problems) or ""
         fmt = str(src.get("format") or Path(file).suffix.lstrip(".")).lower()
     if fmt not in SOURCE_FORMATS:
-        problems.add(f"{where}.source.format", f"use one of {', '.join(SOURCE_FORMATS)} (got {fmt!r})")
+        problems.add(f"{where}.source.format", f"use one of {', '.join(SOURCE_FORMATS)} (got {_shown(fmt)})")
     encoding = str(src.get("encoding", "auto")).lower()
     if encoding not in ENCODINGS:
-        problems.add(f"{where}.source.encoding", f"use one of {', '.join(ENCODINGS)} (got {encoding!r})")
+        problems.add(f"{where}.source.encoding", f"use one of {', '.join(ENCODINGS)} (got {_shown(encoding)})")
     sheet = src.get("sheet")
     if fmt == "xlsx" and sheet is None:
         problems.add(f"{where}.source.sheet", "name the sheet that holds the data")
+    for key in src:
+        if key not in SOURCE_KEYS:
+            problems.add(f"{where}.source.{key}", f"unknown key (known: {', '.join(sorted(SOURCE_KEYS))})")
+    header_row = src.get("header_row")
+    if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, int)
+                                   or not 1 <= header_row <= 100):
+        problems.add(f"{where}.source.header_row", "the line (row) number of the header, 1 to 100")
+        header_row = None
+    delimiter = str(src.get("delimiter", ","))
+    if fmt == "csv" and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        problems.add(f"{where}.source.delimiter", "one character other than a quote or a line break (such as , ; | "
+                                                  "or a tab)")
+        delimiter = ","
     source = Source(file=file, format=fmt, encoding=encoding, sheet=None if sheet is None else str(sheet),
-                    delimiter=str(src.get("delimiter", ",")))
+                    delimiter=delimiter, header_row=header_row)
 
     columns: list[Column] = []
     seen_fields: dict[str, str] = {}
@@ -333,16 +449,22 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
         col = _mapping(col, cwhere, problems)
         for key in col:
             if key not in COLUMN_KEYS:
-                problems.add(cwhere, f"unknown key {key!r} (known: {', '.join(sorted(COLUMN_KEYS))})")
-        if ("field" in col) == ("extra" in col):
-            problems.add(cwhere, "say either `field: <canonical field>` or `extra: <name>`")
+                problems.add(cwhere, f"unknown key {_shown(key)} (known: {', '.join(sorted(COLUMN_KEYS))})")
+        if sum(k in col for k in ("field", "extra", "time_of")) != 1:
+            problems.add(cwhere, "say either `field: <canonical field>`, `extra: <name>` or `time_of: <a datetime "
+                                 "field>`")
+            continue
+        if "time_of" in col:
+            time_of = _time_of(col, cwhere, str(header), model, name, retention, problems)
+            if time_of:
+                columns.append(time_of)
             continue
         is_extra = "extra" in col
         target = str(col.get("extra") if is_extra else col.get("field"))
         canon = None
         if not is_extra:
             if target not in model.field_names:
-                problems.add(cwhere, f"unknown field {target!r} for {name} (known: {', '.join(model.field_names)})")
+                problems.add(cwhere, f"unknown field {_shown(target)} for {name} (known: {', '.join(model.field_names)})")
                 continue
             if target in seen_fields:
                 problems.add(cwhere, f"field {target} is already mapped from column {seen_fields[target]}")
@@ -352,12 +474,18 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
             problems.add(cwhere, "an extra column's name uses lowercase letters, digits and _")
         vtype = str(col.get("type", canon.type if canon else "string"))
         if vtype not in canonical.VALUE_TYPES:
-            problems.add(cwhere, f"unknown type {vtype!r} (known: {', '.join(canonical.VALUE_TYPES)})")
+            problems.add(cwhere, f"unknown type {_shown(vtype)} (known: {', '.join(canonical.VALUE_TYPES)})")
         elif canon and vtype != canon.type:
             problems.add(cwhere, f"type {vtype} does not match the canonical type {canon.type} of {target}")
         fmt_ = col.get("format", canon.format if canon else None)
+        if canon and canon.format == "document" and fmt_ == "resident_id":
+            fmt_ = "document"  # an older contract's spelling: the number is checked by its document type
+        if is_extra and fmt_ in ("document", "expiry"):
+            problems.add(cwhere, f"format {fmt_} is for the canonical field "
+                                 f"{'id_number (it needs the row’s document type)' if fmt_ == 'document' else 'id_expiry'}")
+            fmt_ = None
         if fmt_ is not None and fmt_ not in canonical.FORMATS:
-            problems.add(cwhere, f"unknown format {fmt_!r} (known: {', '.join(canonical.FORMATS)})")
+            problems.add(cwhere, f"unknown format {_shown(fmt_)} (known: {', '.join(canonical.FORMATS)})")
         elif canon and fmt_ != canon.format:
             problems.add(cwhere, f"format {fmt_} does not match the canonical format {canon.format} of {target}")
         pii = str(col.get("pii", "")) or None
@@ -375,21 +503,175 @@ def _entity(name: str, node: dict, retention: dict, problems: _Problems) -> Enti
         if ret is None:
             problems.add(cwhere, "say its retention class (retention: <a class from the retention section>)")
         elif str(ret) not in retention:
-            problems.add(cwhere, f"retention class {ret!r} is not declared in the retention section")
+            problems.add(cwhere, f"retention class {_shown(ret)} is not declared in the retention section")
         is_key = bool(col.get("key", False))
         if is_key and (is_extra or target != model.key):
             problems.add(cwhere, f"only {model.key} can be the key of {name}")
         if is_key and pii != "none":
             problems.add(cwhere, "a key column must have pii: none (use the branch's record number as key)")
+        key = is_key or (canon is not None and target == model.key)
+        required = bool(col.get("required", False)) or bool(canon and canon.required)
+        identifier = key or (canon.identifier if canon else fmt_ in IDENTIFIER_FORMATS)
         columns.append(Column(
-            header=str(header), name=target, is_extra=is_extra, type=vtype, format=fmt_,
-            required=bool(col.get("required", False)) or bool(canon and canon.required),
-            key=is_key or (canon is not None and target == model.key), pii=pii, retention=str(ret),
+            header=str(header), name=target, is_extra=is_extra, type=vtype, format=fmt_, required=required,
+            key=key, pii=pii, retention=str(ret), identifier=identifier,
+            on_invalid=_on_invalid(col, cwhere, vtype, fmt_, pii, identifier, required, problems),
+            codes=_codes(col, cwhere, target if canon else None, vtype, problems),
+            excel_serial=_flag(col, "excel_serial", cwhere, vtype, problems),
+            partial_dates=_partial(col, cwhere, vtype, problems),
+            scale=_scale(col, cwhere, vtype, problems),
         ))
-    mapped = {c.name for c in columns if not c.is_extra}
+    mapped = {c.name for c in columns if not c.is_extra and c.time_of is None}
+    for c in columns:
+        if c.time_of and c.time_of not in mapped:
+            problems.add(f"{where}.columns.{c.header}", f"time_of {c.time_of}: no column maps that field")
+    belongs_to = _belongs_to(node, name, mapped, where, problems)
     for f in model.fields:
-        if f.required and f.name not in mapped:
-            problems.add(f"{where}.columns", f"required field {f.name} is not mapped from any column")
+        if f.derived_from and f.name not in mapped and f.derived_from in mapped:
+            continue  # made from the blind index of the field it derives from
+        if (f.required or f.name == canonical.BELONGS_TO.get(belongs_to or "")) and f.name not in mapped:
+            hint = (f" (or say what the {name} belong to: belongs_to: account, card or customer)"
+                    if belongs_to else "")
+            problems.add(f"{where}.columns", f"required field {f.name} is not mapped from any column{hint}")
+    for key in node:
+        if key not in ENTITY_KEYS:
+            problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(ENTITY_KEYS))})")
     if not columns:
         return None
-    return EntitySpec(name=name, source=source, columns=tuple(columns))
+    if belongs_to:  # the field it belongs by is required (a row without it belongs to nothing)
+        by = canonical.BELONGS_TO[belongs_to]
+        columns = [replace(c, required=True) if not c.is_extra and c.name == by else c for c in columns]
+    return EntitySpec(name=name, source=source, columns=tuple(columns), belongs_to=belongs_to)
+
+
+def _time_of(col: dict, where: str, header: str, model: canonical.Entity, entity: str, retention: dict,
+             problems: _Problems) -> Column | None:
+    """``time_of: occurred_at`` — the export gives a datetime field's date and its time of day in two columns
+    (交易日期 + 交易时间): this column holds the time, joined to the date before the value is read."""
+    target = str(col["time_of"])
+    if target not in model.field_names or model.field(target).type != "datetime":
+        datetimes = [f.name for f in model.fields if f.type == "datetime"]
+        problems.add(f"{where}.time_of", f"name a datetime field of {entity} ({', '.join(datetimes) or 'none'})")
+        return None
+    for key in col:
+        if key not in ("time_of", "retention", "pii"):
+            problems.add(where, f"a time_of column takes only time_of, pii and retention (not {_shown(key)})")
+    ret = col.get("retention")
+    if ret is None or str(ret) not in retention:
+        problems.add(where, "say its retention class (retention: <a class from the retention section>)")
+    return Column(header=header, name=f"{target}__time", is_extra=False, type="string", format=None,
+                  required=False, key=False, pii=str(col.get("pii", "none")), retention=str(ret),
+                  time_of=target)
+
+
+def _belongs_to(node: dict, name: str, mapped: set[str], where: str, problems: _Problems) -> str | None:
+    """Transactions belong to an account, a card (resolved to its account) or only a customer: what the
+    contract says, else the first of those its columns map."""
+    if name != "transactions":
+        if "belongs_to" in node:
+            problems.add(f"{where}.belongs_to", "only transactions say what they belong to")
+        return None
+    said = node.get("belongs_to")
+    if said is None:
+        return next((kind for kind, f in canonical.BELONGS_TO.items() if f in mapped), "account")
+    if said not in canonical.BELONGS_TO:
+        problems.add(f"{where}.belongs_to", f"use one of {', '.join(canonical.BELONGS_TO)}")
+        return None
+    return str(said)
+
+
+def _on_invalid(col: dict, where: str, vtype: str, fmt: str | None, pii: str | None, identifier: bool,
+                required: bool, problems: _Problems) -> str:
+    """What a bad value of this column does. Identifiers, keys and required columns always quarantine the
+    row; free text keeps its value (a remark is data: a formula in it is kept as text and neutralised
+    wherever it leaves the store); every other column quarantines unless the contract says ``null``
+    (load the row without the value, the reason kept with it) or, for plain text, ``keep``."""
+    default = "keep" if pii == "free_text" else "quarantine"
+    if "on_invalid" not in col:
+        return default
+    said = col["on_invalid"]
+    said = "null" if said is None else str(said)  # YAML reads a bare `on_invalid: null` as nothing: it means null
+    if said not in canonical.ON_INVALID:
+        problems.add(f"{where}.on_invalid", f"use one of {', '.join(canonical.ON_INVALID)}")
+        return default
+    if said != "quarantine" and (identifier or required):
+        what = "an identifier (a key, a reference, an identity or card number)" if identifier else "required"
+        problems.add(f"{where}.on_invalid", f"{said} is not allowed: the column is {what}, so a bad value "
+                                            "always quarantines its row")
+        return "quarantine"
+    if said == "keep" and (vtype != "string" or (fmt is not None and pii != "free_text")):
+        problems.add(f"{where}.on_invalid", "keep is for text without a format (free text, names, codes): "
+                                            "a value of a checked format or type that fails cannot be kept; "
+                                            "use null or quarantine")
+        return default
+    return said
+
+
+def _codes(col: dict, where: str, field_name: str | None, vtype: str, problems: _Problems) -> tuple:
+    """``codes: {<the branch's spelling or code>: <canonical code>}``, added to the field's defaults."""
+    raw = col.get("codes")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        problems.add(f"{where}.codes", "expected a mapping of the branch's values to canonical codes")
+        return ()
+    if vtype != "string":
+        problems.add(f"{where}.codes", "codes are for text columns")
+    allowed = None
+    if field_name == "id_type":
+        from handover.documents import DOCUMENT_TYPES
+
+        allowed = DOCUMENT_TYPES
+    elif field_name in canonical.CODES:
+        allowed = set(canonical.CODES[field_name].values())
+    pairs = []
+    for branch_value, code in raw.items():
+        if not isinstance(branch_value, str):
+            problems.add(f"{where}.codes", f"write the branch's value {_shown(branch_value)} in quotes "
+                                           f"('{branch_value}'): YAML reads it as a {type(branch_value).__name__},"
+                                           " and 01 as the number 1")
+            continue
+        if code is None:  # the branch's way of writing "no value" (未知, 不详 …): read as empty
+            pairs.append((branch_value.strip().lower(), None))
+            continue
+        if allowed is not None and code not in allowed:
+            problems.add(f"{where}.codes.{branch_value}", f"{_shown(code)} is not a code of {field_name} "
+                                                          f"(known: {', '.join(sorted(allowed))}, or null)")
+            continue
+        pairs.append((branch_value.strip().lower(), str(code)))
+    return tuple(sorted(pairs, key=lambda p: p[0]))
+
+
+def _flag(col: dict, key: str, where: str, vtype: str, problems: _Problems) -> bool:
+    value = col.get(key, False)
+    if not isinstance(value, bool):
+        problems.add(f"{where}.{key}", "use true or false")
+        return False
+    if value and vtype not in ("date", "datetime"):
+        problems.add(f"{where}.{key}", "is for date and datetime columns")
+    return value
+
+
+def _partial(col: dict, where: str, vtype: str, problems: _Problems) -> str | None:
+    value = col.get("partial_dates")
+    if value is None:
+        return None
+    if value not in PARTIAL_DATES:
+        problems.add(f"{where}.partial_dates", "use start (a year or month is its first day) or end (its last "
+                                               "day: right for activity dates, so a purge never comes early)")
+        return None
+    if vtype != "date":
+        problems.add(f"{where}.partial_dates", "is for date columns")
+    return str(value)
+
+
+def _scale(col: dict, where: str, vtype: str, problems: _Problems) -> int | None:
+    value = col.get("scale")
+    if value is None:
+        return None
+    if vtype != "amount":
+        problems.add(f"{where}.scale", "is for amount columns")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2:
+        problems.add(f"{where}.scale", "the most decimals an amount may have: 0, 1 or 2 (the store keeps two)")
+        return None
+    return value

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from handover import faults
 from handover.contract import EntitySpec
 from handover.progress import Progress
-from handover.sources import read_chunks
+from handover.sources import read_chunks, source_path
 from handover.workarea import subdir, write_private, write_table
 
 
@@ -28,19 +28,21 @@ def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: i
     rows = 0
     names = [c.name for c in spec.columns]
     progress = Progress(f"extract {entity}")
+    file = spec.source.file if spec.source.format == "table" else source_path(spec, source_dir).name
     for number, chunk in enumerate(read_chunks(spec, source_dir, chunk_rows)):
         columns = dict(zip(names, _columns(chunk.rows, len(names)), strict=True))
         columns["_line"] = pa.array(chunk.lines, pa.int64())
         columns["_problem"] = pa.array(chunk.problems, pa.string())
         columns["_raw"] = pa.array(chunk.raw, pa.binary())
+        columns["_issues"] = pa.array(chunk.issues or [None] * len(chunk), pa.list_(pa.string()))
         path = out / f"{number:05d}.arrow"
         write_table(pa.table(columns), path)
-        refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk)})
+        refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk), "file": file})
         rows += len(chunk)
         progress.add(len(chunk))
         faults.point("extract.after_first_chunk")
     progress.finish()
-    report = {"entity": entity, "file": spec.source.file, "rows": rows, "chunks": len(refs)}
+    report = {"entity": entity, "file": file, "rows": rows, "chunks": len(refs)}
     write_private(Path(area) / f"extract-{entity}.json", json.dumps(report).encode())
     return refs
 

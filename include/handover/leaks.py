@@ -70,7 +70,7 @@ from handover.contract import Column, Contract, EntitySpec
 from handover.errors import HandoverError
 from handover.normalise import HALFWIDTH  # the one full-width → ASCII table (length-preserving)
 
-IDENTIFIER_FORMATS = frozenset({"resident_id", "uscc", "bank_card", "mobile", "landline", "email"})
+IDENTIFIER_FORMATS = frozenset({"resident_id", "document", "uscc", "bank_card", "mobile", "landline", "email"})
 NAME_FIELD = "name"  # customers.name: people's and firms' names
 CUSTOMER_NAME = "customer name"
 MIN_IDENTIFIER = 8

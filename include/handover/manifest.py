@@ -35,8 +35,9 @@ def aggregate_validation(summaries: list[list[dict]]) -> dict[str, list[dict]]:
 
 def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict], counts: dict,
           validation: dict, schema_fingerprint: str, content: dict, archive: list[dict], jurisdiction: dict,
-          recipient: str | None, analytics: dict | None = None) -> dict:
-    """The manifest. ``analytics``: what the analytics tier reports (k-anonymity: counts only)."""
+          recipient: str | None, analytics: dict | None = None, resend: dict | None = None) -> dict:
+    """The manifest. ``analytics``: what the analytics tier reports (k-anonymity: counts only); ``resend``:
+    what a re-sent export decided about customers loaded before (`handover.resend`)."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "kind": "handover.branch_transfer",
@@ -53,6 +54,7 @@ def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict]
         "validation": validation,
         "target_schema": schema_fingerprint,
         "analytics": analytics or {},
+        "resend": resend or {},
     }
 
 

@@ -37,6 +37,7 @@ logs, and no exception message contains a customer value.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -422,6 +423,7 @@ _DATE_PATTERNS = (
 )
 _TIME_PATTERNS = (
     re.compile(r"(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.[0-9]+)?)?"),
+    re.compile(r"(?P<H>[0-9]{2})(?P<M>[0-9]{2})(?P<S>[0-9]{2})"),  # 134500, a time column of its own
     re.compile(r"(?P<H>[0-9]{1,2})\s*[时時点點]\s*(?:(?P<M>[0-9]{1,2})\s*分\s*(?:(?P<S>[0-9]{1,2})\s*秒)?)?"),
 )
 _COMPACT_DATETIME_RE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
@@ -474,16 +476,50 @@ def _excel_serial(text: str) -> _dt.datetime | None:
         return None
 
 
-def _parse_datetime_value(v: str) -> _dt.datetime | None:
+# Partial dates: a year, or a year and a month, in the spellings exports use. Read only where the contract
+# says how (``partial_dates: start | end``); elsewhere they are a reason of their own.
+_PARTIAL_RE = re.compile(r"(?P<y>(?:19|20)[0-9]{2})\s*(?:年)?(?:\s*[-/.]?\s*(?P<m>[0-9]{1,2})\s*(?:月(?:份)?)?)?")
+_PARTIAL_COMPACT_RE = re.compile(r"(?P<y>(?:19|20)[0-9]{2})(?P<m>0[1-9]|1[0-2])")
+
+
+def _partial_date(text: str, fill: str) -> _dt.date | None:
+    """``2015`` / ``2015年`` / ``2015年6月`` / ``2015-06`` / ``201506`` as the first (``start``) or last
+    (``end``) day of that year or month; None when the text is not such a period."""
+    m = _PARTIAL_COMPACT_RE.fullmatch(text) or _PARTIAL_RE.fullmatch(text)
+    if not m:
+        return None
+    year, month = int(m["y"]), m["m"]
+    if month is None:
+        return _dt.date(year, 1, 1) if fill == "start" else _dt.date(year, 12, 31)
+    month = int(month)
+    if not 1 <= month <= 12:
+        return None
+    if fill == "start":
+        return _dt.date(year, month, 1)
+    following = _dt.date(year + month // 12, month % 12 + 1, 1)
+    return following - _dt.timedelta(days=1)
+
+
+def is_partial_date(text: str) -> bool:
+    return _partial_date(text.strip(), "start") is not None
+
+
+def _parse_datetime_value(v: str, serial: bool = False, partial: str | None = None) -> _dt.datetime | None:
     text = v.strip()
     if not text:
         return None
+    if partial and not (len(text) == 8 and text.isdigit()):
+        day = _partial_date(text, partial)
+        if day is not None:
+            return _dt.datetime.combine(day, _dt.time())
     if len(text) == 8 and text.isdigit():
         day = _match_date(text)
         return None if day is None else _dt.datetime.combine(day, _dt.time())
-    serial = _excel_serial(text)
-    if serial is not None:
-        return serial
+    # A number is an Excel serial day only where the contract says the column holds them (an XLSX cell
+    # formatted as a date arrives as a date already): "2015" or "45296" in a text file is not a date.
+    found = _excel_serial(text) if serial else None
+    if found is not None:
+        return found
     m = _COMPACT_DATETIME_RE.fullmatch(text)
     if m:
         try:
@@ -508,14 +544,19 @@ def _parse_datetime_value(v: str) -> _dt.datetime | None:
     return None if clock is None else _dt.datetime.combine(day, clock)
 
 
-def _parse_date(v: str) -> str | None:
-    parsed = _parse_datetime_value(v)
+def _parse_date(v: str, serial: bool = False, partial: str | None = None) -> str | None:
+    parsed = _parse_datetime_value(v, serial, partial)
     return None if parsed is None else parsed.date().isoformat()
 
 
-def _parse_datetime(v: str) -> str | None:
-    parsed = _parse_datetime_value(v)
+def _parse_datetime(v: str, serial: bool = False, partial: str | None = None) -> str | None:
+    parsed = _parse_datetime_value(v, serial, None)
     return None if parsed is None else parsed.isoformat(timespec="seconds")
+
+
+# 证件有效期 of a document that never expires (居民身份证 of people over 46 …): the greatest date.
+NO_EXPIRY = frozenset({"长期", "长期有效", "永久", "永久有效", "终身", "终身有效", "long-term", "permanent"})
+NO_EXPIRY_DATE = "9999-12-31"
 
 
 _CENT = Decimal("0.01")
@@ -552,9 +593,17 @@ def _parse_amount(v: str) -> str | None:
     if number is None:
         return None
     rounded = number.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if rounded != number:
+        return None  # more decimals than the store keeps: a reason (amount_precision), never rounded unsaid
     if rounded == 0:
         rounded = abs(rounded)  # no "-0.00"
     return f"{rounded:.2f}"
+
+
+def decimals(value: str) -> int:
+    """The significant decimals of a normalised amount (``12.50`` → 1, ``12.00`` → 0)."""
+    _, _, fraction = value.partition(".")
+    return len(fraction.rstrip("0"))
 
 
 _INTEGER_RE = re.compile(r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.0+)?")
@@ -659,26 +708,31 @@ def boolean(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _parsed(_parse_boolean)(s)
 
 
-def date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def date(s: pd.Series, *, serial: bool = False, partial: str | None = None) -> tuple[pd.Series, pd.Series]:
     """``(YYYY-MM-DD | None, bad)``.
 
-    Accepts ``2024-01-05``, ``2024/1/5``, ``2024.1.5``, ``2024年1月5日``, ``20240105``, Excel serials
-    (``45296``, ``45296.75``: 1899-12-30 + n, 1 <= n <= 2958465; 8-digit numbers are YYYYMMDD) and any of
-    these followed by a time (``2024/1/5 13:45:00``), whose time part is dropped but must be valid.
-    Day-first/month-first forms (``5/1/2024``) are ambiguous and rejected, as are impossible dates.
+    Accepts ``2024-01-05``, ``2024/1/5``, ``2024.1.5``, ``2024年1月5日``, ``20240105`` and any of these
+    followed by a time (``2024/1/5 13:45:00``), whose time part is dropped but must be valid. Day-first/
+    month-first forms (``5/1/2024``) are ambiguous and rejected, as are impossible dates. With ``serial``
+    (the contract's ``excel_serial``), numbers are Excel serials (``45296``, ``45296.75``: 1899-12-30 + n,
+    1 <= n <= 2958465; 8-digit numbers stay YYYYMMDD); without it a number is bad (`bad_reason`:
+    ``date_as_number``). With ``partial`` (``start`` | ``end``), a year or a month (``2015``, ``2015年6月``,
+    ``2015-06``, ``201506``) is read as its first or last day; without it such a value is bad
+    (``partial_date``).
     """
-    return _parsed(_parse_date, fast="date")(s)
+    return _parsed(functools.partial(_parse_date, serial=serial, partial=partial), fast="date")(s)
 
 
-def datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def datetime(s: pd.Series, *, serial: bool = False, partial: str | None = None) -> tuple[pd.Series, pd.Series]:
     """``(YYYY-MM-DDTHH:MM:SS | None, bad)`` in the branch's local time, no time zone.
 
     Accepts the :func:`date` forms, with an optional time ``13:45``, ``13:45:30(.123)`` or ``13时45分30秒``
-    (fractions of a second are dropped), ``20240105134500``, and Excel serials with a fraction of a day
-    (``45296.5`` -> ``2024-01-05T12:00:00``, rounded to the second). A date alone gives ``T00:00:00``. An
-    explicit ``+08:00`` is dropped; any other time-zone suffix is rejected.
+    (fractions of a second are dropped), ``20240105134500``, and — with ``serial`` — Excel serials with a
+    fraction of a day (``45296.5`` -> ``2024-01-05T12:00:00``, rounded to the second). A date alone gives
+    ``T00:00:00``. An explicit ``+08:00`` is dropped; any other time-zone suffix is rejected. (A moment is
+    never partial: ``partial`` is ignored.)
     """
-    return _parsed(_parse_datetime, fast="datetime")(s)
+    return _parsed(functools.partial(_parse_datetime, serial=serial), fast="datetime")(s)
 
 
 def amount(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -686,11 +740,25 @@ def amount(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     Accepts ``¥1,234.50``, ``￥1,234.5``, ``1,234.50元``, ``RMB 1234.5``, ``CNY1234.50``, ``1234``,
     ``-1,234.50`` and ``(1,234.50)`` (negative). Thousands separators must group by three (``1,5`` is
-    rejected: it may be a decimal comma). More than two decimals round half up. Scientific notation
+    rejected: it may be a decimal comma). More significant decimals than two (``12.345``; ``12.340`` is
+    fine) are bad, never rounded without a word (`bad_reason`: ``amount_precision``). Scientific notation
     (``1.2E+5``) is rejected: Excel writes it when it has dropped significant digits. Other currencies'
     markers (``$``, ``USD``) are rejected rather than stripped: the currency is a field of its own.
     """
     return _parsed(_parse_amount, fast="amount")(s)
+
+
+def bad_reason(text: str, type: str) -> str:
+    """Why a value of ``type`` could not be read (the reason code its row or field gets)."""
+    value = text.translate(HALFWIDTH).strip()
+    if type in ("date", "datetime"):
+        if is_partial_date(value) and not (len(value) == 8 and value.isdigit()):
+            return "partial_date"
+        if _EXCEL_SERIAL_RE.fullmatch(value) and _excel_serial(value) is not None:
+            return "date_as_number"
+    if type == "amount" and _parse_decimal(value) is not None:
+        return "amount_precision"
+    return f"unparseable_{type}"
 
 
 def integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -724,7 +792,31 @@ _TYPE_PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series]]] = {
 FREE_TEXT = "free_text"
 
 
-def normalise_column(s: pd.Series, type: str, format: str | None = None) -> tuple[pd.Series, pd.Series]:
+def _u_country(u: pd.Series) -> pd.Series:
+    from handover.countries import country_code
+
+    return u.map(country_code, na_action="ignore")
+
+
+def _u_document(u: pd.Series) -> pd.Series:
+    """A document number before its type is known: no blanks inside, upper case (handover.documents then
+    spells it as its type does); scientific notation untouched."""
+    return u.str.replace(_ANY_BLANK_RE, "", regex=True).str.upper()
+
+
+_STRING_FORMATS["country"] = _u_country
+_STRING_FORMATS["document"] = _unless(r"^[0-9A-Z]+$", _u_document)
+
+
+def _no_expiry(s: pd.Series) -> pd.Series:
+    """长期 / 长期有效 … (a document that never expires) as the greatest date, before the date parser."""
+    def one(v):
+        return NO_EXPIRY_DATE if isinstance(v, str) and v.strip().lower() in NO_EXPIRY else v
+    return s.map(one) if len(s) else s
+
+
+def normalise_column(s: pd.Series, type: str, format: str | None = None, *, serial: bool = False,
+                     partial: str | None = None) -> tuple[pd.Series, pd.Series]:
     """Normalise a column of the given canonical value ``type`` and ``format``.
 
     Every value is first converted to half-width and stripped (blank -> None), except with
@@ -744,4 +836,8 @@ def normalise_column(s: pd.Series, type: str, format: str | None = None) -> tupl
         return _run(s, _values_only(_chain(_u_common, _STRING_FORMATS[format])))
     if type not in _TYPE_PARSERS:
         raise ValueError(f"unknown value type: {type!r}")
+    if type in ("date", "datetime"):
+        if format == "expiry":
+            s = _no_expiry(s)
+        return _TYPE_PARSERS[type](s, serial=serial, partial=partial)
     return _TYPE_PARSERS[type](s)

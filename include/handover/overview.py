@@ -25,7 +25,7 @@ from handover.purge.store import EXCLUSION_REASONS
 
 DISPOSITIONS = ("loaded", "quarantined", "excluded", "duplicates")
 CHECK_KINDS = ("quick", "keys", "full", "drill")
-ENTITY_ORDER = ("customers", "accounts", "transactions", "interactions")
+ENTITY_ORDER = ("customers", "accounts", "cards", "transactions", "interactions")
 
 
 # -- plain values --------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ SUITES_DIR = Path(os.environ.get("HANDOVER_EXPECTATIONS_DIR", Path(__file__).res
 FORMAT_REASONS = {
     "resident_id": "invalid_resident_id", "uscc": "invalid_uscc", "bank_card": "invalid_bank_card",
     "mobile": "invalid_mobile", "landline": "invalid_landline", "email": "invalid_email",
-    "gender": "invalid_gender", "currency": "invalid_currency",
+    "gender": "invalid_gender", "currency": "invalid_currency", "country": "invalid_country",
 }
 
 
@@ -72,8 +72,53 @@ def _register_custom_expectations() -> dict[str, type]:
 
     for fmt, camel in (("resident_id", "ResidentId"), ("uscc", "Uscc"), ("bank_card", "BankCard"),
                        ("mobile", "MainlandMobile"), ("landline", "MainlandLandline"), ("email", "Email"),
-                       ("gender", "Gender"), ("currency", "Currency")):
+                       ("gender", "Gender"), ("currency", "Currency"), ("country", "Country")):
         format_expectation(fmt, camel)
+
+    from great_expectations.expectations.expectation import MulticolumnMapExpectation
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        MulticolumnMapMetricProvider,
+        multicolumn_condition_partial,
+    )
+
+    class DocumentNumberValid(ColumnPairMapMetricProvider):
+        condition_metric_name = "column_pair_values.handover_document_number_valid"
+        condition_domain_keys = ("column_A", "column_B", "ignore_row_if")
+
+        @column_pair_condition_partial(engine=PandasExecutionEngine)
+        def _pandas(cls, column_A, column_B, **kwargs):
+            from handover import documents
+
+            return pd.Series(documents.valid_numbers(column_A, column_B), index=column_A.index)
+
+    class ExpectDocumentNumberToBeValidForItsType(ColumnPairMapExpectation):
+        """Each identity-document number is valid by the rule of its document type (handover.documents);
+        an unknown type is a failure, not a pass."""
+
+        map_metric = "column_pair_values.handover_document_number_valid"
+        ignore_row_if: str = "either_value_is_missing"
+        success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
+
+    made["ExpectDocumentNumberToBeValidForItsType"] = ExpectDocumentNumberToBeValidForItsType
+
+    class UsccAgrees(MulticolumnMapMetricProvider):
+        condition_metric_name = "multicolumn_values.handover_uscc_agrees"
+        condition_domain_keys = ("column_list", "ignore_row_if")
+
+        @multicolumn_condition_partial(engine=PandasExecutionEngine)
+        def _pandas(cls, column_list, **kwargs):
+            kind, number, uscc = (column_list.iloc[:, i] for i in range(3))
+            both = kind.eq("uscc").fillna(False) & number.notna() & uscc.notna()
+            return ~both | (number == uscc)
+
+    class ExpectUsccToAgreeWithDocumentNumber(MulticolumnMapExpectation):
+        """Where the document type is USCC and the USCC column is filled too, they hold one code."""
+
+        map_metric = "multicolumn_values.handover_uscc_agrees"
+        ignore_row_if: str = "never"
+        success_keys = ("column_list", "ignore_row_if", "mostly")
+
+    made["ExpectUsccToAgreeWithDocumentNumber"] = ExpectUsccToAgreeWithDocumentNumber
 
     class NotScientific(ColumnMapMetricProvider):
         condition_metric_name = "column_values.handover_not_scientific_notation"
@@ -153,7 +198,7 @@ def suite_for(spec: EntitySpec) -> list[dict]:
         if col.required and ("expect_column_values_to_not_be_null", (col.name,)) not in stated:
             configs.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col.name},
                             "meta": {"reason": "missing_required", "from": "contract"}})
-        if col.is_extra and col.format:
+        if col.is_extra and col.format in FORMAT_REASONS:
             configs.append({"type": _format_expectation_type(col.format), "kwargs": {"column": col.name},
                             "meta": {"reason": FORMAT_REASONS[col.format], "from": "contract"}})
     return configs
@@ -173,7 +218,7 @@ def _condition_columns(cond: dict | None) -> set[str]:
 def _format_expectation_type(fmt: str) -> str:
     camel = {"resident_id": "resident_id", "uscc": "uscc", "bank_card": "bank_card",
              "mobile": "mainland_mobile", "landline": "mainland_landline", "email": "email",
-             "gender": "gender", "currency": "currency"}[fmt]
+             "gender": "gender", "currency": "currency", "country": "country"}[fmt]
     return f"expect_column_values_to_be_valid_{camel}"
 
 
@@ -192,11 +237,21 @@ def _raised(info) -> bool:
 
 @dataclass
 class Verdict:
-    """Reason codes of the rows that failed an expectation (by row position; rows that passed are not
-    listed), and a value-free summary of the validation."""
+    """Reason codes of the rows that failed an expectation, by the column each failure is laid at (the
+    expectation's ``meta.column``, else its column or first column) and row position (rows that passed are
+    not listed); and a value-free summary of the validation."""
 
-    reasons: dict[int, set[str]]
+    cells: dict[str, dict[int, set[str]]]
     summary: list[dict]
+
+    @property
+    def reasons(self) -> dict[int, set[str]]:
+        """Every row's reasons, whatever column they are laid at."""
+        out: dict[int, set[str]] = {}
+        for found in self.cells.values():
+            for pos, codes in found.items():
+                out.setdefault(pos, set()).update(codes)
+        return out
 
     @property
     def success(self) -> bool:
@@ -244,7 +299,7 @@ class Validator:
         with validators.remembering():  # for this frame only: several expectations check one ID column
             result = self._batches.get_batch(batch_parameters={"dataframe": frame}).validate(
                 self.suite(spec), result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
-        reasons: dict[int, set[str]] = {}
+        cells: dict[str, dict[int, set[str]]] = {}
         summary = []
         for item in result.results:
             config = item.expectation_config
@@ -252,13 +307,24 @@ class Validator:
                 # GX's message can quote a value: name the expectation and the column only.
                 raise QualityError(f"expectation {config.type} on {', '.join(_columns_of({'kwargs': config.kwargs}))}"
                                    f" of {spec.name} could not be evaluated; the run cannot verify this chunk")
-            reason = (config.meta or {}).get("reason", config.type)
+            meta = config.meta or {}
+            reason = meta.get("reason", config.type)
             res = item.result or {}
             present = unparseable.get(config.kwargs.get("column"), set()) \
                 if config.type == "expect_column_values_to_not_be_null" else set()
-            for pos in map(int, res.get("unexpected_index_list") or []):
-                if pos not in present:
-                    reasons.setdefault(pos, set()).add(reason)
+            column = meta.get("column") or _columns_of({"kwargs": config.kwargs})[0]
+            failed = [pos for pos in map(int, res.get("unexpected_index_list") or []) if pos not in present]
+            found = cells.setdefault(column, {})
+            if meta.get("reasons_from") == "handover.documents" and failed:
+                # one expectation, the reason of each number's own document type (invalid_passport, …)
+                from handover import documents
+
+                codes = documents.reasons_for(frame["id_number"].iloc[failed], frame["id_type"].iloc[failed])
+                for pos, code in zip(failed, codes, strict=True):
+                    found.setdefault(pos, set()).add(code or reason)
+            else:
+                for pos in failed:
+                    found.setdefault(pos, set()).add(reason)
             summary.append({
                 "expectation": config.type,
                 "columns": _columns_of({"kwargs": config.kwargs}),
@@ -267,4 +333,4 @@ class Validator:
                 "evaluated": int(res.get("element_count", len(frame)) or 0),
                 "unexpected": int(res.get("unexpected_count", 0) or 0),
             })
-        return Verdict(reasons=reasons, summary=summary)
+        return Verdict(cells=cells, summary=summary)

@@ -40,11 +40,32 @@ REASONS: dict[str, tuple[str, str]] = {
     "conflicting_duplicate": ("同一编号存在内容不同的多条记录", "several records with one key and different content"),
     "orphan_reference": ("引用的上级记录不存在", "the record it refers to does not exist"),
     "parent_quarantined": ("上级记录被隔离，随之暂存", "held because the record it belongs to is quarantined"),
-    "parent_mismatch": ("交易的客户与账户的客户不一致", "the transaction's customer is not its account's"),
+    "parent_mismatch": ("交易或卡片的客户与账户的客户不一致", "the transaction's (or card's) customer is not its account's"),
     "no_consent": ("客户未同意转移，不予转移", "the customer did not consent to the transfer"),
     "parent_excluded": ("上级客户未转移，随之排除", "excluded with the customer it belongs to"),
     "erased": ("客户数据已应其请求删除，不再转移", "the customer's data was erased on request (a tombstone names it)"),
+    "partial_date": ("日期不完整（只有年或年月），合同未声明如何读取",
+                     "a year or a month, not a day, and the contract does not say how to read it (partial_dates)"),
+    "date_as_number": ("日期栏为数字，合同未声明为Excel序列日", ("a number in a date column, which the contract "
+                                                          "does not declare as Excel serial days (excel_serial)")),
+    "amount_precision": ("金额小数位超过币种允许位数", "more decimals than the amount's currency (or scale) allows"),
+    "uscc_mismatch": ("证件号码中的统一社会信用代码与统一社会信用代码栏不一致",
+                      "the USCC given as the document number and the USCC column differ"),
+    "invalid_country": ("国籍/国家无法识别", "not a known country or nationality"),
+    "unknown_card": ("交易卡号在本网点账户中找不到", "the transaction's card is on none of the branch's accounts"),
+    "ambiguous_card": ("交易卡号对应多个账户", "the transaction's card is on several accounts"),
 }
+
+
+def _documents() -> None:
+    """The document types' own reasons (invalid_passport, unknown_document_type …), where they are defined."""
+    from handover.documents import REASONS as DOCUMENT_REASONS
+
+    for code, texts in DOCUMENT_REASONS.items():
+        REASONS.setdefault(code, texts)
+
+
+_documents()
 
 
 def describe(code: str) -> tuple[str, str]:

@@ -57,6 +57,8 @@ def reconcile(source_rows: dict[str, int], dispositions: dict[str, dict],
         d = dispositions[entity]
         accounted = sum(d[k] for k in DISPOSITIONS)
         entry = {"source_rows": rows, **{k: d[k] for k in DISPOSITIONS}, "reasons": d.get("reasons", {}),
+                 # loaded, but with a value nulled or kept as its column's on_invalid says: counted, not silent
+                 "loaded_with_issues": d.get("loaded_with_issues", 0), "field_issues": d.get("field_issues", {}),
                  "balanced": rows == accounted == d["staged"] and d["unsettled"] == 0}
         if d["staged"] != rows:
             problems.append(f"{entity}: {rows} rows read from the source but {d['staged']} staged")

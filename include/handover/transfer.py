@@ -2,7 +2,7 @@
 
     open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
       → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load
-      → reconcile
+      → reconcile → act_on_resend
       → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
 
 Each step takes a `RunContext` and small references (paths, counts), and returns small references.
@@ -348,6 +348,30 @@ def reconcile(ctx: RunContext) -> dict:
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in result.items()}
 
 
+def act_on_resend(ctx: RunContext) -> dict:
+    """After the reconciliation: what a re-sent export says of customers an earlier run loaded — consent
+    withdrawn (processing stopped, erasure under the retention schedule) and customers absent from it (the
+    contract's keep | report | erase): `handover.resend`. Counts and the decision go to the manifest."""
+    import datetime as dt
+
+    from handover import resend
+    from handover.crypto import Hasher
+    from handover.purge.rules import ZONE
+    from handover.store.keys import get_or_create
+
+    contract = ctx.contract()
+    with connect(ctx.dsn, "act_on_resend") as conn:
+        hasher = Hasher(get_or_create(conn, ctx.master_key, "blind_index")[1])
+        report = resend.act(conn, contract, ctx.tag, hasher, today=dt.datetime.now(ZONE).date(),
+                            actor=ctx.actor, dry_run=ctx.dry_run)
+        if report.get("withdrawn", {}).get("customers") or report.get("absent", {}).get("customers"):
+            ops.audit(conn, "resend_decided", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                      **{k: ({kk: vv for kk, vv in v.items() if kk != "customer_ids"} if isinstance(v, dict) else v)
+                         for k, v in report.items()})
+    write_private(ctx.work_dir / "resend.json", json.dumps(report).encode())
+    return {k: v.get("customers") for k, v in report.items() if isinstance(v, dict)}
+
+
 def _validation(ctx: RunContext, contract: Contract) -> dict:
     summaries = []
     for entity in contract.entities:
@@ -365,6 +389,10 @@ def _analytics_report(ctx: RunContext) -> dict:
         if path.exists():
             report[key] = json.loads(path.read_text())
     return report
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def publish_manifest(ctx: RunContext) -> dict:
@@ -386,7 +414,7 @@ def publish_manifest(ctx: RunContext) -> dict:
                                  sources=sources, counts=counts, validation=validation,
                                  schema_fingerprint=schema.fingerprint(), content=content, archive=archived,
                                  jurisdiction=crossing, recipient=ctx.recipient,
-                                 analytics=_analytics_report(ctx))
+                                 analytics=_analytics_report(ctx), resend=_read_json(ctx.work_dir / "resend.json"))
         written = manifest_mod.write(doc, folder, signer)
         checklist.write(doc, written["sha256"], written["fingerprint"], folder)
         with conn.cursor() as cur:
@@ -501,6 +529,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
         load(ctx)
         lap("load")
         reconcile(ctx)
+        act_on_resend(ctx)
         lap("reconcile")
         result = publish_manifest(ctx)
         lap("manifest")
@@ -521,14 +550,16 @@ def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: st
     import pandas as pd
 
     from handover import normalise
+    from handover.documents import spelled
     from handover.store.keys import get_or_create
 
     probes = []
-    for field_name, fmt, value in (("mobile", "mobile", mobile), ("id_number", "resident_id", id_number),
-                                   ("email", "email", email)):
+    for field_name, fmt, value in (("mobile", "mobile", mobile), ("email", "email", email)):
         if value:
             clean, _ = normalise.normalise_column(pd.Series([value], dtype=object), "string", fmt)
             probes.append((field_name, fmt, clean.iloc[0]))
+    if id_number and spelled(id_number):  # any document type's number, in the resident IDs' index domain
+        probes.append(("id_number", "resident_id", spelled(id_number)))
     with connect(dsn, "find_customers") as conn:
         from handover.crypto import Hasher
 

@@ -345,7 +345,24 @@ def is_currency(v: str | None) -> bool:
 # Dispatch and vectorised application
 # --------------------------------------------------------------------------------------------------
 
+# ISO 4217 minor units (decimals) of the currencies above that do not use two.
+CURRENCY_DECIMALS: dict[str, int] = {"JPY": 0, "KRW": 0}
+
+
+def currency_decimals(code: str | None) -> int:
+    """How many decimals an amount in this currency may have (2 unless ISO 4217 says otherwise)."""
+    return CURRENCY_DECIMALS.get(code or "", 2)
+
+
+def is_country(v: str | None) -> bool:
+    """True for an ISO 3166-1 alpha-3 country code (what :mod:`handover.countries` spells countries as)."""
+    from handover.countries import is_country as known
+
+    return known(v)
+
+
 FORMAT_VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "country": is_country,
     "resident_id": is_resident_id,
     "uscc": is_uscc,
     "bank_card": is_bank_card,
@@ -359,6 +376,7 @@ FORMAT_VALIDATORS: dict[str, Callable[[str], bool]] = {
 # Cheap shape checks run with pandas ``.str`` over the distinct values before the per-value function;
 # for the formats in _REGEX_IS_RULE the shape check is the whole rule.
 _PREFILTERS: dict[str, re.Pattern[str]] = {
+    "country": re.compile(r"[A-Z]{3}"),
     "resident_id": _RESIDENT_ID_RE,
     "uscc": _USCC_RE,
     "bank_card": _BANK_CARD_RE,

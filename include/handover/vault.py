@@ -29,6 +29,10 @@ from handover.store.schema import vault_columns
 from handover.workarea import read_table, subdir, write_table
 
 PAYLOAD_COLUMN = "quarantine.payload"
+# The blind index's HMAC domain per format. Identity-document numbers of every type share the domain the
+# resident IDs always had, so stored indexes, erasure requests and tombstones stay valid; each type's own
+# spelling (handover.documents) is what is hashed.
+BLIND_INDEX_DOMAINS = {"document": "resident_id"}
 
 
 def _aad(entity: str, column: str) -> str:
@@ -42,11 +46,17 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     # Column at a time: Arrow computes masks, extras and row contents; Python only runs the per-value
     # AES-GCM and HMAC calls, on UTF-8 bytes taken straight from Arrow.
     # The verified chunk without its raw `_src_*` copies (those are for `seal_payloads`).
-    table = read_table(Path(ref["path"]), [c.name for c in spec.columns] + ["_line", "_problem", "_raw", "_reasons"])
+    table = read_table(Path(ref["path"]), [c.name for c in spec.columns]
+                       + ["_line", "_problem", "_raw", "_reasons", "_issues"])
     n = table.num_rows
     model = spec.model
     out: dict[str, object] = {"branch_id": pa.repeat(pa.scalar(branch_id, pa.string()), n)}
     cipher, bidx = keys.cipher, keys.blind_index
+    for f in model.fields:  # a key the export does not have, made first: the analytics tokens need it too
+        if f.derived_from and f.name not in table.column_names and f.derived_from in table.column_names:
+            source = model.field(f.derived_from)
+            table = table.append_column(f.name, derived_keys(
+                bidx, BLIND_INDEX_DOMAINS.get(source.format, source.format or source.name), table.column(f.derived_from)))
     for f in model.fields:
         column = table.column(f.name) if f.name in table.column_names else pa.nulls(n, pa.string())
         if f.storage == "plain":
@@ -55,16 +65,18 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
         values = _utf8_values(column)
         out[f"{f.name}_enc"] = cipher.encrypt_many(values, _aad(spec.name, f.name))
         if f.blind_index:
-            out[f"{f.name}_bidx"] = bidx.digest_many(f.format or f.name, values)
+            out[f"{f.name}_bidx"] = bidx.digest_many(BLIND_INDEX_DOMAINS.get(f.format, f.format or f.name), values)
         if f.display_mask:
-            out[f"{f.name}_mask"] = masks.mask_array(f.format or f.name, column)
+            out[f"{f.name}_mask"] = _document_masks(table, column) if f.format == "document" \
+                else masks.mask_array(f.format or f.name, column)
     out["extras"] = _extras_json(table, [c.name for c in spec.extras if not c.sealed])
+    out["field_issues"] = table.column("_issues")
     sealed = [c.name for c in spec.extras if c.sealed]
     out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), _aad(spec.name, "extras")) \
         if sealed else pa.nulls(n, pa.binary())
     out["key_id"] = pa.repeat(pa.scalar(cipher.key_id, pa.string()), n)
     out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", _contents(spec, table))
-    out["source_file"] = pa.repeat(pa.scalar(spec.source.file, pa.string()), n)
+    out["source_file"] = pa.repeat(pa.scalar(ref.get("file", spec.source.file), pa.string()), n)
     out["source_line"] = table.column("_line")
     out["_reasons"] = table.column("_reasons")
     out["_chunk"] = pa.repeat(pa.scalar(ref["chunk"], pa.int64()), n)
@@ -82,9 +94,33 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     return {k: v for k, v in ref.items() if k != "validation"} | {"path": path.as_posix()}
 
 
+def derived_keys(bidx, domain: str, values) -> pa.Array:
+    """Keys for records the export gives no number of their own (a card file keyed by card number): the
+    first 128 bits of the number's blind index, in hex. Stable across runs, and no number in plaintext."""
+    digests = bidx.digest_many(domain, _utf8_values(values))
+    return pa.array([None if d is None else "K" + d[:16].hex() for d in digests], pa.string())
+
+
 def _arrow_type(sqltype: str) -> pa.DataType:
     # Staging receives text for typed columns (PostgreSQL parses ISO dates and decimals on COPY).
-    return pa.binary() if sqltype == "bytea" else pa.string()
+    return pa.binary() if sqltype == "bytea" else pa.list_(pa.string()) if sqltype == "text[]" else pa.string()
+
+
+def _document_masks(table: pa.Table, numbers) -> pa.Array:
+    """An identity-document number's display mask, by its type (a resident ID keeps 6 and 4, a passport
+    1 and 3 …: :data:`handover.documents.DOCUMENT_TYPES`)."""
+    from handover.documents import DOCUMENT_TYPES
+
+    types = table.column("id_type") if "id_type" in table.column_names else None
+    if types is None:  # every number is a resident ID (verify's default)
+        return masks.keep_ends(numbers, *DOCUMENT_TYPES["resident_id"].mask_keep)
+    out = pa.nulls(table.num_rows, pa.string())
+    kinds = pc.unique(types.combine_chunks()).to_pylist()
+    for kind in kinds:
+        first, last = DOCUMENT_TYPES[kind].mask_keep if kind in DOCUMENT_TYPES else (1, 1)
+        where = pc.fill_null(pc.equal(types, kind), False) if kind is not None else types.is_null()
+        out = pc.if_else(where, masks.keep_ends(numbers, first, last), out)
+    return out
 
 
 def _utf8_values(column) -> list[bytes | None]:

@@ -265,7 +265,7 @@ def test_a_header_only_file_transfers_zero_rows_and_balances(export, hostile):
     assert out.error is None
     assert out.counts("interactions") | {"reasons": None} == {
         "source_rows": 0, "loaded": 0, "quarantined": 0, "excluded": 0, "duplicates": 0, "reasons": None,
-        "balanced": True}
+        "loaded_with_issues": 0, "field_issues": {}, "balanced": True}
     assert out.counts("customers")["loaded"] == 3
 
 
@@ -431,6 +431,7 @@ def test_quoted_fields_with_line_breaks_load_and_later_lines_stay_exact(export, 
 # ======================================================================================================
 
 def test_formula_looking_cells_are_quarantined_as_formula_like(export, hostile):
+    """In a name or a code a formula is a reason to hold the row (the columns' default on_invalid)."""
     rows = customers(7)
     rows[0]["姓名"] = '=HYPERLINK("http://x","y")'
     rows[1]["客户经理"] = "+cmd"
@@ -443,7 +444,39 @@ def test_formula_looking_cells_are_quarantined_as_formula_like(export, hostile):
     out = hostile(write_contract(export), planted)
     only_damaged(out, {2: {"formula_like"}, 3: {"formula_like"}, 4: {"formula_like"}, 5: {"formula_like"}})
     assert out.loaded_keys() == {"C0005", "C0006", "C0007"}
-    assert b"=HYPERLINK" in raw_bytes(out.at(2))  # kept as sent, for the branch to correct
+    assert out.at(2)["payload"]["姓名"] == '=HYPERLINK("http://x","y")'  # kept as sent, for the branch to correct
+
+
+def test_a_formula_in_free_text_is_kept_as_text_and_counted_not_quarantined(export, hostile):
+    """A remark is data: the row loads, the formula is kept as text, and the reconciliation counts it."""
+    people = customers(3)
+    notes = [interaction(1, "C0001", 备注='=HYPERLINK("http://x","点我")'), interaction(2, "C0002"),
+             interaction(3, "C0003", 备注="@SUM(1)")]
+    write_csv(export / "客户信息.csv", H, people)
+    write_csv(export / "服务记录.csv", HEADERS["interactions"], notes)
+    out = hostile(write_contract(export, {"customers": csv_source("customers"),
+                                          "interactions": csv_source("interactions")}), values_of(*people))
+    assert out.reasons("interactions") == {}
+    counts = out.counts("interactions")
+    assert counts["loaded"] == 3 and counts["loaded_with_issues"] == 2
+    assert counts["field_issues"] == {"note:formula_like": 2}
+    with psycopg2.connect(_dsn(out)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT interaction_id, field_issues FROM vault.interactions ORDER BY 1")
+        assert cur.fetchall() == [("I0001", ["note:formula_like"]), ("I0002", []), ("I0003", ["note:formula_like"])]
+
+
+def test_a_column_may_load_a_bad_value_as_null_with_the_reason_kept(export, hostile):
+    """on_invalid: null — the customer loads without the unreadable birth date; the row says why."""
+    people = customers(3)
+    people[1]["出生日期"] = "1990-02-30"
+    write_csv(export / "客户信息.csv", H, people)
+    columns = {"customers": {**CUSTOMER_COLUMNS, "出生日期": {**CUSTOMER_COLUMNS["出生日期"], "on_invalid": "null"}}}
+    out = hostile(write_contract(export, columns=columns), values_of(*people))
+    assert out.reasons() == {}
+    assert out.counts("customers")["field_issues"] == {"birth_date:unparseable_date": 1}
+    with psycopg2.connect(_dsn(out)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT birth_date, field_issues FROM vault.customers WHERE customer_id = 'C0002'")
+        assert cur.fetchone() == (None, ["birth_date:unparseable_date"])
 
 
 def test_excel_error_values_are_quarantined(export, hostile):
@@ -588,7 +621,7 @@ def test_conflicting_duplicates_are_all_quarantined_and_exact_ones_collapse(expo
     assert (c["source_rows"], c["loaded"], c["quarantined"], c["excluded"], c["duplicates"]) == (7, 2, 3, 1, 1)
 
 
-def test_excel_serial_dates_are_read_as_dates(export, hostile):
+def _serial_export(export):
     people = customers(3)
     born = dt.date(1990, 1, 1)
     people[1].update({"出生日期": "32874", "证件号码": resident_id(born, True, 7)})  # 32874 = 1990-01-01
@@ -598,8 +631,25 @@ def test_excel_serial_dates_are_read_as_dates(export, hostile):
     sheet[2][4] = dt.datetime(2024, 1, 6)
     write_csv(export / "客户信息.csv", H, people)
     workbook({"数据": sheet}).save(export / "账户信息.xlsx")
-    out = hostile(write_contract(export, {"customers": csv_source("customers"),
-                                          "accounts": xlsx_source("accounts")}), values_of(*people))
+    return people, {"customers": csv_source("customers"), "accounts": xlsx_source("accounts")}
+
+
+def test_a_number_in_a_date_column_is_a_reason_unless_the_contract_declares_serials(export, hostile):
+    """In a CSV, "32874" is not a date unless the contract says the column holds Excel serial days ("2015"
+    would otherwise be a day of 1905); nor is a number in a General XLSX cell."""
+    people, sources = _serial_export(export)
+    out = hostile(write_contract(export, sources), values_of(*people))
+    assert out.reasons() == {3: {"date_as_number"}}
+    assert out.reasons("accounts") == {2: {"date_as_number"}, 3: {"parent_quarantined"}}
+
+
+def test_excel_serial_dates_are_read_as_dates_where_the_contract_says_so(export, hostile):
+    """Declared (excel_serial), the numbers are days; a date-formatted XLSX cell is a date either way."""
+    people, sources = _serial_export(export)
+    serial = {"excel_serial": True}
+    columns = {"customers": {**CUSTOMER_COLUMNS, "出生日期": {**CUSTOMER_COLUMNS["出生日期"], **serial}},
+               "accounts": {**ACCOUNT_COLUMNS, "开户日期": {**ACCOUNT_COLUMNS["开户日期"], **serial}}}
+    out = hostile(write_contract(export, sources, columns=columns), values_of(*people))
     assert out.reasons() == {} and out.reasons("accounts") == {}
     with psycopg2.connect(_dsn(out)) as conn, conn.cursor() as cur:
         cur.execute("SELECT birth_date::text FROM vault.customers WHERE customer_id = 'C0002'")

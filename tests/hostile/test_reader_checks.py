@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from handover.contract import load_contract
-from handover.sources import FIELD_LIMIT, cell_problem, is_blank_row, read_chunks
+from handover.sources import FIELD_LIMIT, cell_issues, cell_problem, is_blank_row, read_chunks
 from handover.sources.csv import detect_encoding
 
 from tests.hostile.builders import HEADERS, csv_lines, customers, write_contract
@@ -19,7 +19,9 @@ LIMITS = [FIELD_LIMIT, FIELD_LIMIT, 32_767]
     "  =A1", "\u3000@x", "+ cmd",
 ])
 def test_formula_like_values(value):
-    assert cell_problem(["C1", value, ""], HEADER, LIMITS) == "formula_like"
+    """A cell's finding, laid at its column (whose on_invalid decides), never the row's problem."""
+    assert cell_problem(["C1", value, ""], HEADER, LIMITS) is None
+    assert cell_issues(["C1", value, ""], [0, 1, 2], ["customer_id", "name", "note"]) == ["name:formula_like"]
 
 
 @pytest.mark.parametrize("value", [
@@ -28,11 +30,12 @@ def test_formula_like_values(value):
 ])
 def test_values_that_are_not_formulas(value):
     assert cell_problem(["C1", value, ""], HEADER, LIMITS) is None
+    assert cell_issues(["C1", value, ""], [0, 1, 2], ["customer_id", "name", "note"]) is None
 
 
 @pytest.mark.parametrize("value", ["#N/A", "#REF!", " #VALUE! ", "#DIV/0!", "#NAME?"])
 def test_excel_error_values(value):
-    assert cell_problem(["C1", value, ""], HEADER, LIMITS) == "excel_error"
+    assert cell_issues(["C1", "王", value], [0, 1, 2], ["customer_id", "name", "note"]) == ["note:excel_error"]
 
 
 @pytest.mark.parametrize("cells, problem", [

@@ -137,7 +137,7 @@ def test_a_branch_has_its_own_partitions_built_on_first_load(transferred, pg_dsn
         # the attached partition enforces the parent's keys
         cur.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('p', 'f')",
                     (f"vault.{partition_name('transactions', 'SH-PD-0042')}",))
-        assert cur.fetchone()[0] == 2  # primary key + the required account reference
+        assert cur.fetchone()[0] == 3  # primary key + the account and the customer references
 
 
 def test_a_version_2_store_is_migrated_to_partitions(transferred, pg_dsn, master_key_text, sample_contract,
@@ -150,10 +150,10 @@ def test_a_version_2_store_is_migrated_to_partitions(transferred, pg_dsn, master
     before = snapshot(pg_dsn, TABLES)
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         # Rebuild the version-2 layout: plain tables with the same rows, keys and references.
-        for entity in ("interactions", "transactions", "accounts", "customers"):
+        for entity in ("interactions", "transactions", "cards", "accounts", "customers"):
             cur.execute(f"CREATE TABLE public.{entity}_flat AS TABLE vault.{entity}")
             cur.execute(f"DROP TABLE vault.{entity}")
-        for entity in ("customers", "accounts", "transactions", "interactions"):
+        for entity in ("customers", "accounts", "cards", "transactions", "interactions"):
             cur.execute(f"ALTER TABLE public.{entity}_flat SET SCHEMA vault")
             cur.execute(f"ALTER TABLE vault.{entity}_flat RENAME TO {entity}")
             cur.execute(f"ALTER TABLE vault.{entity} ADD PRIMARY KEY (branch_id, {entity[:-1]}_id)")

@@ -109,7 +109,8 @@ def test_columns_follow_the_model_and_the_table(chunks):
     assert {c.name: c.how for c in analytics.analytics_columns("transactions")} == {
         "branch_id": "branch", "transaction_token": "key", "account_token": "reference",
         "customer_token": "reference", "occurred_at": "kept", "amount": "kept", "currency": "kept",
-        "direction": "kept", "channel": "kept", "counterparty_token": "token", "memo_masked": "masked"}
+        "card_number_token": "token", "direction": "kept", "channel": "kept", "counterparty_token": "token",
+        "memo_masked": "masked"}
 
 
 def test_keys_and_references_join_on_tokens(chunks):
@@ -165,7 +166,7 @@ def test_overrides_the_tier_cannot_hold_are_refused(override):
 def test_ddl_partitions_by_branch_and_keys_on_the_token():
     ddl = analytics.analytics_ddl()
     assert ddl.startswith("CREATE SCHEMA IF NOT EXISTS analytics;")
-    assert ddl.count("PARTITION BY LIST (branch_id)") == 4
-    for key in ("customer_token", "account_token", "transaction_token", "interaction_token"):
+    assert ddl.count("PARTITION BY LIST (branch_id)") == 5
+    for key in ("customer_token", "account_token", "card_token", "transaction_token", "interaction_token"):
         assert f"PRIMARY KEY (branch_id, {key})" in ddl
     assert "_enc" not in ddl and "customer_id" not in ddl

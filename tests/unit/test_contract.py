@@ -109,7 +109,7 @@ def test_retention_classes_come_from_the_schedule_and_the_contract_may_override(
         load_contract(tmp_path / "contract.yaml")
     assert "retention.yaml: classes.relationship.keep: use a duration" in str(err.value)
     (tmp_path / "retention.yaml").unlink()
-    with pytest.raises(ContractError, match=r"retention.schedule \(retention.yaml\): cannot read it"):
+    with pytest.raises(ContractError, match=r"retention.schedule \(retention.yaml\): cannot read the retention schedule"):
         load_contract(tmp_path / "contract.yaml")
 
 

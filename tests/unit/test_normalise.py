@@ -237,9 +237,8 @@ def test_boolean(value: str | None, expected: str | None, bad: bool) -> None:
         ("2024年1月5日", "2024-01-05", False),
         ("2024年01月05日", "2024-01-05", False),
         ("20240105", "2024-01-05", False),
-        ("45296", "2024-01-05", False),  # Excel serial
-        ("45296.0", "2024-01-05", False),
-        ("45296.75", "2024-01-05", False),
+        ("45296", None, True),  # a number: an Excel serial only where the contract says so (test_excel_serials)
+        ("2015", None, True),  # a year, not a day (test_partial_dates)
         ("2024/1/5 13:45:00", "2024-01-05", False),
         ("2024-01-05T13:45:00", "2024-01-05", False),
         ("2024年1月5日 13:45", "2024-01-05", False),
@@ -277,9 +276,7 @@ def test_date(value: str | None, expected: str | None, bad: bool) -> None:
         ("2024-01-05T13:45:00+08:00", "2024-01-05T13:45:00", False),
         ("2024-01-05", "2024-01-05T00:00:00", False),
         ("20240105", "2024-01-05T00:00:00", False),
-        ("45296", "2024-01-05T00:00:00", False),
-        ("45296.5", "2024-01-05T12:00:00", False),
-        ("45296.75", "2024-01-05T18:00:00", False),
+        ("45296.5", None, True),  # without excel_serial: not a moment
         ("2024-01-05T13:45:00Z", None, True),  # UTC is not the branch's local time
         ("2024-01-05T13:45:00-05:00", None, True),
         ("20240105256000", None, True),
@@ -308,11 +305,10 @@ def test_datetime(value: str | None, expected: str | None, bad: bool) -> None:
         ("-¥1,234.50", "-1234.50", False),
         ("¥-1,234.50", "-1234.50", False),
         ("１，２３４．５０", "1234.50", False),  # full-width digits and comma
-        ("1234567.891", "1234567.89", False),
-        ("0.125", "0.13", False),  # half up, not half even
-        ("2.675", "2.68", False),
-        ("-0.005", "-0.01", False),
-        ("-0.001", "0.00", False),  # no negative zero
+        ("1234567.891", None, True),  # more decimals than the store keeps: a reason, never rounded unsaid
+        ("0.125", None, True),
+        ("2.670", "2.67", False),  # a trailing zero is no decimal
+        ("-0.00", "0.00", False),  # no negative zero
         (".5", "0.50", False),
         ("0", "0.00", False),
         ("1.2E+5", None, True),  # scientific notation: digits may be lost
@@ -386,7 +382,7 @@ def test_integer(value: str | None, expected: str | None, bad: bool) -> None:
         ("integer", None, "abc", None, True),
         ("amount", None, "￥1,234.5", "1234.50", False),
         ("amount", None, "abc", None, True),
-        ("date", None, "45296", "2024-01-05", False),
+        ("date", None, "45296", None, True),
         ("date", None, "2024年1月5日", "2024-01-05", False),
         ("date", None, "2024-02-30", None, True),
         ("datetime", None, "2024/1/5 13:45", "2024-01-05T13:45:00", False),
@@ -430,7 +426,7 @@ def test_normalise_column_large_series_with_repeats() -> None:
     forms = ["2024-01-05", "2024/1/5", "2024年1月5日", "20240105", "45296", "2024-02-30", None, ""]
     rng = np.random.default_rng(3)
     series = pd.Series(rng.choice(np.array(forms, dtype=object), size=200_000))
-    values, bad = n.normalise_column(series, "date", None)
+    values, bad = n.normalise_column(series, "date", None, serial=True)
     good_forms = {"2024-01-05", "2024/1/5", "2024年1月5日", "20240105", "45296"}
     assert int((values == "2024-01-05").sum()) == int(series.isin(good_forms).sum())
     assert int(bad.sum()) == int((series == "2024-02-30").sum())
@@ -458,3 +454,70 @@ def test_fast_paths_agree_with_the_scalar_parsers(kind):
     got, bad = getattr(n, kind)(pd.Series(values, dtype=object))
     assert list(got) == [scalar(v) for v in values]
     assert list(bad) == [scalar(v) is None for v in values]
+
+
+@pytest.mark.parametrize(
+    ("value", "type_", "expected"),
+    [
+        ("45296", "date", "2024-01-05"),
+        ("45296.75", "date", "2024-01-05"),
+        ("45296.5", "datetime", "2024-01-05T12:00:00"),
+        ("20240105", "date", "2024-01-05"),  # 8 digits stay YYYYMMDD
+        ("2015", "date", "1905-07-07"),  # what a serial 2015 is: the contract asked for serials
+    ],
+)
+def test_excel_serials_are_read_only_where_the_contract_says_so(value, type_, expected) -> None:
+    values, bad = n.normalise_column(pd.Series([value], dtype=object), type_, None, serial=True)
+    assert values.tolist() == [expected] and not bad.any()
+    values, bad = n.normalise_column(pd.Series([value], dtype=object), type_, None)
+    assert (values.tolist() == [expected]) == (value == "20240105")
+    if value != "20240105":
+        assert n.bad_reason(value, type_) == ("partial_date" if value == "2015" else "date_as_number")
+
+
+@pytest.mark.parametrize(
+    ("value", "start", "end"),
+    [
+        ("2015", "2015-01-01", "2015-12-31"),
+        ("2015年", "2015-01-01", "2015-12-31"),
+        ("2015年6月", "2015-06-01", "2015-06-30"),
+        ("2016年2月", "2016-02-01", "2016-02-29"),
+        ("2015-06", "2015-06-01", "2015-06-30"),
+        ("2015/6", "2015-06-01", "2015-06-30"),
+        ("201512", "2015-12-01", "2015-12-31"),
+        ("２０１５年６月", "2015-06-01", "2015-06-30"),
+    ],
+)
+def test_partial_dates_follow_the_declared_fill_or_are_a_reason(value, start, end) -> None:
+    for fill, expected in (("start", start), ("end", end)):
+        values, bad = n.normalise_column(pd.Series([value], dtype=object), "date", None, partial=fill)
+        assert values.tolist() == [expected] and not bad.any()
+    values, bad = n.normalise_column(pd.Series([value], dtype=object), "date", None)
+    assert values.tolist() == [None] and bad.all()
+    assert n.bad_reason(value, "date") == "partial_date"
+
+
+def test_full_dates_are_never_taken_for_partial_ones() -> None:
+    values, _ = n.normalise_column(pd.Series(["20150630", "2015-06-30", "2015年6月30日"], dtype=object), "date",
+                                   None, partial="start")
+    assert values.tolist() == ["2015-06-30"] * 3
+
+
+def test_amounts_with_more_decimals_are_a_reason_not_rounded() -> None:
+    values, bad = n.normalise_column(pd.Series(["12.345", "12.340", "abc"], dtype=object), "amount")
+    assert values.tolist() == [None, "12.34", None] and bad.tolist() == [True, False, True]
+    assert [n.bad_reason(v, "amount") for v in ("12.345", "abc")] == ["amount_precision", "unparseable_amount"]
+    assert n.decimals("12.50") == 1 and n.decimals("12.00") == 0
+
+
+def test_no_expiry_is_the_greatest_date_only_for_expiry_dates() -> None:
+    series = pd.Series(["长期", "长期有效", "2030-01-01", "永久"], dtype=object)
+    values, bad = n.normalise_column(series, "date", "expiry")
+    assert values.tolist() == ["9999-12-31", "9999-12-31", "2030-01-01", "9999-12-31"] and not bad.any()
+    assert n.normalise_column(series, "date")[1].tolist() == [True, True, False, True]
+
+
+def test_countries_become_alpha3() -> None:
+    series = pd.Series(["中国", "CN", "chn", "156", "美国", "中国香港", "台湾", "Germany", "火星"], dtype=object)
+    values, _ = n.normalise_column(series, "string", "country")
+    assert values.tolist() == ["CHN", "CHN", "CHN", "CHN", "USA", "HKG", "TWN", "DEU", "火星"]

@@ -55,6 +55,7 @@ def test_protect_chunk_values_match_their_row_by_row_definitions(tmp_path):
     names = [c.name for c in spec.columns]
     chunk = {n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(names)}
     chunk |= {"_reasons": pa.array([[], [], ["invalid_mobile"], []], pa.list_(pa.string())),
+              "_issues": pa.array([[], ["note:formula_like"], [], []], pa.list_(pa.string())),
               "_line": pa.array([2, 3, 4, 5], pa.int64()), "_problem": pa.array([None, None, None, "ragged_row"]),
               "_raw": pa.array([None, None, None, b"C4,,"], pa.binary())}
     write_table(pa.table(chunk), tmp_path / "00000.arrow")
@@ -82,4 +83,5 @@ def test_protect_chunk_values_match_their_row_by_row_definitions(tmp_path):
     assert out["row_hash"] == [keys.content.digest("row:customers", c) for c in contents]
     assert out["id_number_enc"] == [None] * 4  # a field the contract does not map
     assert out["_reasons"] == [[], [], ["invalid_mobile"], []] and out["source_line"] == [2, 3, 4, 5]
+    assert out["field_issues"] == [[], ["note:formula_like"], [], []]
     assert out["key_id"] == ["k1"] * 4 and out["source_file"] == ["客户.csv"] * 4 and out["_chunk"] == [0] * 4

@@ -22,14 +22,23 @@ import json
 from handover.purge.rules import RetentionClass, due_date
 
 KINDS = {"customer_id": None, "mobile": "mobile", "id_number": "resident_id"}  # request kind → value format
-BASES = ("individual_request", "consent_withdrawn", "purpose_achieved", "retention_ended")
-CHILDREN_FIRST = ("transactions", "interactions", "accounts", "customers")
+BASES = ("individual_request", "consent_withdrawn", "purpose_achieved", "retention_ended", "absent_from_export")
+CHILDREN_FIRST = ("transactions", "interactions", "cards", "accounts", "customers")
 
 
 def normalised(kind: str, value: str) -> str:
     """The identifier as the vault's blind index saw it (the pipeline's own normalisation)."""
     if KINDS[kind] is None:
         return value.strip()
+    if kind == "id_number":  # a number of any document type, spelled as that type spells it
+        from handover.documents import spelled
+
+        out = spelled(value)
+        if out is None:
+            from handover.errors import HandoverError
+
+            raise HandoverError("the id number given is empty")
+        return out
     import pandas as pd
 
     from handover import normalise
@@ -53,6 +62,16 @@ def digest(hasher, kind: str, value: str, branch_id: str | None = None) -> bytes
             raise HandoverError("a customer id names a customer within a branch: give the branch too")
         return hasher.digest("customer_id", f"{branch_id}\x1f{normalised(kind, value)}")
     return hasher.digest(KINDS[kind], normalised(kind, value))
+
+
+def open_request(cur, kind: str, digest_: bytes, branch_id: str | None) -> int | None:
+    """An erasure request for this identifier that is still to be carried out (pending, or refused until a
+    later day), if there is one: filing it again would only duplicate it."""
+    cur.execute("SELECT id FROM control.erasure_requests WHERE match_kind = %s AND match_digest = %s "
+                "AND branch_id IS NOT DISTINCT FROM %s AND state IN ('pending', 'refused') ORDER BY id LIMIT 1",
+                (kind, digest_, branch_id))
+    row = cur.fetchone()
+    return row[0] if row else None
 
 
 def file_request(conn, hasher, kind: str, value: str, *, branch_id: str | None, basis: str,
@@ -155,6 +174,8 @@ def erase_customer(cur, branch: str, customer: str, *, analytics_only: bool = Fa
         "transactions": "branch_id = %(b)s AND (customer_id = %(c)s OR account_id IN (SELECT account_id FROM "
                         "vault.accounts WHERE branch_id = %(b)s AND customer_id = %(c)s))",
         "interactions": "branch_id = %(b)s AND customer_id = %(c)s",
+        "cards": "branch_id = %(b)s AND (customer_id = %(c)s OR account_id IN (SELECT account_id FROM "
+                 "vault.accounts WHERE branch_id = %(b)s AND customer_id = %(c)s))",
         "accounts": "branch_id = %(b)s AND customer_id = %(c)s",
         "customers": "branch_id = %(b)s AND customer_id = %(c)s",
     }
@@ -211,7 +232,8 @@ def _legal_wait(cur, branch: str, customer: str, rules: dict, today: dt.date) ->
                             (branch, customer))
             else:
                 link = ("(customer_id = %(c)s OR account_id IN (SELECT account_id FROM vault.accounts WHERE "
-                        "branch_id = %(b)s AND customer_id = %(c)s))" if entity == "transactions" else "customer_id = %(c)s")
+                        "branch_id = %(b)s AND customer_id = %(c)s))" if entity in ("transactions", "cards")
+                        else "customer_id = %(c)s")
                 cur.execute(f"SELECT max(coalesce({column}::date, loaded_at::date)) FROM vault.{entity} "
                             f"WHERE branch_id = %(b)s AND {link}", {"b": branch, "c": customer})
             row = cur.fetchone()
@@ -224,15 +246,17 @@ def _legal_wait(cur, branch: str, customer: str, rules: dict, today: dt.date) ->
     return latest
 
 
-def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False) -> list[dict]:
+def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list[int] | None = None) -> list[dict]:
     """Every open request decided: done, no_match, or refused (legal hold / legal retention, with the day it
-    is tried again). One transaction per request; a dry run rolls each back and reports what would happen."""
+    is tried again). One transaction per request; a dry run rolls each back and reports what would happen.
+    ``only``: just these requests (a transfer carrying out the requests its re-sent export filed)."""
     from handover.purge.store import classes
 
     outcomes = []
     with conn.cursor() as cur:
         cur.execute("SELECT id, match_kind, match_digest, branch_id FROM control.erasure_requests "
-                    "WHERE state = 'pending' OR (state = 'refused' AND retry_after <= %s) ORDER BY id", (today,))
+                    "WHERE (state = 'pending' OR (state = 'refused' AND retry_after <= %s)) "
+                    "AND (%s::bigint[] IS NULL OR id = ANY(%s)) ORDER BY id", (today, only, only))
         open_requests = cur.fetchall()
         rules = classes(cur)
         ids = CustomerIds(cur, hasher)

@@ -23,9 +23,9 @@ from handover import canonical
 from handover.progress import Progress
 from handover.purge.rules import CLOSED_STATUSES, Keep, RetentionClass, cutoff, housekeeping
 
-DATE_COLUMN = {"customers": "opened_on", "accounts": "opened_on", "transactions": "occurred_at",
+DATE_COLUMN = {"customers": "opened_on", "accounts": "opened_on", "cards": "issued_on", "transactions": "occurred_at",
                "interactions": "occurred_at"}
-CHILDREN_FIRST = ("transactions", "interactions", "accounts", "customers")
+CHILDREN_FIRST = ("transactions", "interactions", "cards", "accounts", "customers")
 BATCH = 5_000
 EXCLUSION_REASONS = ("no_consent", "parent_excluded", "erased")
 
@@ -67,12 +67,14 @@ def refresh_activity(cur, branch_id: str) -> None:
     cur.execute("""
         INSERT INTO ops.activity (branch_id, customer_id, last_activity)
         SELECT c.branch_id, c.customer_id,
-               coalesce(greatest(c.opened_on, a.last, t.last, i.last), c.loaded_at::date)
+               coalesce(greatest(c.opened_on, c.last_activity, a.last, t.last, i.last), c.loaded_at::date)
         FROM vault.customers c
         LEFT JOIN (SELECT customer_id, max(opened_on) AS last FROM vault.accounts WHERE branch_id = %(b)s
                    GROUP BY 1) a ON a.customer_id = c.customer_id
-        LEFT JOIN (SELECT acc.customer_id, max(tx.occurred_at)::date AS last FROM vault.transactions tx
-                   JOIN vault.accounts acc ON acc.branch_id = tx.branch_id AND acc.account_id = tx.account_id
+        -- a transaction is its customer's (when it names one) or its account's customer's
+        LEFT JOIN (SELECT coalesce(tx.customer_id, acc.customer_id) AS customer_id,
+                          max(tx.occurred_at)::date AS last FROM vault.transactions tx
+                   LEFT JOIN vault.accounts acc ON acc.branch_id = tx.branch_id AND acc.account_id = tx.account_id
                    WHERE tx.branch_id = %(b)s GROUP BY 1) t ON t.customer_id = c.customer_id
         LEFT JOIN (SELECT customer_id, max(occurred_at)::date AS last FROM vault.interactions
                    WHERE branch_id = %(b)s GROUP BY 1) i ON i.customer_id = c.customer_id
@@ -83,7 +85,7 @@ def refresh_activity(cur, branch_id: str) -> None:
 
 
 def _customer_of(entity: str) -> str:
-    return "acc.customer_id" if entity == "transactions" else "r.customer_id"
+    return "coalesce(r.customer_id, acc.customer_id)" if entity in ("transactions", "cards") else "r.customer_id"
 
 
 def _anchor(entity: str, rule: RetentionClass) -> str:
@@ -101,10 +103,11 @@ def _anchor(entity: str, rule: RetentionClass) -> str:
 
 
 _CHILDREN = {
-    "accounts": [("NOT EXISTS (SELECT 1 FROM vault.transactions c WHERE c.branch_id = r.branch_id "
-                 "AND c.account_id = r.account_id)")],
+    "accounts": [f"NOT EXISTS (SELECT 1 FROM vault.{child} c WHERE c.branch_id = r.branch_id "
+                 "AND c.account_id = r.account_id)" for child in ("cards", "transactions")],
     "customers": [f"NOT EXISTS (SELECT 1 FROM vault.{child} c WHERE c.branch_id = r.branch_id "
-                  "AND c.customer_id = r.customer_id)" for child in ("accounts", "interactions", "transactions")],
+                  "AND c.customer_id = r.customer_id)"
+                  for child in ("accounts", "cards", "interactions", "transactions")],
 }
 
 
@@ -113,8 +116,8 @@ def due_query(entity: str, rule: RetentionClass) -> str:
     retained. (Run once per entity into a temporary table that the batches then drain: each batch finds
     its keys by primary key instead of scanning the partition again.)"""
     key = canonical.ENTITIES[entity].key
-    joins = ("JOIN vault.accounts acc ON acc.branch_id = r.branch_id AND acc.account_id = r.account_id "
-             if entity == "transactions" else "")
+    joins = ("LEFT JOIN vault.accounts acc ON acc.branch_id = r.branch_id AND acc.account_id = r.account_id "
+             if entity in ("transactions", "cards") else "")
     joins += (f"LEFT JOIN ops.activity act ON act.branch_id = r.branch_id "
               f"AND act.customer_id = {_customer_of(entity)} ")
     where = ["r.branch_id = %(branch)s", f"{_anchor(entity, rule)} <= %(cutoff)s",

@@ -16,7 +16,11 @@ CSV, the cells' text for an XLSX), so nothing is dropped or altered without a tr
 - ``stray_bom``: a byte-order mark inside the data (files concatenated); never stripped silently;
 - ``oversized_field``: a field longer than `FIELD_LIMIT` characters (`FREE_TEXT_LIMIT` for free text);
 - ``excel_error``: a cell holding an Excel error (``#N/A``, ``#REF!`` …): the value was lost in Excel;
-- ``formula_like``: a cell a spreadsheet would run as a formula (``=…``, ``@…``, ``+cmd``);
+- ``formula_like``: a cell a spreadsheet would run as a formula (``=…``, ``@…``, ``+cmd``).
+
+The last two are a cell's, not the row's: the reader reports them per column (`cell_issues`), and the
+column's ``on_invalid`` decides — a formula in a free-text remark is kept as text (and neutralised
+wherever it leaves the store), one in a name or an ID number quarantines the row.
 - ``merged_cell`` (XLSX): a row covered by a merged range: Excel shows one value in every row of the
   range, the file holds it only in the first cell;
 - ``uncalculated_formula`` (XLSX): a formula cell whose result was never stored: it would read as empty.
@@ -46,6 +50,7 @@ class RawChunk:
     lines: list[int]
     problems: list[str | None]
     raw: list[bytes | None] = field(default_factory=list)  # the row's original bytes when it has a problem
+    issues: list[list[str] | None] = field(default_factory=list)  # per row, "column:reason" of cells (or None)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -64,8 +69,21 @@ class SourceInfo:
     lines: int | None = None  # a CSV's physical lines: beside the records read, a quote that swallowed lines shows
 
 
+_PATTERN = re.compile(r"[*?\[]")
+
+
 def source_path(spec: EntitySpec, source_dir: Path) -> Path:
-    return Path(source_dir) / spec.source.file
+    """The file of a source. A name with ``*`` or ``?`` (``客户信息_*.csv``: exports carry their date) is a
+    pattern that must match exactly one file of the folder."""
+    name = spec.source.file
+    if not _PATTERN.search(name):
+        return Path(source_dir) / name
+    found = sorted(p for p in Path(source_dir).glob(name) if p.is_file())
+    if len(found) != 1:
+        raise SourceError(Path(source_dir) / name, f"the pattern declared for {spec.name} matches {len(found)} "
+                          "files; it must match exactly one",
+                          hint=f"make entities.{spec.name}.source.file match one file of the folder")
+    return found[0]
 
 
 def file_sha256(path: Path) -> str:
@@ -171,7 +189,10 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What Excel (or LibreOffice) would evaluate: "=…", "@…", a sign followed by a name or a parenthesis
 # ("+cmd", "-SUM("), or arithmetic leading to one ("-2+3+cmd|' /C calc'!A0"). "+86 138…" and "-1,234.50"
 # are not formulas.
-_FORMULA_RE = re.compile(r"[=@]|[+\-]\s*[A-Za-z_(]|[+\-][0-9.\s+\-*/]*[+\-*/]\s*[A-Za-z_(]")
+_FORMULA_RE = re.compile(r"[=@]|[+\-]\s*[A-Za-z_(]|[+\-][0-9.\s+\-*/]*[+\-*/]\s*[A-Za-z_(]"
+                         # sign-led arithmetic, which Excel computes ("-2+3" shows 1); a phone number's
+                         # groups are set off by spaces or dashes between digits, not operators between numbers
+                         r"|[+\-][0-9.]+(?:\s*[+*/^]\s*[0-9.]+|-[0-9.]+)*\s*[+*/^]\s*[0-9.]+\s*$")
 EXCEL_ERRORS = frozenset({"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!",
                           "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
 CELL_STARTS = frozenset("=@+-#" + _BLANKS)  # how a cell that may be a formula or an Excel error starts
@@ -199,10 +220,11 @@ def cell_problem(cells: Sequence[str], header: list[str], limits: list[int], sca
     """The reason a row whose fields split and decode cleanly must still go to quarantine, or None.
 
     `cells` are text ("" for empty). In order: control characters, a repeated header row, a stray
-    byte-order mark, an oversized field, an Excel error value, a formula. `header` is the file's header row,
-    cleaned (`clean_header`). `scanned`: the caller has already searched the row for control characters
-    and BOMs (`special_problem`) and found none; `longest`: an upper bound of the cells' lengths (the row's
-    text length). Every check but the last is one pass in C: this runs on every row of every file."""
+    byte-order mark, an oversized field. `header` is the file's header row, cleaned (`clean_header`).
+    `scanned`: the caller has already searched the row for control characters and BOMs
+    (`special_problem`) and found none; `longest`: an upper bound of the cells' lengths (the row's text
+    length). Every check is one pass in C: this runs on every row of every file. (Excel errors and
+    formulas are a cell's: `cell_issues`.)"""
     if not scanned:
         joined = "".join(cells)
         if SPECIAL_RE.search(joined):
@@ -213,15 +235,22 @@ def cell_problem(cells: Sequence[str], header: list[str], limits: list[int], sca
         for cell, limit in zip(cells, limits, strict=False):
             if len(cell) > limit:
                 return "oversized_field"
-    if not CELL_STARTS.isdisjoint(map(_first_char, cells)):
-        for cell in cells:
-            if cell[:1] in CELL_STARTS:
-                value = cell.strip(_BLANKS)
-                if value in EXCEL_ERRORS:
-                    return "excel_error"
-                if _FORMULA_RE.match(value):
-                    return "formula_like"
     return None
+
+
+def cell_issues(cells: Sequence[str | None], positions: list[int], names: list[str]) -> list[str] | None:
+    """The contract columns of a row whose cell holds an Excel error (``excel_error``) or looks like a
+    formula (``formula_like``), as ``"<column>:<reason>"``; None when there is none."""
+    found = None
+    for position, name in zip(positions, names, strict=True):
+        cell = cells[position] if position < len(cells) else None
+        if cell and cell[:1] in CELL_STARTS:
+            value = cell.strip(_BLANKS)
+            reason = "excel_error" if value in EXCEL_ERRORS else "formula_like" if _FORMULA_RE.match(value) \
+                else None
+            if reason:
+                found = (found or []) + [f"{name}:{reason}"]
+    return found
 
 
 def special_problem(cells: Sequence[str], header: list[str], text: str) -> str:
@@ -258,7 +287,7 @@ def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
     match_headers(spec, headers, str(path), "header row" if spec.source.format == "csv" else
                   f"header row of sheet {spec.source.sheet}", line=line)
     digest, lines = _digest_and_lines(path)
-    return SourceInfo(entity=spec.name, path=str(path), file=spec.source.file, sha256=digest,
+    return SourceInfo(entity=spec.name, path=str(path), file=path.name, sha256=digest,
                       bytes=path.stat().st_size, encoding=encoding, sheet=spec.source.sheet,
                       headers=tuple(headers), lines=lines if spec.source.format == "csv" else None)
 

@@ -30,6 +30,7 @@ from handover.sources import (
     FIELD_LIMIT,
     SPECIAL_RE,
     RawChunk,
+    cell_issues,
     cell_problem,
     check_title_rows,
     clean_header,
@@ -187,8 +188,12 @@ def _strip_terminator(text: str) -> str:
     return text[:-1] if text.endswith(("\n", "\r")) else text
 
 
-def _header(path: Path, reader: _Reader, encoding: str) -> tuple[list[str], int]:
+def _header(path: Path, reader: _Reader, encoding: str, header_row: int | None = None) -> tuple[list[str], int]:
+    """The header row: the first line with content (at or after ``header_row``, when the contract says the
+    header sits below a title)."""
     for header, line, text, _ in reader:
+        if header_row and line < header_row:
+            continue  # a title or a note above the header: part of the file (archived), not data
         if any(h.strip() for h in header):
             if any(_ESCAPED.search(h) for h in header):
                 raise SourceError(path, f"the header row does not decode as {encoding}", line=line,
@@ -219,7 +224,7 @@ def find_header(spec: EntitySpec, path: Path) -> tuple[str, list[str], int]:
     with _open(path, encoding) as fh:
         reader = _Reader(fh, spec.source.delimiter)
         try:
-            header, line = _header(path, reader, encoding)
+            header, line = _header(path, reader, encoding, spec.source.header_row)
             check_title_rows(spec, header, _following(reader), str(path), line)
         except csv.Error as exc:
             raise _csv_error(path, reader, exc) from None
@@ -312,10 +317,11 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
     encoding = detect_encoding(path, spec.source.encoding)
     codec = _raw_codec(encoding)
     headers = [c.header for c in spec.columns]
+    names = [c.name for c in spec.columns]
     with _open(path, encoding) as fh:
         reader = _Reader(fh, spec.source.delimiter)
         try:
-            header, header_line = _header(path, reader, encoding)
+            header, header_line = _header(path, reader, encoding, spec.source.header_row)
             check_title_rows(spec, header, _following(reader), str(path), header_line)
             positions = match_headers(spec, header, str(path), "header row", line=header_line)
             width = len(header)
@@ -332,6 +338,7 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
                     values = [tuple(map(row.__getitem__, positions)) if len(row) == width else None for row in rows]
                 problems: list[str | None] = [None] * len(rows)
                 raws: list[bytes | None] = [None] * len(rows)
+                issues: list[list[str] | None] = [None] * len(rows)
                 last = len(rows) - 1
                 for i in _suspects(rows, texts, eof, width, unnamed, encoding, cleaned, cell_start):
                     row, text = rows[i], texts[i]
@@ -342,7 +349,9 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
                         kept = [row[p] if p < len(row) else None for p in positions]
                         values[i] = tuple(None if v is None or _ESCAPED.search(v) or suspect_value(v, limits[p])
                                           else v for v, p in zip(kept, positions, strict=True))
-                return RawChunk(headers, values, lines, problems, raws)
+                    else:
+                        issues[i] = cell_issues(row, positions, names)
+                return RawChunk(headers, values, lines, problems, raws, issues)
 
             # A lean loop: the checks run on the whole chunk (`_suspects`). Rows are held (and handed on) as
             # tuples: a tuple of strings drops out of the garbage collector's sight, while hundreds of thousands

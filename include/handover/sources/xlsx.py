@@ -25,6 +25,7 @@ from handover.contract import EntitySpec
 from handover.errors import HandoverError, SourceError
 from handover.sources import (
     RawChunk,
+    cell_issues,
     cell_problem,
     check_title_rows,
     clean_header,
@@ -172,6 +173,8 @@ def find_header(spec: EntitySpec, path: Path) -> tuple[None, list[str], int]:
     try:
         rows = _rows(spec, path, sheet)
         for number, row in rows:
+            if spec.source.header_row and number < spec.source.header_row:
+                continue  # a title above the header (the contract's header_row)
             texts = [cell_text(v) or "" for v in row]
             if not is_blank_row(texts):
                 check_title_rows(spec, texts, ((_texts(r), n) for n, r in rows), str(path), number)
@@ -198,18 +201,19 @@ def _raw(texts: list[str | None]) -> bytes:
 
 def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     headers = [c.header for c in spec.columns]
+    names = [c.name for c in spec.columns]
     workbook, sheet = _sheet(spec, path)
     try:
         flagged = _flagged_rows(spec, path, sheet)
         positions: list[int] | None = None
-        chunk = RawChunk(headers, [], [], [], [])
+        chunk = RawChunk(headers, [], [], [], [], [])
         rows = _rows(spec, path, sheet)
         for number, row in rows:
             texts = _texts(row)
             if all(t is None for t in texts):
                 continue  # no cell holds anything: not a row
             if positions is None:
-                if is_blank_row(texts):
+                if is_blank_row(texts) or (spec.source.header_row and number < spec.source.header_row):
                     continue
                 check_title_rows(spec, [t or "" for t in texts], ((_texts(r), n) for n, r in rows), str(path),
                                  number)
@@ -237,9 +241,10 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
             chunk.lines.append(number)
             chunk.problems.append(problem)
             chunk.raw.append(_raw(texts) if problem else None)
+            chunk.issues.append(None if problem else cell_issues(texts, positions, names))
             if len(chunk.rows) >= chunk_rows:
                 yield chunk
-                chunk = RawChunk(headers, [], [], [], [])
+                chunk = RawChunk(headers, [], [], [], [], [])
         if positions is None:
             raise SourceError(path, f"sheet {spec.source.sheet} is empty: no header row", line=1,
                               hint="export the data again, with its header row")

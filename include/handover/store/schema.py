@@ -20,7 +20,8 @@ from handover.errors import HandoverError
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 5  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control
+SCHEMA_VERSION = 6  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+#                    6: document types, customer fields, card transactions, field issues
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
@@ -174,7 +175,9 @@ def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
                 cols.append((f"{f.name}_bidx", "bytea"))
             if f.display_mask:
                 cols.append((f"{f.name}_mask", "text"))
-    cols += [("extras", "jsonb"), ("extras_enc", "bytea")]
+    # extras: the contract's extra columns; field_issues: "column:reason" of the values this row was loaded
+    # with nulled or kept (a formula kept as text, an unreadable date set null …)
+    cols += [("extras", "jsonb"), ("extras_enc", "bytea"), ("field_issues", "text[]")]
     return cols
 
 
@@ -203,7 +206,7 @@ def vault_ddl(entity: canonical.Entity) -> str:
     body.append(f"PRIMARY KEY (branch_id, {entity.key})")
     for parent in entity.parents:
         target_entity, target_field = entity.field(parent).references.split(".")
-        if parent != entity.key and entity.field(parent).required:
+        if parent != entity.key:  # every reference, required or not (NULL matches nothing and passes)
             body.append(f"FOREIGN KEY (branch_id, {parent}) REFERENCES vault.{target_entity} "
                         f"(branch_id, {target_field})")
     ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body)
@@ -224,20 +227,25 @@ _FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's 
 
 
 def _evolve(cur) -> None:
-    """Additive changes to existing vault tables: new columns are added; a column whose type changed
-    needs a written migration, so the run stops and says which."""
+    """Additive changes to existing vault and analytics tables: new columns are added; a column whose type
+    changed needs a written migration, so the run stops and says which."""
+    from handover.analytics import analytics_columns
+
     for entity in canonical.ENTITIES.values():
-        cur.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
-                    "JOIN pg_attribute a ON a.attrelid = ('vault.' || c.table_name)::regclass "
-                    "AND a.attname = c.column_name WHERE c.table_schema = 'vault' AND c.table_name = %s",
-                    (entity.name,))
-        existing = dict(cur.fetchall())
-        for name, sqltype in vault_columns(entity):
-            if name not in existing:
-                cur.execute(f"ALTER TABLE vault.{entity.name} ADD COLUMN IF NOT EXISTS {name} {sqltype}")
-            elif existing[name] != _FORMAT_TYPE.get(sqltype, sqltype):
-                raise SchemaError(f"vault.{entity.name}.{name} is {existing[name]} but the model says {sqltype}: "
-                                  "write a migration for it")
+        tiers = (("vault", vault_columns(entity)),
+                 ("analytics", [(c.name, c.sql_type) for c in analytics_columns(entity)]))
+        for tier, columns in tiers:
+            cur.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+                        "JOIN pg_attribute a ON a.attrelid = (c.table_schema || '.' || c.table_name)::regclass "
+                        "AND a.attname = c.column_name WHERE c.table_schema = %s AND c.table_name = %s",
+                        (tier, entity.name))
+            existing = dict(cur.fetchall())
+            for name, sqltype in columns:
+                if name not in existing:
+                    cur.execute(f"ALTER TABLE {tier}.{entity.name} ADD COLUMN IF NOT EXISTS {name} {sqltype}")
+                elif existing[name] != _FORMAT_TYPE.get(sqltype, sqltype):
+                    raise SchemaError(f"{tier}.{entity.name}.{name} is {existing[name]} but the model says "
+                                      f"{sqltype}: write a migration for it")
 
 
 _LEGACY = "vault_v2"  # where a version-2 store's unpartitioned tables wait while they are moved

@@ -247,18 +247,63 @@ def settle(conn, contract: Contract, tag: str) -> None:
 
     One query per entity reads its staged rows once — a window over key and content hash, hash joins to
     the parents' outcomes — and writes down the rows that are not loaded (few, normally). Call
-    :func:`mark_erased` first.
+    :func:`mark_erased` first. Transactions that belong to a card get their account (and its customer)
+    first (`resolve_cards`).
     """
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)))
         for name in contract.entities:
+            if name == "transactions" and contract.entities[name].belongs_to == "card":
+                resolve_cards(cur, contract, tag)
             _settle_entity(cur, contract, canonical.entity(name), tag)
     conn.commit()
 
 
+def resolve_cards(cur, contract: Contract, tag: str) -> None:
+    """A transaction that names only a card belongs to the account that card is on: the staged accounts
+    of this run (any version but an exact duplicate) and the branch's accounts already in the vault,
+    matched by the card's blind index. The account's customer fills a transaction that names none, and the
+    analytics tokens follow (copied from the account's staged or loaded analytics row, never recomputed
+    here: the pseudonym key stays out of SQL). A card on several accounts resolves to none
+    (``ambiguous_card``); a card on none leaves the account empty (``unknown_card``, see `_settle_entity`)."""
+    t = table_name("transactions", tag)
+    parts = []
+    for entity in ("accounts", "cards"):  # an account's own card column, and a card file
+        spec = contract.entities.get(entity)
+        if spec is not None and spec.column_for("card_number") and spec.column_for("account_id"):
+            parts.append(sql.SQL("""
+                SELECT card_number_bidx AS card, account_id, customer_id, an_account_token, an_customer_token
+                FROM {a} x WHERE _disposition <> 'duplicate' AND card_number_bidx IS NOT NULL
+                  AND account_id IS NOT NULL""").format(a=settled(entity, tag)))
+        parts.append(sql.SQL("""
+            SELECT v.card_number_bidx AS card, v.account_id, v.customer_id, x.account_token AS an_account_token,
+                   x.customer_token AS an_customer_token
+            FROM vault.{e} v JOIN analytics.{e} x ON x.branch_id = v.branch_id AND x.row_hash = v.row_hash
+            WHERE v.branch_id = {b} AND v.card_number_bidx IS NOT NULL AND v.account_id IS NOT NULL""").format(
+            e=sql.Identifier(entity), b=sql.Literal(contract.branch_id)))
+    accounts = sql.SQL(" UNION ").join(parts)
+    cur.execute(sql.SQL("""
+        UPDATE {t} s SET account_id = r.account_id, an_account_token = r.an_account_token,
+                         customer_id = coalesce(s.customer_id, r.customer_id),
+                         an_customer_token = coalesce(s.an_customer_token, r.an_customer_token)
+        FROM (SELECT card, min(account_id) AS account_id, min(customer_id) AS customer_id,
+                     min(an_account_token) AS an_account_token, min(an_customer_token) AS an_customer_token
+              FROM ({accounts}) a GROUP BY card HAVING count(DISTINCT account_id) = 1) r
+        WHERE r.card = s.card_number_bidx AND s.account_id IS NULL""").format(t=t, accounts=accounts))
+    cur.execute(sql.SQL("""
+        UPDATE {t} s SET _reasons = s._reasons || ARRAY['ambiguous_card']
+        FROM (SELECT card FROM ({accounts}) a GROUP BY card HAVING count(DISTINCT account_id) > 1) r
+        WHERE r.card = s.card_number_bidx AND s.account_id IS NULL
+          AND NOT 'ambiguous_card' = ANY(s._reasons)""").format(t=t, accounts=accounts))
+
+
 def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -> None:
     t = table_name(model.name, tag)
-    fields = {c.name for c in contract.entities[model.name].fields}
+    spec = contract.entities[model.name]
+    fields = {c.name for c in spec.fields}
+    by_card = spec.belongs_to == "card"
+    if by_card:
+        fields |= {"account_id", "customer_id"}  # resolved from the card (`resolve_cards`)
     key = sql.Identifier(model.key)
     joins, parents = [], []  # LEFT JOINs to the parents' outcomes, and (alias, field) per parent
     for i, parent_field in enumerate(f for f in model.parents if f in fields):
@@ -269,7 +314,8 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
             pf=sql.Identifier(parent_field)))
         parents.append((alias, sql.Identifier(parent_field)))
     mismatch = sql.SQL("false")
-    if model.name == "transactions" and {"customer_id", "account_id"} <= fields and "accounts" in contract.entities:
+    if model.name in ("transactions", "cards") and {"customer_id", "account_id"} <= fields \
+            and "accounts" in contract.entities:
         # The account's customer (every staged, non-duplicate version of the account) must be the row's.
         joins.append(sql.SQL("""LEFT JOIN (SELECT account_id AS k, min(customer_id) AS lo, max(customer_id) AS hi,
                                           bool_or(customer_id IS NULL) AS has_null
@@ -296,12 +342,17 @@ def _settle_entity(cur, contract: Contract, model: canonical.Entity, tag: str) -
                                          WHEN {a}.status IS NULL THEN ARRAY['orphan_reference'] END""")
                          .format(a=a, pf=pf))
     collected.append(sql.SQL("CASE WHEN {m} THEN ARRAY['parent_mismatch'] END").format(m=mismatch))
+    if by_card:  # a card that is on no account this branch has
+        collected.append(sql.SQL("CASE WHEN s.card_number_bidx IS NOT NULL AND s.account_id IS NULL "
+                                 "AND NOT 'ambiguous_card' = ANY(s._reasons) THEN ARRAY['unknown_card'] END"))
     reasons = sql.SQL(" || ").join(sql.SQL("coalesce({}, '{{}}'::text[])").format(c) for c in collected)
     needed = {model.key, "source_line", "_chunk", "_reasons", "row_hash", *(f for f in model.parents if f in fields)}
     if model.name == "customers" and "consent_transfer" in fields:
         needed.add("consent_transfer")
-    if model.name == "transactions":
+    if model.name in ("transactions", "cards"):
         needed |= {"customer_id", "account_id"} & fields
+        if by_card:
+            needed.add("card_number_bidx")
     out = outcome_table(model.name, tag)
     # Statistics of the columns later joins use, so the planner sees a big table (a sample, not a scan).
     cur.execute(sql.SQL("ANALYZE {} (source_line, {})").format(t, key))
@@ -355,6 +406,17 @@ def _parent_status(contract: Contract, parent_entity: str, parent_key: str, tag:
     """).format(pk=pk, pt=settled(parent_entity, tag), vault=vault)
 
 
+def _field_issues(cur, entity: str, tag: str) -> tuple[dict[str, int], int]:
+    """The loaded rows' field issues by ``column:reason``, and how many loaded rows have any."""
+    rows = loaded(entity, tag)
+    cur.execute(sql.SQL("SELECT i, count(*) FROM {} s, unnest(s.field_issues) i GROUP BY 1 ORDER BY 1").format(rows))
+    issues = dict(cur.fetchall())
+    if not issues:
+        return {}, 0
+    cur.execute(sql.SQL("SELECT count(*) FROM {} s WHERE cardinality(s.field_issues) > 0").format(rows))
+    return issues, cur.fetchone()[0]
+
+
 def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     with conn.cursor() as cur:
@@ -362,7 +424,7 @@ def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_name(name, tag)))
             staged = cur.fetchone()[0]
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"staging.outcome_{name}_{tag}",))
-            counts, reasons = {"unsettled": staged}, {}
+            counts, reasons, issues, with_issues = {"unsettled": staged}, {}, {}, 0
             if cur.fetchone()[0]:
                 o = outcome_table(name, tag)
                 cur.execute(sql.SQL("SELECT _disposition, count(*) FROM {} GROUP BY 1").format(o))
@@ -371,8 +433,9 @@ def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
                 cur.execute(sql.SQL("SELECT r, count(*) FROM {}, unnest(_final) r "
                                     "WHERE _disposition IN ('quarantined', 'excluded') GROUP BY 1 ORDER BY 1").format(o))
                 reasons = dict(cur.fetchall())
+                issues, with_issues = _field_issues(cur, name, tag)
             out[name] = {"staged": staged, "loaded": counts.get("loaded", 0),
                          "quarantined": counts.get("quarantined", 0), "excluded": counts.get("excluded", 0),
                          "duplicates": counts.get("duplicate", 0), "unsettled": counts.get("unsettled", 0),
-                         "reasons": reasons}
+                         "reasons": reasons, "loaded_with_issues": with_issues, "field_issues": issues}
     return out
