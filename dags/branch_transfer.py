@@ -15,7 +15,10 @@ Moves one branch's customer records to the new owner's store, as its **data cont
    the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), make the
    analytics values (tokens, generalised quasi-identifiers, notes masked by Presidio), stage.
 5. **settle** — checks across all chunks: duplicates, conflicts, consent, references.
-6. **load_vault** — one transaction into `vault`, `analytics` and `ops.quarantine` / `ops.exclusions`,
+6. **scan_before_load** — the analytics values staged for loading searched for the export's identifiers
+   and names, and checked by a second detector that is not the masker (third parties' names, phones,
+   identifiers): a hit, or a column over its threshold, stops the run before anything is loaded.
+   **load_vault** — one transaction into `vault`, `analytics` and `ops.quarantine` / `ops.exclusions`,
    then the analytics customers' k-anonymity measured and, with the contract's `min_k`, enforced
    (skipped when `dry_run`).
 7. **reconcile** — source rows = loaded + quarantined + excluded + duplicates, or the run fails; a loaded
@@ -117,6 +120,10 @@ def branch_transfer():
     def settle(staged: list[dict]) -> dict:
         return step("settle")
 
+    @task
+    def scan_before_load(settled: dict) -> dict:
+        return step("scan_before_load")
+
     @task(retries=3)
     def load_vault(settled: dict) -> dict:
         return step("load")
@@ -147,7 +154,7 @@ def branch_transfer():
     extracted = extract_source.expand(entity=entities)
     archive_original(dump_source_tables(store)) >> extracted
     staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
-    manifest = publish_manifest(act_on_resend(reconcile(load_vault(settle(staged)))))
+    manifest = publish_manifest(act_on_resend(reconcile(load_vault(scan_before_load(settle(staged))))))
     scan_for_leaks(manifest) >> close_work_area(work).as_teardown(setups=work)
 
 

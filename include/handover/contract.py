@@ -125,6 +125,7 @@ class Contract:
     masking: MaskingPolicy | None = None  # the analytics tier's overrides (None: the default policy)
     min_k: int | None = None  # k-anonymity the analytics customers must reach (None: measured only)
     absent_customers: str = "report"  # a re-sent export without a customer loaded before: keep | report | erase
+    residual_thresholds: dict[str, float] | None = None  # analytics.residual: kind → rate (handover.residual)
 
     def source_dir(self, override: str | Path | None = None) -> Path:
         return Path(override) if override else self.location
@@ -334,7 +335,9 @@ def load_contract(path: str | Path) -> Contract:
 
     retention = _retention(_mapping(doc.get("retention"), "retention", problems), path, problems)
 
-    masking, min_k = _analytics(_mapping(doc.get("analytics") or {}, "analytics", problems), problems)
+    analytics_node = _mapping(doc.get("analytics") or {}, "analytics", problems)
+    masking, min_k = _analytics(analytics_node, problems)
+    residual = _residual(analytics_node.get("residual"), problems)
 
     source_node = _mapping(doc.get("source"), "source", problems)
     location_text = _text(source_node, "location", "source", problems, required=False) or "."
@@ -379,15 +382,35 @@ def load_contract(path: str | Path) -> Contract:
         masking=masking,
         min_k=min_k,
         absent_customers=absent,
+        residual_thresholds=residual,
     )
+
+
+def _residual(node: Any, problems: _Problems) -> dict[str, float] | None:
+    """``analytics.residual: {name: 0.02}`` — the rate of analyst-readable values with a suspected residual
+    name, phone or identifier above which a column fails the run (defaults: handover.residual.THRESHOLDS)."""
+    if node is None:
+        return None
+    from handover.residual import THRESHOLDS
+
+    node = _mapping(node, "analytics.residual", problems)
+    out = dict(THRESHOLDS)
+    for kind, rate in node.items():
+        if kind not in THRESHOLDS:
+            problems.add(f"analytics.residual.{kind}", f"unknown kind (known: {', '.join(THRESHOLDS)})")
+        elif isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            problems.add(f"analytics.residual.{kind}", "a rate between 0 and 1 (0.01: one value in a hundred)")
+        else:
+            out[kind] = float(rate)
+    return out
 
 
 def _analytics(node: dict, problems: _Problems) -> tuple[MaskingPolicy | None, int | None]:
     """``analytics:`` — ``masking: {columns: {column: rule}, text: {ENTITY: rule}}`` (overrides of the
     default policy, :mod:`handover.pii.policy`) and ``anonymity: {min_k: N}``."""
     for key in node:
-        if key not in ("masking", "anonymity"):
-            problems.add(f"analytics.{key}", "unknown key (known: anonymity, masking)")
+        if key not in ("masking", "anonymity", "residual"):
+            problems.add(f"analytics.{key}", "unknown key (known: anonymity, masking, residual)")
     masking_node = _mapping(node.get("masking") or {}, "analytics.masking", problems)
     for key in masking_node:
         if key not in ("columns", "text"):

@@ -222,9 +222,68 @@ def needles_from_export(contract: Contract, source_dir: str | Path | None = None
     return needles
 
 
+def needles_from_chunks(contract: Contract, work_dir: str | Path) -> Needles:
+    """The same needles, from a run's extracted chunks (its work area's ``raw/<entity>/*.arrow``: every
+    source row's cells as text) instead of reading the export again."""
+    import pandas as pd
+    from pyarrow import feather
+
+    from handover.normalise import normalise_column
+
+    needles = Needles()
+    for spec in contract.entities.values():
+        wanted = identifier_columns(spec)
+        name = spec.column_for(NAME_FIELD) if spec.name == "customers" else None
+        if not wanted and name is None:
+            continue
+        for chunk in sorted((Path(work_dir) / "raw" / spec.name).glob("*.arrow")):
+            table = feather.read_table(chunk, memory_map=False)
+            for col in wanted:
+                raw = table.column(col.name).to_pandas().astype(object)
+                raw = raw.where(raw.notna(), None)
+                values, _ = normalise_column(raw, col.type, col.format)
+                for value, original in zip(values.tolist(), raw.tolist(), strict=True):
+                    if original:
+                        needles.add_identifier(col.name, value, raw=original)
+            if name is not None:
+                clean = table.column("_problem").is_null().to_pylist()
+                for value, ok in zip(table.column(name.name).to_pylist(), clean, strict=True):
+                    needles.add_name(value, trusted=ok)
+    return needles
+
+
 # --------------------------------------------------------------------------------------------------
 # Matching
 # --------------------------------------------------------------------------------------------------
+
+_BAND = re.compile(r"^(?:[0-9]{4}-[0-9]{4}|[0-9]{4}|[0-9]{6}/[0-9]{4}/[MF]|\*)$")
+
+
+def is_generalisation(value: str | None) -> bool:
+    """A value a generaliser makes (`handover.pii.values.generalize`): a birth band (1990-1994) or year, an ID's
+    region/year/sex (440000/1990/M), a province or a province and its city (广东省深圳市), a plate's province,
+    the suppressed ``*``, a tag. Such a value names a place or a period, not a person, even where it happens
+    to contain a customer's two-character name (江门 in 广东省江门市): it is matched as what it is."""
+    if not value:
+        return False
+    text = value.strip()
+    if _BAND.match(text) or (text.startswith("<") and text.endswith(">")):
+        return True
+    from handover.pii.patterns import CITIES, PROVINCES
+
+    rest = text
+    for province in sorted(PROVINCES, key=len, reverse=True):
+        if rest.startswith(province):
+            rest = rest[len(province):]
+            rest = re.sub(r"^(?:壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区|省|市)", "", rest)
+            break
+    else:
+        if len(text) == 1 and "\u4e00" <= text <= "\u9fff":
+            return True  # a plate's province
+    if not rest:
+        return True
+    city = re.sub(r"(?:自治州|地区|盟|市)$", "", rest)
+    return bool(city) and (city in CITIES or len(rest) <= 8 and rest.endswith(("市", "自治州", "地区", "盟")))
 
 def _unescape(text: str) -> str:
     decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
@@ -304,11 +363,12 @@ class Finding:
 
 
 class LeakError(HandoverError):
-    """Customer values were found where they must not be; the message names the places, not the values."""
+    """Customer values were found where they must not be; the message names the places, not the values, and
+    says what happened to the data and what the user can do (``what_now``)."""
 
-    def __init__(self, report: LeakReport) -> None:
+    def __init__(self, report: LeakReport, what_now: str = "") -> None:
         self.report = report
-        super().__init__(report.render())
+        super().__init__(report.render() + (f"\n{what_now}" if what_now else ""))
 
 
 @dataclass
@@ -346,7 +406,7 @@ class LeakReport:
         if self.clean:
             return "\n".join([*lines, "no customer identifier or name found"])
         lines.append(f"{sum(self.counts.values())} customer value(s) found in {len(self.per_place())} place(s) "
-                     "(the values are not shown; remove them there, find out how they got there, run again):")
+                     "(the values are not shown):")
         for place, kinds in self.per_place().items():
             lines.append(f"  {place}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
             lines += [f"    at {f.at}: {f.kind}" for f in self.findings if f.place == place]
@@ -451,12 +511,15 @@ def _scan_column(conn, schema: str, rel: str, relkind: str, column: str, needles
             report.scanned["token_columns"] += 1
             return
     hits: dict[str, set[str]] = {}
+    general = column.endswith("_general")  # generalised values: matched as what they are
     with conn.cursor(name="handover_leak_scan") as cur:
         cur.itersize = chunk_rows
         cur.execute(sql.SQL("SELECT {v} FROM {t} WHERE {v} IS NOT NULL GROUP BY 1").format(v=value, t=table))
         for (text,) in cur:
             report.scanned["distinct_values"] += 1
             kinds = {k for k, _ in scan_text(text, needles)}
+            if general and kinds and is_generalisation(text):
+                kinds.discard(CUSTOMER_NAME)
             if kinds:
                 hits.setdefault(text, set()).update(kinds)
     with conn.cursor() as cur:
@@ -509,3 +572,81 @@ def scan_database(conn, needles: Needles, role: str | None = ANALYST, *, schemas
         if autocommit:
             conn.autocommit = True
     return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Before the load: the run's staged analytics values
+# --------------------------------------------------------------------------------------------------
+
+def staged_text_columns(entity: str) -> list[tuple[str, str]]:
+    """(analytics column, how it is made) of the text an analyst will read: masked free text, generalised
+    values, masks and kept text — not tokens or keys (an HMAC holds no value)."""
+    from handover.analytics import analytics_columns
+
+    return [(c.name, c.how) for c in analytics_columns(entity)
+            if c.sql_type == "text" and c.how in ("masked", "general", "mask", "kept")]
+
+
+def scan_staged(conn, contract: Contract, tag: str, needles: Needles, report: LeakReport,
+                thresholds: dict[str, float] | None = None) -> list:
+    """The analytics values this run would load (its staged, loaded rows), before anything is committed:
+    every export identifier and customer name (`scan_text`, a generalised value matched as what it is),
+    and a second opinion on residual personal data (`handover.residual`: third parties' names, phones,
+    identifiers the export does not hold). Hits go to ``report``; returns the residual verdicts over their
+    thresholds (place, kinds and rates, example lines — never a value)."""
+    from psycopg2 import sql
+
+    from handover import analytics, residual
+    from handover.store import staging
+
+    over = []
+    limits = thresholds or residual.THRESHOLDS
+    with conn.cursor() as cur:
+        for entity in contract.entities:
+            rows = staging.loaded(entity, tag)
+            spec = contract.entities[entity]
+            for column, how in staged_text_columns(entity):
+                staged = sql.Identifier(analytics.STAGED_PREFIX + column)
+                place = f"analytics.{entity}.{column}"
+                cur.execute(sql.SQL("SELECT {c}, count(*), min(source_line) FROM {r} s WHERE {c} IS NOT NULL "
+                                    "GROUP BY 1").format(c=staged, r=rows))
+                verdict = residual.ColumnVerdict(place)
+                for text, n, line in cur.fetchall():
+                    report.scanned["staged_values"] += 1
+                    kinds = {k for k, _ in scan_text(text, needles)}
+                    if how == "general" and kinds and is_generalisation(text):
+                        kinds.discard(CUSTOMER_NAME)
+                    for kind in kinds:
+                        report.add(place, f"{spec.source.file} line {line}", kind)
+                    if how in ("masked", "kept"):
+                        verdict.values += n
+                        for kind in residual.suspicions(text):
+                            verdict.suspected[kind] += n
+                            if len(verdict.examples) < 5:
+                                verdict.examples.append(f"{spec.source.file} line {line}")
+                report.scanned["staged_columns"] += 1
+                if verdict.over(limits):
+                    over.append(verdict)
+    return over
+
+
+class StagedLeakError(LeakError):
+    """The analytics values a run staged hold personal data: the load was stopped before it began."""
+
+    def __init__(self, report: LeakReport, residual_over: list) -> None:
+        self.residual = residual_over
+        lines = [report.render() if not report.clean else "leak scan of the staged analytics values: no "
+                 "export identifier or customer name found"]
+        for v in residual_over:
+            kinds = ", ".join(f"{k} in {n} of {v.values} values ({n / max(v.values, 1):.2%})"
+                              for k, n in sorted(v.suspected.items()) if k in v.over())
+            lines.append(f"  second opinion (handover.residual): {v.place}: suspected {kinds}; e.g. at "
+                         + "; ".join(v.examples[:3]))
+        lines.append(
+            "Nothing was loaded: the vault and the analytics tier are as they were before this run, no manifest "
+            "is published, and this run's staged rows are removed when it ends. What to do: if the places above "
+            "hold personal data the masking missed, mask it (analytics.masking in the contract — e.g. a text "
+            "rule, or a column rule for a kept column) and run again; if they are false alarms, say so in the "
+            "contract (analytics.residual: {<kind>: <rate>}) and run again.")
+        self.report = report
+        HandoverError.__init__(self, "\n".join(lines))

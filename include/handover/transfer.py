@@ -1,7 +1,8 @@
 """The steps of a branch transfer, one function per DAG task, in the order the data flows.
 
     open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
-      → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → load
+      → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → scan_before_load
+      → load
       → reconcile → act_on_resend
       → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
 
@@ -525,6 +526,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
                 stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))
             lap("verify+protect+stage")
         settle(ctx)
+        scan_before_load(ctx)
         lap("settle")
         load(ctx)
         lap("load")
@@ -585,9 +587,12 @@ def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:
 
     contract = ctx.contract()
     traces = traces or {}
-    needles = leaks.needles_from_export(contract, sources=[_readable(ctx, contract, spec)
-                                                           for spec in contract.entities.values()],
-                                        chunk_rows=ctx.chunk_rows)
+    if (ctx.work_dir / "raw").is_dir():  # the export as extracted: not read again
+        needles = leaks.needles_from_chunks(contract, ctx.work_dir)
+    else:  # after the run (its work area removed): from the export itself
+        needles = leaks.needles_from_export(contract, sources=[_readable(ctx, contract, spec)
+                                                               for spec in contract.entities.values()],
+                                            chunk_rows=ctx.chunk_rows)
     report = leaks.LeakReport()
     report.scanned["needles"] = len(needles)
     folder = ctx.output_dir(contract.branch_id)
@@ -600,5 +605,37 @@ def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:
         ops.audit(conn, "leak_scan", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   **report.summary())
     if not report.clean:
-        raise leaks.LeakError(report)
+        raise leaks.LeakError(report, AFTER_LOAD)
+    return {"hits": 0, "scanned": dict(report.scanned)}
+
+
+AFTER_LOAD = (
+    "What happened: this run's data is loaded and its manifest published — the analytics values were scanned "
+    "before the load and passed; this last scan found the values above in what the run left behind or in "
+    "what analysts can read now. What to do: a task log or XCom place — delete those log files or XCom rows "
+    "(Airflow's `airflow db clean`, or the files named) and report the task that wrote them; a handed-over "
+    "file — do not pass it on, and run the transfer again to write it anew; a table — it is readable by "
+    "analysts now: revoke their access (handover roles) until the rows are removed (handover erase for a "
+    "customer), then find how the value got there.")
+
+
+def scan_before_load(ctx: RunContext) -> dict:
+    """After settling, before anything is loaded: the analytics values this run staged are searched for the
+    export's identifiers and customer names, and checked by a second detector that is not the masker
+    (`handover.residual`) for third parties' names, phones and identifiers. A hit, or a column over its
+    threshold, fails the run here: nothing is loaded and no manifest published."""
+    from handover import leaks
+
+    contract = ctx.contract()
+    needles = leaks.needles_from_chunks(contract, ctx.work_dir)
+    report = leaks.LeakReport()
+    report.scanned["needles"] = len(needles)
+    with connect(ctx.dsn, "scan_before_load") as conn:
+        over = leaks.scan_staged(conn, contract, ctx.tag, needles, report, contract.residual_thresholds)
+        summary = report.summary() | {"residual_over": [
+            {"place": v.place, "values": v.values, "suspected": dict(v.suspected)} for v in over]}
+        ops.audit(conn, "staged_leak_scan", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                  **summary)
+    if not report.clean or over:
+        raise leaks.StagedLeakError(report, over)
     return {"hits": 0, "scanned": dict(report.scanned)}

@@ -125,6 +125,9 @@ def _documents(frame: pd.DataFrame) -> None:
         corporate = frame["customer_type"].eq("corporate").fillna(False) if "customer_type" in frame else False
         frame.loc[missing, "id_type"] = np.where(missing & corporate, "uscc", "resident_id")[missing.to_numpy()]
     frame["id_number"] = documents.normalise_numbers(frame["id_number"], frame["id_type"]).to_numpy(dtype=object)
+    if "uscc" in frame:  # the USCC column, where empty, has the USCC the document number gives
+        given = frame["id_type"].eq("uscc").fillna(False) & frame["uscc"].isna()
+        frame.loc[given, "uscc"] = frame.loc[given, "id_number"]
 
 
 def _amount_scales(spec: EntitySpec, frame: pd.DataFrame, findings: Findings) -> None:
@@ -211,6 +214,11 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
         reasons[pos] = {problem}
 
     table = pa.table({c.name: pa.array(frame[c.name], pa.string(), from_pandas=True) for c in spec.columns})
+    if "id_number" in frame and spec.column_for("uscc") is None:
+        # A USCC given as the document number is the customer's USCC too (its own blind index and mask)
+        uscc = frame["id_number"].where(frame["id_type"].eq("uscc").fillna(False), None)
+        if uscc.notna().any():
+            table = table.append_column("uscc", pa.array(uscc, pa.string(), from_pandas=True))
     table = table.append_column("_reasons", _lists(len(frame), {p: sorted(r) for p, r in reasons.items()}))
     loaded_issues = {p: v for p, v in issues.items() if p not in reasons}
     table = table.append_column("_issues", _lists(len(frame), loaded_issues))

@@ -18,7 +18,6 @@ For every shape, through `dag.test()` into a real PostgreSQL:
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 
 import psycopg2
@@ -26,25 +25,19 @@ import pytest
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT
+from tests.support import export_corpus
+from tests.support.export_corpus import expected_dispositions, found_dispositions
 
 CORPUS = ROOT / "tests" / "corpus" / "exports"
 SHAPES = ("bank", "custonly", "retail")
 BRANCHES = {"bank": "JC-HY-420105", "custonly": "HX-DC-411625", "retail": "LL-FS-440604"}
 CUSTOMERS = 300
-TRUTH_TO_DISPOSITION = {"load": "loaded", "withhold": "quarantined", "exclude": "excluded", "duplicate": "duplicate"}
-
-
-def _build():
-    spec = importlib.util.spec_from_file_location("corpus_build", CORPUS / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
     """Each shape built once, at 300 customers (seed 0: the bank shape with a card file of its own)."""
-    build = _build()
+    build = export_corpus.builder()
     out = {}
     for shape in SHAPES:
         folder = tmp_path_factory.mktemp(shape)
@@ -65,52 +58,6 @@ def target(pg_dsn, master_key_text, signing_key_text, monkeypatch, tmp_path):
     for name in ("ARCHIVE", "WORK", "OUTPUT"):
         monkeypatch.setenv(f"HANDOVER_{name}_ROOT", str(tmp_path / name.lower()))
     return pg_dsn
-
-
-def expected_dispositions(truth: dict, contract) -> dict[tuple[str, int], str]:
-    """Where every row must end: the truth's verdict, and for a field-level defect whose outcome depends on
-    the contract, the column's on_invalid (quarantine → quarantined; null or keep → loaded with the issue).
-    A child of such a row follows what its parent came to."""
-    columns = {(e, c.header): c for e, spec in contract.entities.items() for c in spec.columns}
-    first = {}
-    for row in truth["rows"]:
-        if row["expect"] != "duplicate":
-            first.setdefault((row["entity"], row["key"]), row)
-
-    def own(row) -> str | None:
-        if row["expect"] != "depends":
-            return TRUTH_TO_DISPOSITION[row["expect"]]
-        if "field" in row and not any(d.startswith("parent") for d in row["defects"]):
-            return "quarantined" if columns[(row["entity"], row["field"])].on_invalid == "quarantine" else "loaded"
-        return None
-
-    def resolved(row) -> str:
-        found = own(row)
-        if found is not None:
-            return found
-        for entity, key in (("customers", row.get("customer")), ("accounts", row.get("account")),
-                            ("customers", row.get("parent")), ("cards", row.get("parent")),
-                            ("accounts", row.get("parent"))):
-            parent = first.get((entity, key))
-            if key and parent is not None and parent is not row and resolved(parent) != "loaded":
-                return "quarantined"
-        return "loaded"
-
-    return {(row["file"], row["line"]): resolved(row) for row in truth["rows"]}
-
-
-def found_dispositions(dsn: str, entities) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], list]]:
-    found, issues = {}, {}
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        for entity in entities:
-            cur.execute(f"SELECT source_file, source_line, field_issues FROM vault.{entity}")
-            for file, line, field_issues in cur.fetchall():
-                found[(file, line)] = "loaded"
-                issues[(file, line)] = field_issues
-        for table, disposition in (("quarantine", "quarantined"), ("exclusions", "excluded")):
-            cur.execute(f"SELECT source_file, source_line FROM ops.{table}")
-            found.update({row: disposition for row in cur.fetchall()})
-    return found, issues
 
 
 @pytest.mark.parametrize("shape", SHAPES)

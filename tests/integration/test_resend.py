@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import importlib.util
 import json
 from pathlib import Path
 
@@ -30,22 +29,16 @@ from handover.crypto import MasterKey
 from handover.run import RunContext
 
 from tests.conftest import ROOT
+from tests.support import export_corpus
 
 CORPUS = ROOT / "tests" / "corpus" / "exports"
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
 BRANCH = "HX-DC-411625"
 
 
-def _build():
-    spec = importlib.util.spec_from_file_location("corpus_build", CORPUS / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> tuple[Path, Path, dict]:
-    build = _build()
+    build = export_corpus.builder()
     first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
     build("custonly", 300, str(first), seed=0)
     truth = build("custonly", 300, str(second), seed=0, resend=True)

@@ -282,6 +282,12 @@ def resolve_cards(cur, contract: Contract, tag: str) -> None:
             WHERE v.branch_id = {b} AND v.card_number_bidx IS NOT NULL AND v.account_id IS NOT NULL""").format(
             e=sql.Identifier(entity), b=sql.Literal(contract.branch_id)))
     accounts = sql.SQL(" UNION ").join(parts)
+    # Statistics first: an unanalysed staging table looks empty to the planner, which then joins 150,000
+    # transactions to the cards by nested loop (six minutes at 20,000 customers instead of a second).
+    cur.execute(sql.SQL("ANALYZE {} (card_number_bidx, account_id)").format(t))
+    for entity in ("accounts", "cards"):
+        if entity in contract.entities:
+            cur.execute(sql.SQL("ANALYZE {}").format(table_name(entity, tag)))
     cur.execute(sql.SQL("""
         UPDATE {t} s SET account_id = r.account_id, an_account_token = r.an_account_token,
                          customer_id = coalesce(s.customer_id, r.customer_id),
