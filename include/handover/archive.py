@@ -9,7 +9,6 @@ its own, wrapped by the master key (`handover.crypto.encrypt_stream`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from handover.crypto import MasterKey, decrypt_stream, encrypt_stream
@@ -32,15 +31,13 @@ def archive_file(path: Path, sha256: str, branch_id: str, root: Path, master: Ma
     meta_path = folder / f"{sha256}.json"
     if target.exists() and meta_path.exists():
         return json.loads(meta_path.read_text())
-    tmp = target.with_suffix(".enc.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+    from handover import private_files
+
+    with open(path, "rb") as src, private_files.written(target, replace=True) as dst:
         info = encrypt_stream(src, dst, master, _purpose(branch_id))
-    if info["plain_sha256"] != sha256:
-        tmp.unlink()
-        raise ArchiveError(f"{path.name} changed while it was being archived: its SHA-256 is no longer the one "
-                           "checked at the start of the run; run the transfer again on a stable export")
-    os.replace(tmp, target)
+        if info["plain_sha256"] != sha256:
+            raise ArchiveError(f"{path.name} changed while it was being archived: its SHA-256 is no longer the "
+                               "one checked at the start of the run; run the transfer again on a stable export")
     entry = {"file": path.name, "sha256": sha256, "bytes": info["plain_bytes"],
              "archive": target.name, "archive_sha256": info["cipher_sha256"],
              "master_key_id": info["master_key_id"]}
@@ -53,11 +50,11 @@ def restore(archive: Path, out: Path, branch_id: str, master: MasterKey, expecte
     expected = expected_sha256 or Path(archive).name.removesuffix(".enc")
     if not Path(archive).exists():
         raise ArchiveError(f"archive {archive} does not exist")
-    tmp = Path(str(out) + ".part")
-    with open(archive, "rb") as src, open(tmp, "wb") as dst:
+    from handover import private_files
+
+    with open(archive, "rb") as src, private_files.written(out) as dst:  # 0600, new; removed if it fails
         digest = decrypt_stream(src, dst, master, _purpose(branch_id))
-    if digest != expected:
-        tmp.unlink()
-        raise ArchiveError(f"the restored file's SHA-256 is {digest[:16]}…, not the recorded {expected[:16]}…")
-    os.replace(tmp, out)
+        if digest != expected:
+            raise ArchiveError(f"the restored file's SHA-256 is {digest[:16]}…, not the recorded "
+                               f"{expected[:16]}…: nothing was written")
     return digest

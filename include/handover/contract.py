@@ -74,6 +74,7 @@ class Source:
     sheet: str | None = None
     delimiter: str = ","
     header_row: int | None = None  # the line (CSV) or row (XLSX) of the header, below a title; None: the first
+    allowed_folders: tuple[Path, ...] = ()  # folders beside the export folder a source file may lie in
 
 
 IDENTIFIER_FORMATS = frozenset({"resident_id", "uscc", "bank_card", "document"})
@@ -342,6 +343,14 @@ def load_contract(path: str | Path) -> Contract:
     source_node = _mapping(doc.get("source"), "source", problems)
     location_text = _text(source_node, "location", "source", problems, required=False) or "."
     location = (path.parent / location_text).resolve()
+    for key in source_node:
+        if key not in ("location", "allowed_folders"):
+            problems.add(f"source.{key}", "unknown key (known: location, allowed_folders)")
+    allowed_node = source_node.get("allowed_folders") or []
+    if not isinstance(allowed_node, list) or not all(isinstance(a, str) and a.strip() for a in allowed_node):
+        problems.add("source.allowed_folders", "a list of folders (relative to this file, or absolute)")
+        allowed_node = []
+    allowed = tuple((path.parent / a).resolve() for a in allowed_node)
 
     entities: dict[str, EntitySpec] = {}
     entities_node = _mapping(doc.get("entities"), "entities", problems)
@@ -351,7 +360,7 @@ def load_contract(path: str | Path) -> Contract:
             continue
         spec = _entity(name, _mapping(node, f"entities.{name}", problems), retention, problems)
         if spec:
-            entities[name] = spec
+            entities[name] = replace(spec, source=replace(spec.source, allowed_folders=allowed))
     if "customers" not in entities_node:
         problems.add("entities.customers", "is missing: a transfer moves customers")
     for name, spec in entities.items():

@@ -54,11 +54,19 @@ class StoreError(HandoverError):
 _VALUE_BEARING_CLASSES = ("22", "23")
 
 
-def store_error(exc, step: str) -> StoreError:
-    """Rewrite a psycopg2 error so that it names the place (table, column, constraint) but no value."""
+def store_error(exc, step: str, committed: str | None = None) -> StoreError:
+    """Rewrite a psycopg2 error so that it names the place (table, column, constraint) but no value — and,
+    given ``committed``, what the step had and had not committed."""
+    import psycopg2
     from psycopg2 import errorcodes
 
     code = getattr(exc, "pgcode", None) or ""
+    lost = committed is not None and (isinstance(exc, psycopg2.InterfaceError) or (
+        isinstance(exc, psycopg2.OperationalError) and (code[:2] in ("08", "57") or not code)))
+    if lost:  # during a step (connecting is told apart by its own message)
+        what = f"{step}: the connection to the target store was lost ({type(exc).__name__}" + (
+            f" {code}" if code else "") + "; the server ended the session, or the network)"
+        return StoreError(what + (f" — {committed}" if committed else ""))
     diag = getattr(exc, "diag", None)
     where = ".".join(p for p in (getattr(diag, "schema_name", None), getattr(diag, "table_name", None),
                                  getattr(diag, "column_name", None)) if p)
@@ -74,4 +82,6 @@ def store_error(exc, step: str) -> StoreError:
         parts.append(f"— {primary}")
     elif not code:
         parts.append(f"— {str(exc).splitlines()[0] if str(exc) else 'no message'}")
+    if committed:
+        parts.append(f"— {committed}")
     return StoreError(" ".join(parts))

@@ -1,7 +1,10 @@
 """Fault points: named places where a test can make the process die with SIGKILL, to prove that a run
-killed there and run again ends exactly where a clean run ends.
+killed there and run again ends exactly where a clean run ends — or pause there, so that the test can do
+something to the run in the middle (start a second run, end the session from the server).
 
-Inert unless ``HANDOVER_KILL_AT`` names the point (set only by the tests, in a child process).
+Inert unless ``HANDOVER_KILL_AT`` or ``HANDOVER_PAUSE_AT`` names the point (set only by the tests, in a
+child process). Paused, the process writes ``<HANDOVER_PAUSE_FILE>.reached`` and waits (two minutes at
+most) until ``HANDOVER_PAUSE_FILE`` exists.
 """
 
 from __future__ import annotations
@@ -16,6 +19,18 @@ POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "lo
 def point(name: str) -> None:
     if os.environ.get("HANDOVER_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("HANDOVER_PAUSE_AT") == name:
+        _pause(os.environ["HANDOVER_PAUSE_FILE"])
+
+
+def _pause(release: str) -> None:
+    import time
+
+    with open(release + ".reached", "w") as fh:
+        fh.write(str(os.getpid()))
+    deadline = time.monotonic() + 120
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class KillDuringRead:

@@ -225,7 +225,6 @@ def needles_from_export(contract: Contract, source_dir: str | Path | None = None
 def needles_from_chunks(contract: Contract, work_dir: str | Path) -> Needles:
     """The same needles, from a run's extracted chunks (its work area's ``raw/<entity>/*.arrow``: every
     source row's cells as text) instead of reading the export again."""
-    import pandas as pd
     from pyarrow import feather
 
     from handover.normalise import normalise_column
@@ -417,17 +416,39 @@ class LeakReport:
 # Places: files, named values, the database
 # --------------------------------------------------------------------------------------------------
 
+_OVERLAP = 256  # characters a long line's windows share: a value across a window's edge is still whole in one
+
+
 def scan_files(paths: Iterable[str | Path], needles: Needles, report: LeakReport | None = None) -> LeakReport:
-    """Every line of every file (log files, the manifest, the checklist); a missing file is noted."""
+    """Every line of every regular file (log files, the manifest, the checklist); a missing file, or one that
+    is not a regular file (``/dev/zero``, a FIFO: never opened), is noted. A line longer than the
+    ``log_line_chars`` limit is scanned in overlapping windows of that size: memory never grows with it."""
+    from handover.limits import limit
+    from handover.sources import file_type
+
     report = report if report is not None else LeakReport()
+    window = limit("log_line_chars")
     for path in paths:
         path = Path(path)
+        kind = file_type(path)
+        if kind != "regular file":
+            report.notes.append(f"{path}: not scanned ({kind}, not a regular file)")
+            continue
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 report.scanned["files"] += 1
-                for number, line in enumerate(fh, 1):
-                    for kind, _ in scan_text(line, needles):
-                        report.add(str(path), f"line {number}", kind)
+                number, tail, at, seen = 1, "", 0, set()  # at: where this window starts in its line
+                while piece := fh.readline(window):
+                    text = tail + piece
+                    for found, offset in scan_text(text, needles):
+                        if (found, at + offset) not in seen:  # a window's overlap is not reported twice
+                            seen.add((found, at + offset))
+                            report.add(str(path), f"line {number}", found)
+                    if piece.endswith("\n"):
+                        number, tail, at, seen = number + 1, "", 0, set()
+                    else:  # the same line goes on: keep its end, so a value across the edge is seen whole
+                        at += len(text) - min(_OVERLAP, len(text))
+                        tail = text[-_OVERLAP:]
         except OSError as exc:
             report.notes.append(f"{path}: not readable ({exc.strerror or type(exc).__name__})")
     return report

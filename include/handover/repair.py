@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import os
 from pathlib import Path
 
 from handover.crypto import FieldCipher, MasterKey
@@ -83,9 +82,10 @@ def _columns(rows: list[dict]) -> list[str]:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    """A new file (never one another user made in a shared folder, never a link), 0600 (`private_files`)."""
+    from handover import private_files
+
+    private_files.write(path, data)
 
 
 def export(conn, master: MasterKey, branch_id: str, out_dir: Path, fmt: str = "csv",

@@ -41,6 +41,9 @@ class RunContext:
     dry_run: bool = False
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     actor: str = "handover"
+    driver: str = "process"  # process (run_all holds the branch's lock throughout) | airflow (a task at a time)
+    # the backend pids of this run's own lock sessions (handover.store.runlock): set by whoever takes the lock
+    guard_pids: set = field(default_factory=set, repr=False, compare=False)
 
     @property
     def tag(self) -> str:

@@ -53,10 +53,47 @@ def connect(dsn: str, step: str = "store"):
     try:
         yield conn
     except psycopg2.Error as exc:
-        conn.rollback()
-        raise store_error(exc, step) from None
+        if not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                pass  # the connection is gone (terminated by the server): nothing to roll back from here
+        raise store_error(exc, step, committed=STEP_COMMITS.get(step, STEP_COMMITS[None])) from None
     finally:
         conn.close()
+
+
+# What a store error leaves behind, step by step: what was and was not committed (the message says it).
+STEP_COMMITS = {
+    None: "what this step had not committed was rolled back and its earlier commits stay; every step can be "
+          "run again, and a re-run ends as one clean run",
+    "load": "nothing of this run was loaded: the load is one transaction, and it was rolled back — the vault "
+            "and the analytics tier are as before this run; run the task (or the transfer) again",
+    "stage_chunk": "this chunk was not staged: its COPY is one transaction; the task retries it",
+    "settle": "no disposition of this run was written: settling is one transaction; run it again",
+    "publish_manifest": "the manifest may not be recorded in ops.manifests yet: run the step again (it writes "
+                        "the same manifest)",
+    "act_on_resend": "each erasure request is its own transaction: those carried out stay, the rest are "
+                     "carried out by the next run or tonight's retention_purge",
+}
+
+
+@contextmanager
+def branch_guard(ctx: RunContext):
+    """One task of a DAG run: the branch's lock held shared while it runs, the run's heartbeat stamped
+    (`handover.store.runlock`); `BranchBusy` if a run driven by one process holds the branch."""
+    from handover.store import runlock
+
+    try:
+        guard = runlock.task_guard(lambda: open_connection(ctx.dsn), ctx.contract().branch_id, ctx.run_id)
+        pid = guard.__enter__()
+    except psycopg2.Error as exc:
+        raise store_error(exc, "cannot take the branch's lock in the target store") from None
+    ctx.guard_pids.add(pid)
+    try:
+        yield
+    finally:
+        guard.__exit__(None, None, None)
 
 
 def _mode(ctx: RunContext) -> str:
@@ -91,7 +128,7 @@ def prepare_store(ctx: RunContext) -> dict:
         _sweep_abandoned(conn, ctx, contract.branch_id)
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
-        ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx))
+        ops.start_run(conn, ctx.run_id, contract.branch_id, contract.sha256, _mode(ctx), ctx.driver)
         if not ctx.dry_run:
             from handover.purge.store import bind_classes
 
@@ -107,12 +144,23 @@ def prepare_store(ctx: RunContext) -> dict:
 
 
 def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
-    """Runs of this branch still marked running were killed (one transfer runs at a time): remove their
-    plaintext work areas and staging tables, and say so in ops."""
+    """Runs of this branch still marked running: one that is alive (its process holds the branch's lock, a
+    task of it is running, or a DAG run's heartbeat is within its lease: `handover.store.runlock`) makes this
+    run stop (`BranchBusy`) — one transfer of a branch at a time; the dead ones were killed: their plaintext
+    work areas and staging tables are removed, and ops says so."""
+    from handover.store import runlock
+
     with conn.cursor() as cur:
         cur.execute("SELECT run_id FROM ops.runs WHERE branch_id = %s AND status = 'running' AND run_id <> %s",
                     (branch_id, ctx.run_id))
         stale = [r for (r,) in cur.fetchall()]
+        live = [r for r in stale if runlock.alive(cur, branch_id, r, ctx.guard_pids)]
+    conn.commit()
+    if live:
+        raise runlock.BranchBusy(f"branch {branch_id} is being transferred by run {', '.join(live)}: one "
+                                 "transfer of a branch runs at a time. Wait for it to end; a killed run is swept "
+                                 "by the next run once its lock is gone (a process's at once, a DAG run's when "
+                                 "Airflow fails it or its lease of HANDOVER_RUN_LEASE_SECONDS has run out)")
     for run_id in stale:
         tag = run_tag(run_id)
         removed = remove_area(Path(ctx.work_root) / tag)
@@ -401,7 +449,7 @@ def publish_manifest(ctx: RunContext) -> dict:
     counts = json.loads((ctx.work_dir / "reconciliation.json").read_text())
     sources = json.loads((ctx.work_dir / "sources.json").read_text())
     for s in sources:
-        s.pop("path", None)  # a local path means nothing to the receiving party
+        s.pop("path", None)  # the path as the run saw it; the file's real path and type stay (real_path, type)
         s["headers"] = list(s["headers"])
     validation = _validation(ctx, contract)
     signer = signing_key(ctx.signing_key_text)  # fail before writing anything if it is missing
@@ -485,6 +533,14 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
 
+    from handover.store import runlock
+
+    branch = ctx.contract().branch_id
+    try:  # BranchBusy: another run has the branch, and nothing was done
+        guard = runlock.hold_exclusive(lambda: open_connection(ctx.dsn), branch, ctx.run_id)
+    except psycopg2.Error as exc:
+        raise store_error(exc, "run: cannot connect to the target store") from None
+    ctx.guard_pids.add(guard.get_backend_pid())
     open_work_area(ctx)
     try:
         check_contract(ctx)
@@ -544,6 +600,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
         raise
     finally:
         close(ctx)
+        guard.close()  # the branch is free
 
 
 def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: str | None = None,

@@ -27,11 +27,9 @@ def subdir(area: Path, *parts: str) -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file only the owner can read, atomically (a killed task leaves no half file)."""
-    tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    from handover import private_files
+
+    private_files.write(path, data, replace=True)
 
 
 def remove_area(path: Path) -> bool:
@@ -47,10 +45,10 @@ def write_table(table, path: Path) -> None:
     area's files live for one run: IPC writes ~3x and reads ~4x faster than Parquet here."""
     from pyarrow import feather
 
-    tmp = path.with_name(path.name + ".part")
-    feather.write_feather(table, tmp, compression="zstd")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    from handover import private_files
+
+    with private_files.written(path, replace=True) as fh:  # a full disk: a PrivateFileError saying so
+        feather.write_feather(table, fh, compression="zstd")
 
 
 def read_table(path: Path, columns: list[str] | None = None):

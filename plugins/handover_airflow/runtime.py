@@ -121,6 +121,7 @@ def run_context(context: dict) -> RunContext:
         work_root=_setting("handover_work_root", "HANDOVER_WORK_ROOT", str(home / "handover" / "work")),
         output_root=_setting("handover_output_root", "HANDOVER_OUTPUT_ROOT", str(home / "handover" / "output")),
         actor=f"airflow:{dag_run.dag_id}",
+        driver="airflow",
     )
 
 
@@ -152,7 +153,11 @@ def step(name: str, *args):
     from handover.errors import HandoverError, StoreError
 
     try:
-        return getattr(transfer, name)(current(), *args)
+        ctx = current()
+        if name in ("open_work_area", "close"):  # the work area is the run's own; the teardown always runs
+            return getattr(transfer, name)(ctx, *args)
+        with transfer.branch_guard(ctx):  # one transfer of a branch at a time (handover.store.runlock)
+            return getattr(transfer, name)(ctx, *args)
     except StoreError:
         raise
     except HandoverError as exc:

@@ -78,14 +78,13 @@ class LocalFolder:
     def put(self, name: str, chunks: Iterator[bytes]) -> int:
         path = self._path(name)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = path + ".part"
+        from handover import private_files
+
         size = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
+        with private_files.written(path, replace=True) as out:  # a half object never shows, nor stays
             for chunk in chunks:
                 out.write(chunk)
                 size += len(chunk)
-        os.replace(tmp, path)
         return size
 
     def get(self, name: str) -> bytes:

@@ -67,23 +67,57 @@ class SourceInfo:
     sheet: str | None
     headers: tuple[str, ...]
     lines: int | None = None  # a CSV's physical lines: beside the records read, a quote that swallowed lines shows
+    real_path: str | None = None  # where it is, every link followed (inside the export folder)
+    type: str | None = None  # "regular file" (anything else is refused)
 
 
 _PATTERN = re.compile(r"[*?\[]")
 
 
 def source_path(spec: EntitySpec, source_dir: Path) -> Path:
-    """The file of a source. A name with ``*`` or ``?`` (``客户信息_*.csv``: exports carry their date) is a
-    pattern that must match exactly one file of the folder."""
+    """The file of a source, which must lie inside the export folder (or a folder the contract allows:
+    ``source.allowed_folders``) once every link is followed: ``../elsewhere.csv``, an absolute path and a
+    symlink out of the folder are refused. A name with ``*`` or ``?`` (``客户信息_*.csv``: exports carry their
+    date) is a pattern that must match exactly one file of the folder."""
     name = spec.source.file
     if not _PATTERN.search(name):
-        return Path(source_dir) / name
-    found = sorted(p for p in Path(source_dir).glob(name) if p.is_file())
-    if len(found) != 1:
-        raise SourceError(Path(source_dir) / name, f"the pattern declared for {spec.name} matches {len(found)} "
-                          "files; it must match exactly one",
-                          hint=f"make entities.{spec.name}.source.file match one file of the folder")
-    return found[0]
+        path = Path(source_dir) / name
+    else:
+        found = sorted(p for p in Path(source_dir).glob(name) if p.is_file())
+        if len(found) != 1:
+            raise SourceError(Path(source_dir) / name, f"the pattern declared for {spec.name} matches "
+                              f"{len(found)} files; it must match exactly one",
+                              hint=f"make entities.{spec.name}.source.file match one file of the folder")
+        path = found[0]
+    _contained(spec, path, Path(source_dir))
+    return path
+
+
+def _contained(spec: EntitySpec, path: Path, folder: Path) -> None:
+    real = path.resolve()
+    places = [folder.resolve(), *spec.source.allowed_folders]
+    if not any(real.is_relative_to(place) for place in places):
+        raise SourceError(path, f"the file declared for {spec.name} is outside the export folder (it resolves to "
+                          f"{real})", hint="put the file into the export folder, or list its folder in the "
+                                           "contract's source.allowed_folders")
+
+
+def file_type(path: Path) -> str:
+    """What a path is, by its status (a FIFO is never opened: that would wait for a writer)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or type(exc).__name__})"
+    for test, name in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO (a pipe)"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def file_sha256(path: Path) -> str:
@@ -142,8 +176,19 @@ def check_title_rows(spec: EntitySpec, first: list[str], following: Iterator[tup
                               hint="delete the lines above the header row, or export the data again without them")
 
 
+def _named(header: str) -> str:
+    """A header as a message may show it: short, whatever the file holds."""
+    return header if len(header) <= 40 else header[:40] + "…"
+
+
 def match_headers(spec: EntitySpec, found: list[str], file: str, where: str, line: int = 1) -> list[int]:
-    """Position of each contract column in the file's header row; every mismatch is an error."""
+    """Position of each contract column in the file's header row; every mismatch is an error (the first
+    ``message_items`` of them listed: a message never grows with the file)."""
+    from handover.limits import LimitError, limit, listed
+
+    if len(found) > limit("columns"):
+        raise LimitError(f"{file}, line {line}: the {where} has {len(found):,} columns, more than the limit of "
+                         f"{limit('columns'):,} — not an export of {spec.name}? (HANDOVER_LIMIT_COLUMNS)")
     cleaned = [clean_header(h) for h in found]
     declared = {c.header for c in spec.columns}
     if not declared & set(cleaned):
@@ -157,19 +202,20 @@ def match_headers(spec: EntitySpec, found: list[str], file: str, where: str, lin
     for col in spec.columns:
         hits = [i for i, h in enumerate(cleaned) if h == col.header]
         if not hits:
-            problems.append(f"column {col.header} declared in the contract is not in the {where}")
+            problems.append(f"column {_named(col.header)} declared in the contract is not in the {where}")
         elif len(hits) > 1:
-            problems.append(f"column {col.header} appears {len(hits)} times in the {where}")
+            problems.append(f"column {_named(col.header)} appears {len(hits)} times in the {where}")
         else:
             positions.append(hits[0])
+    last_named = max((i for i, h in enumerate(cleaned) if h), default=-1)
     for i, h in enumerate(cleaned):
         if h and h not in declared:
-            problems.append(f"column {h} (position {i + 1}) is not in the contract: map it as a field or an "
-                            "extra column so nothing is dropped silently")
-        if not h and any(cleaned[i + 1:]):  # a trailing blank header is Excel's habit; a blank inside is not
+            problems.append(f"column {_named(h)} (position {i + 1}) is not in the contract: map it as a field or "
+                            "an extra column so nothing is dropped silently")
+        if not h and i < last_named:  # a trailing blank header is Excel's habit; a blank inside is not
             problems.append(f"the column at position {i + 1} has no header")
     if problems:
-        raise SourceError(file, "; ".join(problems), line=line,
+        raise SourceError(file, "; ".join(listed(problems, "more problems")), line=line,
                           hint="correct the contract's columns or the export's header row")
     return positions
 
@@ -274,11 +320,16 @@ def suspect_value(value: str | None, limit: int) -> bool:
 
 
 def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
-    """Check that a declared source exists and has the declared columns; hash it."""
+    """Check that a declared source is a regular file in the export folder and has the declared columns;
+    hash it."""
     path = source_path(spec, source_dir)
-    if not path.is_file():
+    kind = file_type(path)
+    if kind == "missing":
         raise SourceError(path, f"the file declared for {spec.name} does not exist",
                           hint="check entities." + spec.name + ".source.file and the source folder")
+    if kind != "regular file":
+        raise SourceError(path, f"the path declared for {spec.name} is a {kind}, not a regular file",
+                          hint="point entities." + spec.name + ".source.file at the export's file")
     if spec.source.format == "csv":
         from handover.sources import csv as reader
     else:
@@ -289,7 +340,8 @@ def inspect_source(spec: EntitySpec, source_dir: Path) -> SourceInfo:
     digest, lines = _digest_and_lines(path)
     return SourceInfo(entity=spec.name, path=str(path), file=path.name, sha256=digest,
                       bytes=path.stat().st_size, encoding=encoding, sheet=spec.source.sheet,
-                      headers=tuple(headers), lines=lines if spec.source.format == "csv" else None)
+                      headers=tuple(headers), lines=lines if spec.source.format == "csv" else None,
+                      real_path=str(path.resolve()), type=kind)
 
 
 def read_chunks(spec: EntitySpec, source_dir: Path, chunk_rows: int) -> Iterator[RawChunk]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import itertools
 import re
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import numpy as np
 
 from handover.contract import EntitySpec
 from handover.errors import SourceError
+from handover.limits import LimitError, limit
 from handover.sources import (
     CELL_STARTS,
     FIELD_LIMIT,
@@ -44,7 +46,6 @@ from handover.sources import (
 SNIFF_BYTES = 4 << 20
 _ESCAPED = re.compile("[\udc80-\udcff]")
 _MULTIBYTE = re.compile("[\u0800-\U0010ffff]")
-csv.field_size_limit(1 << 30)
 
 # Files that are not delimited text in a single-byte-compatible encoding, by their first bytes.
 _NOT_CSV = (
@@ -128,13 +129,39 @@ def _open(path: Path, encoding: str):
 _BLOCK_CHARS = 1 << 20  # lines are read in blocks of about this many characters
 
 
+def _blocks(fh, path: Path, first: int = 0) -> Iterator[list[str]]:
+    """The file's physical lines (each with its line break), a block of about `_BLOCK_CHARS` characters at a
+    time — and never one line longer than the ``line_chars`` limit held in memory: a 2 GB file of one
+    "line", or a tail of NUL bytes an export crashed while writing, is a `LimitError` naming the line, not
+    a MemoryError. Lines break at CR, LF or CRLF, as the file is opened with ``newline=""``."""
+    most = limit("line_chars")
+    rest, number = "", first
+    while True:
+        block = fh.read(_BLOCK_CHARS)
+        if not block:
+            if rest:
+                yield [rest]
+            return
+        lines = io.StringIO(rest + block, newline="").readlines()
+        last = lines[-1]
+        rest = "" if last.endswith("\n") else lines.pop()  # a line without its break yet (or a CR before LF)
+        if len(rest) > most:
+            raise LimitError(f"{path}, line {number + len(lines) + 1}: a line longer than {most:,} characters — "
+                             "the file may be damaged (a crashed export, zeros written over its end) or not an "
+                             "export; the limit is HANDOVER_LIMIT_LINE_CHARS")
+        number += len(lines)
+        if lines:
+            yield lines
+
+
 class _Reader:
     """csv.reader over the file's physical lines, keeping the lines of the current row (its exact text).
 
     Iterating gives (fields, first line, the row's text, whether the file ended inside the row)."""
 
-    def __init__(self, fh, delimiter: str) -> None:
+    def __init__(self, fh, delimiter: str, path: Path = Path("?")) -> None:
         self.line = 0  # the last physical line consumed
+        self.path = path
         self._records = self._read(fh, delimiter)
 
     def __iter__(self):
@@ -144,11 +171,9 @@ class _Reader:
         # While a block of lines holds no quote character and no NUL, every line is one row and csv.reader
         # would split it exactly where the delimiters are: split it (several times faster). From the first
         # block that has one, csv.reader reads the rest (a quoted field may run over lines and blocks).
+        blocks = _blocks(fh, self.path)
         block: list[str] = []
-        while True:
-            block = fh.readlines(_BLOCK_CHARS)
-            if not block:
-                return
+        for block in blocks:
             joined = "".join(block)
             if '"' in joined or "\x00" in joined:
                 break
@@ -156,7 +181,9 @@ class _Reader:
                 self.line += 1
                 body = _strip_terminator(text)
                 yield (body.split(delimiter) if body else []), self.line, text, False
-        yield from self._read_csv(itertools.chain(block, fh), delimiter)
+        else:
+            return
+        yield from self._read_csv(itertools.chain(block, itertools.chain.from_iterable(blocks)), delimiter)
 
     def _read_csv(self, source, delimiter: str) -> Iterator[tuple[list[str], int, str, bool]]:
         taken: list[str] = []
@@ -169,8 +196,13 @@ class _Reader:
                 yield line
             eof.append(True)
 
+        csv.field_size_limit(limit("record_chars"))
         rows = csv.reader(lines(), delimiter=delimiter)
         for row in rows:
+            if len(taken) > 1 and sum(map(len, taken)) > limit("record_chars"):
+                raise LimitError(f"{self.path}, line {self.line + 1}: a record longer than "
+                                 f"{limit('record_chars'):,} characters (a quote that is never closed?); the "
+                                 "limit is HANDOVER_LIMIT_RECORD_CHARS")
             start, self.line = self.line + 1, first + rows.line_num
             text = "".join(taken)
             taken.clear()
@@ -214,6 +246,9 @@ def _following(reader: _Reader) -> Iterator[tuple[list[str], int]]:
 
 
 def _csv_error(path: Path, reader: _Reader, exc: csv.Error) -> SourceError:
+    if "field larger than field limit" in str(exc):
+        return LimitError(f"{path}, line {reader.line + 1}: a field longer than {limit('record_chars'):,} "
+                          "characters (a quote that is never closed?); the limit is HANDOVER_LIMIT_RECORD_CHARS")
     return SourceError(path, f"the file cannot be split into rows ({type(exc).__name__})", line=reader.line + 1,
                        hint="check the contract's delimiter, or export the file again")
 
@@ -222,7 +257,7 @@ def find_header(spec: EntitySpec, path: Path) -> tuple[str, list[str], int]:
     """The file's encoding, its header row and the line it is on."""
     encoding = detect_encoding(path, spec.source.encoding)
     with _open(path, encoding) as fh:
-        reader = _Reader(fh, spec.source.delimiter)
+        reader = _Reader(fh, spec.source.delimiter, path)
         try:
             header, line = _header(path, reader, encoding, spec.source.header_row)
             check_title_rows(spec, header, _following(reader), str(path), line)
@@ -319,7 +354,7 @@ def read_chunks(spec: EntitySpec, path: Path, chunk_rows: int) -> Iterator[RawCh
     headers = [c.header for c in spec.columns]
     names = [c.name for c in spec.columns]
     with _open(path, encoding) as fh:
-        reader = _Reader(fh, spec.source.delimiter)
+        reader = _Reader(fh, spec.source.delimiter, path)
         try:
             header, header_line = _header(path, reader, encoding, spec.source.header_row)
             check_title_rows(spec, header, _following(reader), str(path), header_line)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
-import os
 import re
 from pathlib import Path
 
+from handover import private_files
 from handover.contract import Contract, EntitySpec
 from handover.errors import SourceError
 
@@ -113,10 +113,8 @@ def dump_tables(dsn: str | None, specs: list[EntitySpec], out_dir: Path, fetch_r
             query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, headers)),
                                                         sql.Identifier(schema, table))
             path = out_dir / dump_name(spec)
-            tmp = path.with_name(path.name + ".part")
             rows = 0
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh, \
+            with private_files.written(path, "w", replace=True, encoding="utf-8", newline="") as fh, \
                     conn.cursor(name=f"handover_{spec.name}") as cur:
                 cur.itersize = fetch_rows
                 cur.execute(query)
@@ -125,7 +123,6 @@ def dump_tables(dsn: str | None, specs: list[EntitySpec], out_dir: Path, fetch_r
                 while batch := cur.fetchmany(fetch_rows):
                     writer.writerows([_text(v) for v in row] for row in batch)
                     rows += len(batch)
-            os.replace(tmp, path)
             result[spec.name] = {"file": path.name, "table": f"{schema}.{table}", "rows": rows,
                                  "snapshot": snapshot, "taken_at": taken_at.isoformat()}
             if after_table:

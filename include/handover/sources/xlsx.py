@@ -77,6 +77,28 @@ def _not_readable(path: Path, what: str, hint: str = "open it in Excel and save 
     return SourceError(path, what, hint=hint)
 
 
+def _check_inflation(path: Path) -> None:
+    """A workbook is a zip: before anything is inflated, its entries' declared sizes are held to the limits
+    (``xlsx_inflated`` in all, ``xlsx_ratio`` per entry over 1 MiB) — a zip bomb is refused, not unpacked.
+    (An entry that inflates beyond what it declares fails zipfile's own check while it is read.)"""
+    from handover.limits import LimitError, limit
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            entries = zf.infolist()
+    except (*_DAMAGED, zipfile.LargeZipFile) as exc:
+        raise _not_readable(path, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+    total = sum(e.file_size for e in entries)
+    if total > limit("xlsx_inflated"):
+        raise LimitError(f"{path}: the workbook inflates to {total:,} bytes, over the limit of "
+                         f"{limit('xlsx_inflated'):,} (HANDOVER_LIMIT_XLSX_INFLATED)")
+    for e in entries:
+        if e.file_size > 1 << 20 and e.file_size > limit("xlsx_ratio") * max(e.compress_size, 1):
+            raise LimitError(f"{path}: entry {e.filename[:60]} inflates {e.file_size // max(e.compress_size, 1):,} "
+                             f"times its size, over the limit of {limit('xlsx_ratio')} (a zip bomb, or padding; "
+                             "HANDOVER_LIMIT_XLSX_RATIO)")
+
+
 def _sheet(spec: EntitySpec, path: Path):
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -91,6 +113,7 @@ def _sheet(spec: EntitySpec, path: Path):
         raise _not_readable(path, "the file is an OLE2 compound file, not an XLSX workbook: an old .xls workbook "
                             "or a password-protected (encrypted) .xlsx",
                             "remove the password and save it again as .xlsx") from None
+    _check_inflation(path)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except HandoverError:
@@ -141,23 +164,41 @@ def _scan(data: bytes, flagged: dict[int, str]) -> None:
             flagged.setdefault(int(ref.group(1)), "uncalculated_formula")
 
 
+def _end(data: bytes, tag: bytes) -> int:
+    """Where the last ``tag`` in ``data`` ends; -1 when there is none."""
+    at = data.rfind(tag)
+    return at + len(tag) if at >= 0 else -1
+
+
 def _flagged_rows(spec: EntitySpec, path: Path, sheet) -> dict[int, str]:
     """Rows whose cells do not hold what Excel shows, by scanning the sheet's XML (read-only mode reports
     neither): rows a merged range covers (``merged_cell``) and rows with a formula cell whose result was
     never stored (``uncalculated_formula``: a workbook written by a program and never opened in Excel;
     openpyxl reads such a cell as empty)."""
+    from handover.limits import LimitError, limit
+
     flagged: dict[int, str] = {}
+    most = limit("xlsx_row_bytes")
     try:
         with sheet._get_source() as src:
             carry = b""
             while block := src.read(1 << 20):
                 data = carry + block
-                cut = data.rfind(b"</row>")
-                if cut < 0:
+                # Scanned up to the last complete row or cell, or the start of the last merged range: what is
+                # carried over is never more than one cell or range (padding with no element in it is dropped),
+                # so the XML is read once, in time linear in its size.
+                cut = max(_end(data, b"</row>"), _end(data, b"</c>"), data.rfind(b"<mergeCell "))
+                if cut <= 0:
+                    if b"<" not in data:
+                        carry = b""  # padding between elements
+                        continue
+                    if len(data) > most:
+                        raise LimitError(f"{path}: sheet {spec.source.sheet} holds an element of more than "
+                                         f"{most:,} bytes (HANDOVER_LIMIT_XLSX_ROW_BYTES)")
                     carry = data
                     continue
-                _scan(data[:cut + 6], flagged)
-                carry = data[cut + 6:]
+                _scan(data[:cut], flagged)
+                carry = data[cut:]
             _scan(carry, flagged)
     except HandoverError:
         raise

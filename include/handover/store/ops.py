@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 
-def start_run(conn, run_id: str, branch_id: str, contract_sha256: str, mode: str) -> None:
+def start_run(conn, run_id: str, branch_id: str, contract_sha256: str, mode: str, driver: str = "process") -> None:
     with conn.cursor() as cur:
         cur.execute("""
-            INSERT INTO ops.runs (run_id, branch_id, contract_sha256, mode, status) VALUES (%s, %s, %s, %s, 'running')
+            INSERT INTO ops.runs (run_id, branch_id, contract_sha256, mode, status, driver, heartbeat_at)
+            VALUES (%s, %s, %s, %s, 'running', %s, clock_timestamp())
             ON CONFLICT (run_id) DO UPDATE SET status = 'running', contract_sha256 = EXCLUDED.contract_sha256,
-                mode = EXCLUDED.mode, finished_at = NULL
-        """, (run_id, branch_id, contract_sha256, mode))
+                mode = EXCLUDED.mode, finished_at = NULL, driver = EXCLUDED.driver,
+                heartbeat_at = EXCLUDED.heartbeat_at
+        """, (run_id, branch_id, contract_sha256, mode, driver))
     conn.commit()
 
 

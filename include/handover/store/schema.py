@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS ops.runs (
     run_id text PRIMARY KEY, branch_id text NOT NULL, contract_sha256 text NOT NULL, mode text NOT NULL,
     status text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,
     counts jsonb, validation jsonb);
+-- who drives the run (a process: run_all; or Airflow's tasks) and when a task of it last started
+-- (handover.store.runlock: a live run is never swept)
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS driver text NOT NULL DEFAULT 'process';
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
 
 -- Append-only: what happened, by whom, never a customer value.
 CREATE TABLE IF NOT EXISTS ops.audit (

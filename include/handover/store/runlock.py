@@ -1,0 +1,107 @@
+"""One transfer of a branch at a time: a lock in the target store, held for the run.
+
+A run driven by one process (`transfer.run_all`: the CLI, benchmarks, tests) holds the branch's advisory
+lock exclusively on a connection of its own from its first step to its last: a second run of the branch —
+another process, or a DAG run — is refused at once (`BranchBusy`), and when the process dies, PostgreSQL
+drops the lock with its connection, so the next run finds the first one dead and sweeps it.
+
+A DAG run's tasks run in separate processes, one after another and the mapped ones side by side: each task
+holds the lock *shared* while it runs (tasks of one run do not exclude each other; a process-driven run's
+exclusive lock excludes them all) and stamps the run's heartbeat in ``ops.runs``. Between two tasks no one
+holds the lock, so a DAG run counts as alive while any task holds it or its heartbeat is younger than the
+lease (``HANDOVER_RUN_LEASE_SECONDS``, 15 minutes): a run the scheduler has not failed yet is not swept
+from under it. (Airflow itself runs one ``branch_transfer`` at a time: ``max_active_runs=1``.)
+
+`alive` decides, for a run still marked running, whether it is one: `prepare_store` refuses to start
+beside a live run and sweeps a dead one, naming which it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import contextmanager
+
+from handover.errors import HandoverError
+
+LEASE_SECONDS = int(os.environ.get("HANDOVER_RUN_LEASE_SECONDS", "900"))
+
+
+class BranchBusy(HandoverError):
+    """Another transfer of the same branch is running: this one did not start."""
+
+
+def key(branch_id: str) -> tuple[int, int]:
+    """The branch's advisory lock, as the two int4 keys pg_locks shows (classid, objid)."""
+    digest = hashlib.sha256(f"handover-run:{branch_id}".encode()).digest()
+    return (int.from_bytes(digest[:4], "big", signed=True), int.from_bytes(digest[4:8], "big", signed=True))
+
+
+def _busy(cur, branch_id: str, run_id: str) -> BranchBusy:
+    others = []
+    try:
+        cur.execute("SELECT run_id, started_at FROM ops.runs WHERE branch_id = %s AND status = 'running' "
+                    "AND run_id <> %s ORDER BY started_at", (branch_id, run_id))
+        others = [f"{r} (started {s:%Y-%m-%d %H:%M:%S %Z})" for r, s in cur.fetchall()]
+    except Exception:  # noqa: BLE001 - a store without ops yet: the lock alone is known
+        cur.connection.rollback()
+    held = f" by run {', '.join(others)}" if others else ""
+    return BranchBusy(f"branch {branch_id} is being transferred{held}: one transfer of a branch runs at a "
+                      "time. Wait for it to end; if it was killed, its lock went with its process and the next "
+                      "run sweeps it")
+
+
+def hold_exclusive(connect, branch_id: str, run_id: str):
+    """For a run driven by this process: a connection holding the branch's lock exclusively (close it when
+    the run ends; a killed process releases it). `BranchBusy` if any other run holds it."""
+    conn = connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", key(branch_id))
+        if not cur.fetchone()[0]:
+            busy = _busy(cur, branch_id, run_id)
+            conn.close()
+            raise busy
+    return conn
+
+
+@contextmanager
+def task_guard(connect, branch_id: str, run_id: str):
+    """For one task of a DAG run: the branch's lock held shared while the task runs, and the run's heartbeat
+    stamped. `BranchBusy` if a process-driven run holds the lock. Yields the guard's backend pid."""
+    conn = connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock_shared(%s, %s)", key(branch_id))
+            if not cur.fetchone()[0]:
+                raise _busy(cur, branch_id, run_id)
+            cur.execute("SELECT to_regclass('ops.runs') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute("UPDATE ops.runs SET heartbeat_at = clock_timestamp() WHERE run_id = %s", (run_id,))
+            yield conn.get_backend_pid()
+    finally:
+        conn.close()
+
+
+def holders(cur, branch_id: str, mine: set[int]) -> dict[str, int]:
+    """How many sessions other than ``mine`` hold the branch's lock, by mode (exclusive, shared)."""
+    hi, lo = key(branch_id)
+    cur.execute("SELECT mode, count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = (%s)::int::oid "
+                "AND objid = (%s)::int::oid AND objsubid = 2 AND granted AND pid <> ALL(%s) GROUP BY 1",
+                (hi, lo, list(mine) or [0]))
+    return {("exclusive" if mode == "ExclusiveLock" else "shared"): n for mode, n in cur.fetchall()}
+
+
+def alive(cur, branch_id: str, run_id: str, mine: set[int]) -> bool:
+    """Whether a run of the branch still marked running is one (see the module's docstring)."""
+    held = holders(cur, branch_id, mine)
+    if held:
+        return True  # a process-driven run holds it, or a task of a DAG run is running now
+    cur.execute("SELECT driver, heartbeat_at > clock_timestamp() - make_interval(secs => %s) FROM ops.runs "
+                "WHERE run_id = %s", (LEASE_SECONDS, run_id))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    driver, recent = row
+    return driver == "airflow" and bool(recent)
