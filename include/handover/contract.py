@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from handover import canonical
+from handover.durations import Duration, RetentionError
 from handover.errors import ContractError
+from handover.limits import DEFAULTS, limit
 from handover.purge.rules import ANCHORS as RETENTION_ANCHORS
 
 if TYPE_CHECKING:
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 SOURCE_FORMATS = ("csv", "xlsx", "table")  # table: a table of the source database (connection handover_source)
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
-DURATION = re.compile(r"^\d+[dmy]$")
 COLUMN_KEYS = {"field", "extra", "time_of", "type", "format", "required", "key", "pii", "retention", "on_invalid",
                "codes", "excel_serial", "partial_dates", "scale"}
 SOURCE_KEYS = {"file", "table", "format", "encoding", "sheet", "delimiter", "header_row"}
@@ -181,8 +182,10 @@ def _retention(node: dict, path: Path, problems: _Problems) -> dict[str, dict[st
     for name, (where, rule) in classes.items():
         rule = _mapping(rule, where, problems)
         keep = str(rule.get("keep", ""))
-        if not DURATION.match(keep):
-            problems.add(f"{where}.keep", "use a duration such as 5y, 18m or 90d")
+        try:
+            Duration.parse(keep, f"{where}.keep")
+        except RetentionError:
+            problems.add(f"{where}.keep", "use a duration such as 5y, 18m, 90d or 1y6m")
         after = str(rule.get("after", "created"))
         if after not in RETENTION_ANCHORS:
             problems.add(f"{where}.after", f"use one of {', '.join(RETENTION_ANCHORS)}")
@@ -210,7 +213,7 @@ def _text(node: dict, key: str, where: str, problems: _Problems, required: bool 
 
 
 # A contract or retention schedule is a page or two of YAML; anything near this is not one.
-DOCUMENT_LIMIT = 1 << 20  # bytes
+DOCUMENT_LIMIT = DEFAULTS["document_bytes"]  # the default; `limit("document_bytes")` is read when a file is
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -263,19 +266,20 @@ def read_yaml(path: Path, what: str = "contract") -> Any:
         size = path.stat().st_size
         if not path.is_file():
             raise ContractError(path, [f"the {what} is not a regular file"])
-        if size > DOCUMENT_LIMIT:
-            raise ContractError(path, [(f"the {what} is {size:,} bytes, over the limit of {DOCUMENT_LIMIT:,}: "
+        most = limit("document_bytes")
+        if size > most:
+            raise ContractError(path, [(f"the {what} is {size:,} bytes, over the limit of {most:,}: "
                                         "it cannot be a contract")])
         with open(path, "rb") as fh:
-            raw = fh.read(DOCUMENT_LIMIT + 1)
+            raw = fh.read(most + 1)
     except OSError as exc:
         raise ContractError(path, [f"cannot read the {what} ({exc.strerror})"]) from None
     return raw, parse_yaml(raw, path, what)
 
 
 def parse_yaml(raw: bytes, path: Path, what: str = "contract") -> Any:
-    if len(raw) > DOCUMENT_LIMIT:
-        raise ContractError(path, [f"the {what} is over the limit of {DOCUMENT_LIMIT:,} bytes"])
+    if len(raw) > limit("document_bytes"):
+        raise ContractError(path, [f"the {what} is over the limit of {limit('document_bytes'):,} bytes"])
     try:
         return yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader, stricter
     except _Refused as exc:

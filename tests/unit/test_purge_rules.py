@@ -71,4 +71,4 @@ def test_rules_refuse_what_they_cannot_apply():
         RetentionClass.from_rule("x", {"keep": "5y", "after": "closure"})
     with pytest.raises(RetentionError, match="unknown housekeeping"):
         housekeeping({"backups": "1y"})
-    assert housekeeping({"quarantine": "30d"})["quarantine"] == Keep(30, "d")
+    assert housekeeping({"quarantine": "30d"})["quarantine"] == Keep(days=30)

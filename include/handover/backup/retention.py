@@ -18,61 +18,15 @@ verifies, the newest one that does is kept as well, with that reason.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-from handover.errors import HandoverError
+from handover.durations import ZONE, Duration, RetentionError  # one duration type, one zone, one error
 
-ZONE = ZoneInfo("Asia/Shanghai")
+__all__ = ["BUCKETS", "ZONE", "Backup", "Duration", "Plan", "Policy", "RetentionError", "plan"]
+
 BUCKETS = ("hourly", "daily", "weekly", "monthly", "yearly")
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h)?")
-
-
-class RetentionError(HandoverError):
-    """A retention policy that cannot be used; the message says which key and why."""
-
-
-@dataclass(frozen=True)
-class Duration:
-    """restic's ``1y2m3d4h``: calendar years and months, then days and hours."""
-
-    years: int = 0
-    months: int = 0
-    days: int = 0
-    hours: int = 0
-
-    @classmethod
-    def parse(cls, text: str, where: str) -> Duration:
-        match = _DURATION.fullmatch(str(text).strip())
-        if not match or not any(match.groups()):
-            raise RetentionError(f"{where}: {text!r} is not a duration such as 7d, 2m, 1y6m or 36h")
-        return cls(*(int(g or 0) for g in match.groups()))
-
-    def before(self, moment: dt.datetime) -> dt.datetime:
-        """``moment`` minus this duration (months and years on the calendar, as restic counts them)."""
-        local = moment.astimezone(ZONE)
-        months = local.year * 12 + (local.month - 1) - self.years * 12 - self.months
-        year, month = divmod(months, 12)
-        day = min(local.day, calendar.monthrange(year, month + 1)[1])
-        shifted = local.replace(year=year, month=month + 1, day=day)
-        return shifted - dt.timedelta(days=self.days, hours=self.hours)
-
-    def after(self, moment: dt.datetime) -> dt.datetime:
-        """``moment`` plus this duration (the inverse of :meth:`before`, on the same calendar)."""
-        local = moment.astimezone(ZONE)
-        months = local.year * 12 + (local.month - 1) + self.years * 12 + self.months
-        year, month = divmod(months, 12)
-        day = min(local.day, calendar.monthrange(year, month + 1)[1])
-        shifted = local.replace(year=year, month=month + 1, day=day)
-        return shifted + dt.timedelta(days=self.days, hours=self.hours)
-
-    def __str__(self) -> str:
-        return "".join(f"{n}{u}" for n, u in zip((self.years, self.months, self.days, self.hours), "ymdh",
-                                                 strict=True) if n) or "0h"
 
 
 @dataclass(frozen=True)

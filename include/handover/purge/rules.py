@@ -19,7 +19,8 @@ record keeping) under which an erasure request must wait until the period has ru
 **Days.** Anchors are dates in Asia/Shanghai (the branch's local time, as its exports are written); "today"
 is the date in Asia/Shanghai. A record anchored on day *A* and kept *N* is kept through the day before
 *A + N* and **due on A + N**. When *A + N* does not exist (29 February plus a year, 31 January plus a
-month) it rolls forward to the first of the next month: a legal minimum is never cut a day short.
+month) it rolls forward to the first of the next month: a legal minimum is never cut a day short. (The
+arithmetic is `handover.durations`', shared with the backups' retention.)
 :func:`cutoff` turns that into a bound a query can use: the record is due exactly when its anchor ≤
 ``cutoff(today, keep)``.
 
@@ -29,18 +30,16 @@ excluded for lack of consent once their transfer has completed; archived origina
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from handover.errors import HandoverError
+from handover.durations import ZONE, Duration, RetentionError
 
-ZONE = ZoneInfo("Asia/Shanghai")
 ANCHORS = ("created", "transaction", "last_activity", "relationship_end")
 CLOSED_STATUSES = ("closed", "销户", "已销户", "注销", "已注销", "清户", "结清")
-_DURATION = re.compile(r"^(\d+)([dmy])$")
+Keep = Duration  # how long a class keeps its records: one duration type (handover.durations)
+__all__ = ["ANCHORS", "CLOSED_STATUSES", "HOUSEKEEPING", "ZONE", "Keep", "RetentionClass", "RetentionError",
+           "cutoff", "due_date", "housekeeping", "today_in_shanghai"]
 
 # Records that are not customer data as such, kept for the transfer's own sake.
 HOUSEKEEPING = {
@@ -49,26 +48,6 @@ HOUSEKEEPING = {
     "archives": "1y",               # the branch's untouched export (encrypted), after it was archived
     "work_areas": "7d",             # a run's work area left by a killed run, after it was last written
 }
-
-
-class RetentionError(HandoverError):
-    """A retention rule that cannot be applied (bad duration, unknown anchor)."""
-
-
-@dataclass(frozen=True)
-class Keep:
-    amount: int
-    unit: str  # d | m | y
-
-    @classmethod
-    def parse(cls, text: str) -> Keep:
-        match = _DURATION.match(str(text).strip())
-        if not match:
-            raise RetentionError(f"{text!r}: use a duration such as 5y, 18m or 90d")
-        return cls(int(match.group(1)), match.group(2))
-
-    def __str__(self) -> str:
-        return f"{self.amount}{self.unit}"
 
 
 @dataclass(frozen=True)
@@ -88,22 +67,12 @@ class RetentionClass:
 
 def due_date(anchor: dt.date, keep: Keep) -> dt.date:
     """The first day a record anchored on ``anchor`` may be deleted."""
-    if keep.unit == "d":
-        return anchor + dt.timedelta(days=keep.amount)
-    months = anchor.month - 1 + keep.amount * (12 if keep.unit == "y" else 1)
-    year, month = anchor.year + months // 12, months % 12 + 1
-    if anchor.day <= calendar.monthrange(year, month)[1]:
-        return dt.date(year, month, anchor.day)
-    return dt.date(year + month // 12, month % 12 + 1, 1)  # the day does not exist: the next month's first
+    return keep.after(anchor)
 
 
 def cutoff(today: dt.date, keep: Keep) -> dt.date:
     """The latest anchor that is due on ``today``: due ⇔ anchor ≤ cutoff (``due_date`` is monotonic)."""
-    if keep.unit == "d":
-        return today - dt.timedelta(days=keep.amount)
-    months = today.month - 1 - keep.amount * (12 if keep.unit == "y" else 1)
-    year, month = today.year + months // 12, months % 12 + 1
-    guess = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+    guess = keep.before(today)
     while due_date(guess + dt.timedelta(days=1), keep) <= today:
         guess += dt.timedelta(days=1)
     while due_date(guess, keep) > today:
