@@ -56,7 +56,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             pytest.fail(f"the run ended before its pause point: {err[-2000:]}")
         if time.monotonic() > deadline:
             proc.kill()
@@ -76,7 +76,7 @@ def test_a_second_transfer_of_a_branch_is_refused_and_the_first_finishes(pg_dsn,
     first = _start(pg_dsn, small_export, tmp_path / "a", master_key_text, "first", "settle.before", release)
     _wait_for(Path(f"{release}.reached"), first)  # the first run holds the branch, its rows staged
     second = _start(pg_dsn, small_export, tmp_path / "b", master_key_text, "second")
-    out, err = second.communicate(timeout=120)
+    _, err = second.communicate(timeout=120)
     assert second.returncode != 0
     assert "branch SH-PD-0042 is being transferred" in err and "first" in err and "Traceback" not in err
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
@@ -87,7 +87,7 @@ def test_a_second_transfer_of_a_branch_is_refused_and_the_first_finishes(pg_dsn,
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'staging' AND tablename LIKE '%%first%%'")
         assert cur.fetchone()[0] > 0  # the first run's staging is still there
     release.touch()
-    out, err = first.communicate(timeout=300)
+    _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT status FROM ops.runs WHERE run_id = 'first'")
@@ -105,16 +105,16 @@ def _ctx(pg_dsn, master_key_text, folder, tmp_path, run_id, **kw) -> RunContext:
 def test_a_dag_runs_task_is_refused_beside_a_process_driven_run(pg_dsn):
     held = runlock.hold_exclusive(lambda: psycopg2.connect(pg_dsn), BRANCH, "cli-run")
     try:
-        with pytest.raises(runlock.BranchBusy, match="branch SH-PD-0042 is being transferred"):
-            with runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"):
-                pass
+        with pytest.raises(runlock.BranchBusy, match="branch SH-PD-0042 is being transferred"), \
+                runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"):
+            pass
         with pytest.raises(runlock.BranchBusy):
             runlock.hold_exclusive(lambda: psycopg2.connect(pg_dsn), BRANCH, "another-cli-run")
     finally:
         held.close()
-    with runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"):  # free again
-        with runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"):  # tasks share it
-            pass
+    with runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"), \
+            runlock.task_guard(lambda: psycopg2.connect(pg_dsn), BRANCH, "dag-run"):  # free again; tasks share it
+        pass
 
 
 @pytest.mark.parametrize("seconds_ago, swept", [(5, False), (3600, True)])
@@ -149,13 +149,13 @@ def test_the_session_ended_by_the_server_mid_merge_is_a_store_error_and_a_rerun_
                     "AND application_name = 'handover' AND state = 'idle in transaction'")
         assert cur.fetchall(), "the merge's session was not found"
     release.touch()
-    out, err = run.communicate(timeout=300)
+    _, err = run.communicate(timeout=300)
     assert run.returncode != 0
     assert "connection to the target store was lost" in err and "nothing of this run was loaded" in err
     assert "Traceback" not in err and "InterfaceError:" not in err
     assert _count(pg_dsn, "vault.customers") == 0 and _count(pg_dsn, "analytics.customers") == 0
     rerun = _start(pg_dsn, small_export, tmp_path / "b", master_key_text, "again")
-    out, err = rerun.communicate(timeout=300)
+    _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-2000:]
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT status FROM ops.runs ORDER BY started_at")
