@@ -264,3 +264,35 @@ def test_every_text_operator_masks_as_presidios_engine_does(engine, found, rule)
     assert anonymize_many(same, engine, policy, hasher=hasher, workers=1) == [
         anonymize_text(t, engine, policy, hasher=hasher) for t in same
     ]
+
+
+def test_duplicates_go_as_presidio_removes_them():
+    """The fast path's own `remove_duplicates` on tuples keeps what Presidio's keeps."""
+    import random
+
+    rng = random.Random(14)
+    for _ in range(2000):
+        results = [
+            RecognizerResult(rng.choice("AB"), start, start + rng.randint(0, 5), rng.choice([0, 0.3, 0.5, 0.85, 1.0]))
+            for start in (rng.randint(0, 10) for _ in range(rng.randint(0, 6)))
+        ]
+        presidio = EntityRecognizer.remove_duplicates(results)
+        assert sorted(fast._without_duplicates(results)) == sorted(
+            (r.entity_type, r.start, r.end, r.score) for r in presidio
+        )
+
+
+def test_names_read_clause_by_clause_with_numbers_as_one_digit_are_the_same():
+    """The name recognizer remembers clauses with each number as one ``0``: what it finds equals reading
+    each clause as written."""
+    from handover.pii.recognizers import names
+
+    recognizer = names.NameRecognizer()
+    texts = [t for t in CORPUS if t] + ["还鲍立新借款5000，回拨13812345678", "6217 0012 3456 7890 123 邢春花 货款"]
+    for text in texts:
+        direct, at = [], 0
+        for piece in names._CLAUSE.split(text):
+            if piece:
+                direct += [(at + s, at + e, score, how) for s, e, score, how in recognizer._clause_spans(piece)]
+            at += len(piece)
+        assert sorted(recognizer.spans(text)) == sorted(direct), text

@@ -23,7 +23,8 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from handover.pii.recognizers import CustomerNameRecognizer, standard_recognizers
+from handover.pii.patterns import fold
+from handover.pii.recognizers import CustomerNameRecognizer, NameRecognizer, person, standard_recognizers
 
 LANGUAGE = "zh"
 # Results below this are dropped: a bare pattern for an unchecked number (0.5) passes, a weak name
@@ -47,8 +48,8 @@ if not Language.has_factory(_LEMMA_COMPONENT):
 
 
 def context_words() -> frozenset[str]:
-    """Every context word of every recognizer."""
-    return frozenset(w for r in standard_recognizers() for w in (r.context or ()))
+    """Every context word of every recognizer (the customer names' too)."""
+    return frozenset(w for r in standard_recognizers() for w in (r.context or ())) | frozenset(person.CONTEXT)
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +90,14 @@ class QuietContextEnhancer(LemmaContextAwareEnhancer):
         return list(set(before + after))
 
 
+class ChineseAnalyzerEngine(AnalyzerEngine):
+    """Presidio's analyzer reading each text as :func:`~handover.pii.patterns.fold` writes it (full-width
+    digits, numbers read out in numerals): the same length, so every offset found is the text's own."""
+
+    def analyze(self, text: str, language: str, *args, **kwargs):
+        return super().analyze(fold(text), language, *args, **kwargs)
+
+
 @lru_cache(maxsize=1)
 def _nlp_engine() -> ChineseNlpEngine:
     engine = ChineseNlpEngine()
@@ -106,9 +115,13 @@ def analyzer(deny_names: Iterable[str] = ()) -> AnalyzerEngine:
 def _analyzer(names: frozenset[str]) -> AnalyzerEngine:
     recognizers = standard_recognizers()
     if names:
-        recognizers.append(CustomerNameRecognizer(names))
+        customers = CustomerNameRecognizer(names)
+        recognizers.append(customers)
+        for recognizer in recognizers:
+            if isinstance(recognizer, NameRecognizer):
+                recognizer.know(customers)  # what the deny list finds, the model need not read
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
-    return AnalyzerEngine(
+    return ChineseAnalyzerEngine(
         registry=registry,
         nlp_engine=_nlp_engine(),
         supported_languages=[LANGUAGE],

@@ -1,34 +1,36 @@
 """Many notes at once: the free-text hot path.
 
 :func:`~handover.pii.engine.scan` runs Presidio's whole analyzer on one note: the spaCy pipeline (jieba
-segmentation, for the context words), jieba's part-of-speech tagger (for the name recognizers) and every
-recognizer, ~0.7 ms a note. :func:`find_pii_many` runs the same recognizers, compiled once into a
-:class:`NoteAnalyzer`, and does far less work per note:
+segmentation, for the context words) and every recognizer — the name recognizer asking the model about
+its open candidates note by note —, ~1.2 ms a note on notes written by others. :func:`find_pii_many`
+runs the same recognizers, compiled once into a :class:`NoteAnalyzer`, and does far less work per note:
 
 1. identical notes are analysed once, and what a :class:`NoteCache` remembers is not analysed again;
 2. a pattern recognizer searches only where its cheap tests pass (``MIN_DIGITS`` ASCII digits, a
    ``PREFILTER`` such as an ``@``), and runs only where one search with its own patterns matches;
-3. customer names are found by their recognizer's Aho-Corasick automaton, in one pass;
-4. jieba sees a note as runs of text between what is already found — identifiers and the branch's
-   customer names are word boundaries, as punctuation is (jieba segments each run between punctuation on
-   its own anyway). What it makes of a run is remembered;
+3. customer names are found by their recognizer's Aho-Corasick automaton, in one pass; the other names
+   by :class:`~handover.pii.recognizers.names.NameRecognizer`, which reads each clause once (what a
+   clause yields is remembered) and has the model settle the open candidates of a whole chunk of notes
+   at once (:meth:`NoteAnalyzer.prepare`: batches of windows, each distinct window once);
+4. jieba segments only what the context enhancer reads: the runs of text before a result, back to the
+   fifth keyword (the enhancer looks five words back and none forward), between what is already found —
+   identifiers and names are word boundaries, as punctuation is (jieba segments each run between
+   punctuation on its own anyway). What it makes of a run is remembered;
 5. a note's *skeleton* — the note with each span found replaced by one placeholder character — is
-   remembered with the names jieba finds in it and which context words support a result at a position:
-   staff write the same phrases all day, and with the names and numbers taken out, notes repeat. A span
-   whose text could matter to the context enhancer (it holds a context word, or is a stop word) sends
-   the note the direct way instead, with the same result;
+   remembered with which context words support a result at a position: staff write the same phrases
+   all day, and with the names and numbers taken out, notes repeat. A span whose text could matter to
+   the context enhancer (it holds a context word, or is a stop word) sends the note the direct way
+   instead, with the same result;
 6. the context enhancer runs only when a context word of a recognizer that found something is in the
    note (it never raises a score otherwise), with Presidio's rule but without its deep copy of every
    result;
 7. big batches are split over all cores, this process working too (`_analyze_on_all_cores`).
 
-Steps 1–3 and 5–7 change nothing. Step 4 is where the fast path differs from a per-note run: jieba no
-longer sees a known name or number glued to the words around it, so it cannot tag "王小明来" as a name
-where 王小明 is a customer — and it still tags names the customer list does not know; an identifier is
-one word to the context enhancer, so a context word glued to it now counts. ``make bench`` measures the
-two side by side on the same notes (recall against the notes' ground truth, and how many notes get
-identical findings); tests hold the fast path to the per-note identifiers exactly and to at least its
-recall and precision.
+None of these changes a finding: the fast path finds what a per-note run finds, and a score is only
+ever higher (an identifier is one word to the context enhancer, so a context word glued to it counts).
+``make bench`` measures the two side by side on the same notes, generated and hand-written by others
+(recall against the notes' ground truth, and how many notes get identical findings); tests hold the fast
+path to the per-note findings.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import jieba
-import jieba.posseg
 import regex as re
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer
 from presidio_analyzer import RecognizerResult as Found
@@ -56,17 +57,16 @@ from handover.crypto import FieldCipher, Hasher
 from handover.pii.anonymize import Span, resolve_overlaps
 from handover.pii.engine import LANGUAGE, PiiScanError, QuietContextEnhancer
 from handover.pii.operators import anonymizer_engine
+from handover.pii.patterns import fold
 from handover.pii.policy import MaskingPolicy
-from handover.pii.recognizers import person
+from handover.pii.recognizers import name_model, names, person
 
 # Below this many notes to analyse, this process is done before the others have started (the fork server's
 # first start loads the pipeline: ~3 s) and would wait for them to stop.
 POOL_MIN_NOTES = 50_000
 _CHUNKS_PER_WORKER = 4
 _CHUNK_NOTES = 2_000  # at most, per chunk: small enough that no process waits long for the last
-# jieba's own block patterns: the tagger (posseg) and the segmenter cut text into these runs first and
-# treat each run on its own
-_TAG_RUN = jieba.posseg.re_han_internal
+# jieba's own block pattern: the segmenter cuts text into these runs first and treats each run on its own
 _CUT_RUN = jieba.re_han_default
 # stands for a span found, in a note's skeleton: a private-use character, outside jieba's runs (so a
 # word boundary), not a stop word or punctuation (so a word to the context enhancer, as the span is)
@@ -93,29 +93,12 @@ def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
 
 
 class _RunCache:
-    """What a run of text yields, for the last ``maxsize`` runs (cleared when full: runs repeat, and a
-    cleared cache refills in one batch): the name spans the jieba-based recognizers find in it, and
-    jieba's words for the context enhancer."""
+    """jieba's words of a run of text for the context enhancer, for the last ``maxsize`` runs (cleared
+    when full: runs repeat, and a cleared cache refills in one batch)."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._names: dict[str, tuple[tuple[int, int, int, float, str], ...]] = {}
         self._words: dict[str, tuple[tuple[str, int], ...]] = {}
-
-    def names(self, run: str, namers: Sequence) -> tuple[tuple[int, int, int, float, str], ...]:
-        """``(namer index, start, end, score, how)`` in ``run``, from jieba's tagged words."""
-        spans = self._names.get(run)
-        if spans is None:
-            if len(self._names) >= self.maxsize:
-                self._names.clear()
-            tagged, offset = [], 0
-            for pair in jieba.posseg.cut(run):
-                tagged.append((pair.word, pair.flag, offset))
-                offset += len(pair.word)
-            spans = self._names[run] = tuple(
-                (i, *span) for i, namer in enumerate(namers) for span in namer.spans(tagged)
-            )
-        return spans
 
     def words(self, run: str) -> tuple[tuple[str, int], ...]:
         """jieba's words of ``run`` (as the spaCy pipeline segments it), with their offsets."""
@@ -155,8 +138,7 @@ class NoteAnalyzer:
         self.signature = tuple(r.id for r in self.recognizers)
         self._patterns: list[tuple[re.Pattern | None, int, re.Pattern, EntityRecognizer]] = []
         self._customers: list[person.CustomerNameRecognizer] = []
-        self._surnames: list[person.SurnameRecognizer] = []
-        self._namers: list[person.SurnameRecognizer | person.JiebaPersonRecognizer] = []  # from jieba's tags
+        self._names: list[names.NameRecognizer] = []
         self._other: list[EntityRecognizer] = []
         for recognizer in self.recognizers:
             kind = type(recognizer)  # exact types: a subclass may analyse differently
@@ -174,11 +156,8 @@ class NoteAnalyzer:
                 )
             elif kind is person.CustomerNameRecognizer:
                 self._customers.append(recognizer)
-            elif kind is person.SurnameRecognizer:
-                self._surnames.append(recognizer)
-                self._namers.append(recognizer)
-            elif kind is person.JiebaPersonRecognizer:
-                self._namers.append(recognizer)
+            elif kind is names.NameRecognizer:
+                self._names.append(recognizer)
             else:
                 self._other.append(recognizer)
         self._by_id = {r.id: r for r in self.recognizers}
@@ -203,6 +182,19 @@ class NoteAnalyzer:
             r.id for r in self.analyzer.registry.get_recognizers(LANGUAGE, all_fields=True)
         )
 
+    def prepare(self, notes: Sequence[str]) -> None:
+        """Let the name recognizers settle the open candidates of many notes in the model's batches
+        (:meth:`analyze` then finds them remembered)."""
+        if self._names:
+            try:
+                folded = [fold(note) for note in notes]
+                for recognizer in self._names:
+                    recognizer.prepare(folded)
+            except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
+                raise PiiScanError(
+                    f"PII analysis failed ({type(exc).__name__}) on a batch of {len(notes)} texts"
+                ) from None
+
     def analyze(self, note: str) -> list[Span]:
         """``(entity, start, end, score)`` for each PII span in ``note``, in text order."""
         try:
@@ -213,6 +205,7 @@ class NoteAnalyzer:
             ) from None
 
     def _analyze(self, note: str) -> list[Span]:
+        note = fold(note)  # as the analyzer reads it (same length: the offsets are the note's own)
         raw: list = []
         digits = len(note) - len(note.translate(_NO_DIGITS))
         for prefilter, min_digits, search, recognizer in self._patterns:
@@ -224,9 +217,9 @@ class NoteAnalyzer:
                 raw.extend(recognizer.analyze(note, recognizer.supported_entities, None))
         for recognizer in self._customers:
             raw.extend(recognizer.analyze(note, recognizer.supported_entities, None))
+        for recognizer in self._names:
+            raw.extend(person.person_result(recognizer, *span) for span in recognizer.found(note))
         found = sorted((r.start, r.end) for r in raw)
-        for recognizer in self._surnames:
-            raw.extend(recognizer.before_titles(note))
         if self._quiet_enhancer and not self._other:
             merged = _gaps(note, _gaps(note, found))  # the spans found, merged where they overlap
             if all(self._plain_span(note[start:end]) for start, end in merged):
@@ -235,13 +228,6 @@ class NoteAnalyzer:
 
     def _direct(self, note: str, raw: list, found: list[tuple[int, int]]) -> list[Span]:
         """The rest of the analysis on the note itself."""
-        if self._namers:
-            namers = self._namers
-            for start, end in _gaps(note, found):
-                for match in _TAG_RUN.finditer(note, start, end):
-                    at = match.start()
-                    for i, first, last, score, how in self._runs.names(match.group(), namers):
-                        raw.append(person.person_result(namers[i], at + first, at + last, score, how))
         artifacts = None
         if self._other:
             artifacts = self.analyzer.nlp_engine.process_text(note, LANGUAGE)
@@ -309,14 +295,7 @@ class NoteAnalyzer:
         if entry is None:
             if len(self._skeletons) >= self._skeleton_cache:
                 self._skeletons.clear()
-            names = []
-            for match in _TAG_RUN.finditer(skeleton):
-                at = match.start()
-                names.extend(
-                    (i, at + first, at + last, score, how)
-                    for i, first, last, score, how in self._runs.names(match.group(), self._namers)
-                )
-            entry = self._skeletons[skeleton] = _Skeleton(tuple(names))
+            entry = self._skeletons[skeleton] = _Skeleton()
 
         def to_skeleton(position: int) -> int:
             for holder, (start, end) in zip(holders, merged, strict=True):
@@ -327,30 +306,24 @@ class NoteAnalyzer:
                     return offset + position - start
             return length
 
-        if entry.names:
-            namers = self._namers
-            for i, first, last, score, how in entry.names:
-                for start, end, offset in segments:
-                    if offset <= first < offset + end - start:
-                        shift = start - offset
-                        raw.append(person.person_result(namers[i], first + shift, last + shift, score, how))
-                        break
-        if not raw:
-            return []
         if self._wants_context(note, raw):
-            if entry.words is None:
-                entry.words = self._artifacts(skeleton, [])
             enhancer = self.analyzer.context_aware_enhancer
+            backward = enhancer.context_suffix_count == 0
+            if entry.words is None and not backward:
+                entry.words = self._artifacts(skeleton, [])
 
             def support(result, recognizer) -> str:
                 position = to_skeleton(result.start)
                 key = (recognizer.id, position)
                 word = entry.support.get(key)
                 if word is None:
+                    words = (
+                        self._words_before(skeleton, position, enhancer.context_prefix_count)
+                        if backward
+                        else enhancer._extract_surrounding_words(entry.words, "", position)
+                    )
                     word = entry.support[key] = enhancer._find_supportive_word_in_context(
-                        enhancer._extract_surrounding_words(entry.words, "", position),
-                        recognizer.context,
-                        enhancer.context_matching_mode,
+                        words, recognizer.context, enhancer.context_matching_mode
                     )
                 return word
 
@@ -363,10 +336,7 @@ class NoteAnalyzer:
         if len(kept) == 1 and kept[0].score > 0:  # what remove_duplicates would make of it
             r = kept[0]
             return [(r.entity_type, r.start, r.end, r.score)]
-        return sorted(
-            ((r.entity_type, r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(kept)),
-            key=lambda t: (t[1], t[2], t[0]),
-        )
+        return sorted(_without_duplicates(kept), key=lambda t: (t[1], t[2], t[0]))
 
     def _threshold(self, result) -> float:
         """As the analyzer decides it: the recognizer's threshold for the entity, its default, the engine's."""
@@ -437,6 +407,35 @@ class NoteAnalyzer:
             keywords.update(self._keyword(token))
         return _Words(tokens, [i for _, i in pieces], tokens, keywords)
 
+    def _words_before(self, skeleton: str, position: int, count: int) -> list[str]:
+        """What Presidio's enhancer collects around a result at ``position`` of a skeleton when it looks
+        only backwards (suffix count 0): the result's own word and the ``count`` keywords before it —
+        segmenting only the runs it reaches, from the result back (a run's words do not depend on the
+        text around it, and no run crosses a placeholder). A word counts when it is a keyword: not a stop
+        word or punctuation (jieba's runs hold no colon, so a word's keyword is the word)."""
+        words: list[str] = []
+
+        def take(token: str) -> bool:
+            if self._keyword(token):
+                words.append(token.lower())
+            return len(words) > count  # the result's own word and ``count`` more
+
+        if position < len(skeleton):
+            take(skeleton[position])
+        at = position
+        for match in reversed(list(_CUT_RUN.finditer(skeleton, 0, position))):
+            for i in range(at - 1, match.end() - 1, -1):
+                if not skeleton[i].isspace() and take(skeleton[i]):
+                    return list(set(words))
+            for word, _ in reversed(self._runs.words(match.group())):
+                if take(word):
+                    return list(set(words))
+            at = match.start()
+        for i in range(at - 1, -1, -1):
+            if not skeleton[i].isspace() and take(skeleton[i]):
+                break
+        return list(set(words))
+
     def _keyword(self, token: str) -> tuple[str, ...]:
         parts = self._keywords.get(token)
         if parts is None:
@@ -444,6 +443,27 @@ class NoteAnalyzer:
                 self._keywords.clear()
             parts = self._keywords[token] = _keyword_parts(token, self.analyzer.nlp_engine.nlp[LANGUAGE])
         return parts
+
+
+def _without_duplicates(results: list) -> list[Span]:
+    """Presidio's ``EntityRecognizer.remove_duplicates`` on ``(entity, start, end, score)`` tuples (its own
+    builds, hashes and sorts a result object per finding — a fifth of this path's time): no zero scores,
+    no duplicates, no result that another of its entity contains with an equal or higher score."""
+    spans = sorted(
+        {(r.entity_type, r.start, r.end, r.score) for r in results if r.score != 0},
+        key=lambda t: (t[0], t[1], t[1] - t[2], -t[3]),
+    )
+    kept: list[Span] = []
+    active: list[Span] = []
+    entity = None
+    for span in spans:
+        if span[0] != entity:
+            entity, active = span[0], []
+        active = [a for a in active if a[2] >= span[1]]
+        if not any(a[1] <= span[1] and span[2] <= a[2] and span[3] <= a[3] for a in active):
+            kept.append(span)
+            active.append(span)
+    return kept
 
 
 def _keyword_parts(token: str, nlp: Language) -> tuple[str, ...]:
@@ -463,10 +483,9 @@ def _keyword_parts(token: str, nlp: Language) -> tuple[str, ...]:
 
 @dataclass
 class _Skeleton:
-    """What a skeleton yields: name spans (namer index, start, end, score, how) and, once asked for, its
-    words for the context enhancer and which context word supports a result at a position."""
+    """What a skeleton yields, once asked for: its words for the context enhancer and which context word
+    supports a result at a position."""
 
-    names: tuple[tuple[int, int, int, float, str], ...]
     words: _Words | None = None
     support: dict[tuple[str, int], str] = field(default_factory=dict)
 
@@ -526,10 +545,26 @@ def note_analyzer(analyzer: AnalyzerEngine) -> NoteAnalyzer:
     return compiled
 
 
+def forget(analyzer: AnalyzerEngine) -> None:
+    """Drop everything the analysis of notes remembers — the compiled analyzer with its run and skeleton
+    caches, the name recognizers' clauses, the model's settled windows — so that a benchmark's next run
+    starts cold."""
+    _COMPILED.pop(analyzer, None)
+    for recognizer in analyzer.registry.recognizers:
+        if isinstance(recognizer, names.NameRecognizer):
+            recognizer.forget()
+    name_model.forget()
+
+
 def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine) -> list[list[Span]]:
     """Findings for distinct notes, in one process."""
     compiled = note_analyzer(analyzer)
-    return [compiled.analyze(note) for note in notes]
+    found: list[list[Span]] = []
+    for at in range(0, len(notes), _CHUNK_NOTES):  # the model's batches, and what waits for them, bounded
+        chunk = notes[at : at + _CHUNK_NOTES]
+        compiled.prepare(chunk)
+        found.extend(compiled.analyze(note) for note in chunk)
+    return found
 
 
 # A worker's own analyzer, built by `_start_worker` from the customer names alone.

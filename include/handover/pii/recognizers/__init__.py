@@ -8,10 +8,15 @@ from handover.pii.recognizers.address import AddressRecognizer
 from handover.pii.recognizers.bank_card import BankCardRecognizer
 from handover.pii.recognizers.email import EmailRecognizer
 from handover.pii.recognizers.licence_plate import LicencePlateRecognizer
-from handover.pii.recognizers.person import CustomerNameRecognizer, JiebaPersonRecognizer, SurnameRecognizer
+from handover.pii.recognizers.names import NameRecognizer
+from handover.pii.recognizers.person import CustomerNameRecognizer
 from handover.pii.recognizers.phone import LandlineRecognizer, MobileRecognizer
 from handover.pii.recognizers.resident_id import ResidentIdRecognizer
-from handover.pii.recognizers.travel_documents import PassportRecognizer, TravelPermitRecognizer
+from handover.pii.recognizers.travel_documents import (
+    PassportRecognizer,
+    TaiwanCompatriotPermitRecognizer,
+    TravelPermitRecognizer,
+)
 from handover.pii.recognizers.uscc import UsccRecognizer
 
 ENTITIES = (
@@ -34,13 +39,13 @@ __all__ = [
     "BankCardRecognizer",
     "CustomerNameRecognizer",
     "EmailRecognizer",
-    "JiebaPersonRecognizer",
     "LandlineRecognizer",
     "LicencePlateRecognizer",
     "MobileRecognizer",
+    "NameRecognizer",
     "PassportRecognizer",
     "ResidentIdRecognizer",
-    "SurnameRecognizer",
+    "TaiwanCompatriotPermitRecognizer",
     "TravelPermitRecognizer",
     "UsccRecognizer",
     "standard_recognizers",
@@ -58,8 +63,8 @@ def standard_recognizers() -> list[EntityRecognizer]:
         EmailRecognizer(),
         PassportRecognizer(),
         TravelPermitRecognizer(),
+        TaiwanCompatriotPermitRecognizer(),
         AddressRecognizer(),
-        JiebaPersonRecognizer(),
-        SurnameRecognizer(),
+        NameRecognizer(),
         LicencePlateRecognizer(),
     ]

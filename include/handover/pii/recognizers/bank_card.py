@@ -10,7 +10,8 @@ from handover.validators import is_bank_card, is_resident_id
 ENTITY = "BANK_CARD"
 
 PATTERNS = [
-    Pattern("card (run)", NOT_AFTER_DIGIT + r"[0-9]{16,19}" + NOT_BEFORE_DIGIT, 0.3),
+    # not the first 17 digits of a resident ID ending in X
+    Pattern("card (run)", NOT_AFTER_DIGIT + r"[0-9]{16,19}" + NOT_BEFORE_DIGIT + "(?![Xx])", 0.3),
     Pattern(
         "card (groups)",
         NOT_AFTER_DIGIT + r"[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -][0-9]{1,3})?" + NOT_BEFORE_DIGIT,

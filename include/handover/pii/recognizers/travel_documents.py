@@ -16,7 +16,9 @@ Permits (CN_TRAVEL_PERMIT):
 - exit-entry permit to Hong Kong and Macau (往来港澳通行证, card type): ``C`` + 8 digits or ``C`` + a
   letter + 7 digits;
 - mainland residents' permit to Taiwan (大陆居民往来台湾通行证): ``L`` + 8 digits.
-The Taiwan compatriot permit (台胞证) is 8 bare digits: too ambiguous for a pattern, not recognised here.
+The Taiwan compatriot permit (台湾居民来往大陆通行证, 台胞证) is 8 bare digits: too ambiguous for a pattern
+on its own, so :class:`TaiwanCompatriotPermitRecognizer` scores it below the threshold and only its own
+context words (台胞证 …) lift it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ PERMIT_PATTERNS = [
     Pattern("Taiwan travel permit", _bounded(r"L[0-9]{8}"), 0.3),
 ]
 
+# below the threshold whatever the number: only a context word (+0.35) makes it count
+TAIWAN_PERMIT_PATTERNS = [Pattern("Taiwan compatriot permit", _bounded(r"[0-9]{8}"), 0.05)]
+
 PASSPORT_CONTEXT = ["护照", "证件", "passport", "出国", "签证"]
 PERMIT_CONTEXT = ["通行证", "回乡证", "回乡", "港澳", "台湾", "台胞", "证件", "permit"]
+TAIWAN_PERMIT_CONTEXT = ["台胞", "台湾居民", "通行证"]
 
 
 class PassportRecognizer(PatternRecognizer):
@@ -76,5 +82,21 @@ class TravelPermitRecognizer(PatternRecognizer):
             supported_language="zh",
             patterns=PERMIT_PATTERNS,
             context=PERMIT_CONTEXT,
+            global_regex_flags=FLAGS,
+        )
+
+
+class TaiwanCompatriotPermitRecognizer(PatternRecognizer):
+    """台胞证 numbers: eight digits, counted only after 台胞证 (or 台湾居民来往大陆通行证)."""
+
+    MIN_DIGITS = 8  # every match is eight ASCII digits
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=TRAVEL_PERMIT,
+            name="TaiwanCompatriotPermitRecognizer",
+            supported_language="zh",
+            patterns=TAIWAN_PERMIT_PATTERNS,
+            context=TAIWAN_PERMIT_CONTEXT,
             global_regex_flags=FLAGS,
         )
