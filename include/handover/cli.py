@@ -3,13 +3,16 @@
     handover contract check CONTRACT [--source DIR]   check a contract and its files, read nothing else
     handover sample OUT_DIR [--customers N]           write the sample branch export
     handover transfer CONTRACT --dsn DSN --target-region CN [--source DIR] [--dry-run]
-                                                      run every step here, without Airflow
+                                                      run every step here, without Airflow, the leak scan
+                                                      last (its output is this run's log): exit 1 on a hit
     handover find --dsn DSN (--mobile M | --id-number N | --email E)
                                                       find customers through the blind indexes
     handover reconciliation MANIFEST                  print a manifest's reconciliation
-    handover manifest verify MANIFEST [--fingerprint HEX] [--dsn DSN]
-                                                      check a manifest's signature and, given a connection,
-                                                      its counts and content hashes against the target store
+    handover manifest verify MANIFEST (--fingerprint HEX | --trusted-key PEM) [--dsn DSN]
+                                                      check a manifest's signature, that its signer is the one
+                                                      you were told of and, given a connection, its content
+                                                      hashes against the target store; what was not checked
+                                                      is named, and without a known signer it is not verified
     handover archive restore ARCHIVE OUT --branch ID  produce an archived original, checked by SHA-256
     handover scan --contract C --dsn DSN [--source DIR] [--logs DIR|FILE ...] [--role handover_analyst]
                                                       search what the role can read (and the logs) for the
@@ -18,8 +21,9 @@
                                                       the recovery kit, kept apart from the backups
     handover keys recover KIT --out-dir DIR           the keys of a kit, as files readable by you only
     handover erase --dsn DSN --kind customer_id|mobile|id_number [--branch B] --basis BASIS
-                                                      file an erasure request; the identifier is read from
-                                                      stdin (or asked for), stored as a keyed hash only
+                                                      file erasure requests, one per line of stdin (or one
+                                                      asked for), each checked by its kind's rule and stored
+                                                      as a keyed hash only; one bad line refuses them all
     handover hold place|release|list --dsn DSN ...   legal holds on a branch or a customer
     handover erasures --dsn DSN                       every erasure request's state
     handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
@@ -35,6 +39,7 @@ destinations use boto3's usual credentials (``AWS_ACCESS_KEY_ID`` …) and ``--e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -85,10 +90,57 @@ def _transfer(args) -> int:
                      source_dir=args.source, dry_run=args.dry_run, chunk_rows=args.chunk_rows, actor="cli",
                      target_region=args.target_region, cross_border_approval=args.cross_border_approval,
                      recipient=args.recipient, signing_key_text=os.environ.get("HANDOVER_SIGNING_KEY"))
-    result = transfer.run_all(ctx, workers=args.workers)
-    print(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
-    print(f"manifest: {result['manifest']}")
+    log = state / "logs" / f"{ctx.tag}.log"  # the run's own log: what this command says, and the steps' records
+    with _run_log(log) as said:
+        result = transfer.run_all(ctx, workers=args.workers)
+        said(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
+        said(f"manifest: {result['manifest']}")
+    # Last, as the DAG's scan_for_leaks: what analysts can read, the handed-over files and this run's log
+    # (there is no XCom here). A hit fails the command, naming places, never values.
+    from handover.leaks import LeakError
+
+    try:
+        scanned = transfer.scan_for_leaks(ctx, {"logs": [log]})
+    except LeakError as exc:
+        print(f"handover: {exc}", file=sys.stderr)
+        return 1
+    print(f"leak scan: clean ({', '.join(f'{n} {what}' for what, n in sorted(scanned['scanned'].items()))})")
     return 0
+
+
+@contextlib.contextmanager
+def _run_log(path: Path):
+    """Write what the run says (printed, and the handover loggers' INFO records) to ``path`` as well: the
+    log the leak scan reads. Yields ``said(text)``, which prints and logs a line."""
+    import logging
+
+    from handover.workarea import write_private
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, b"")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("handover")
+    before = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+    def said(text: str) -> None:
+        print(text)
+        handler.acquire()
+        try:
+            handler.stream.write(text + "\n")
+            handler.flush()
+        finally:
+            handler.release()
+
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+        handler.close()
 
 
 def _find(args) -> int:
@@ -103,19 +155,22 @@ def _find(args) -> int:
 
 
 def _manifest_verify(args) -> int:
+    """Exit 0 only for a manifest verified against a signer the user trusts; 1 otherwise — a damaged or
+    missing file too ("NOT verified: why"), never a traceback."""
     from handover.manifest import verify
 
-    conn = None
-    if args.dsn:
-        import psycopg2
-
-        conn = psycopg2.connect(args.dsn)
     try:
-        ok, lines = verify(Path(args.manifest), signature=args.signature, public_key=args.public_key,
-                           expect_fingerprint=args.fingerprint, conn=conn)
-    finally:
-        if conn is not None:
-            conn.close()
+        with contextlib.ExitStack() as stack:
+            conn = None
+            if args.dsn:
+                from handover.transfer import connect
+
+                conn = stack.enter_context(connect(args.dsn, "manifest verify"))
+            ok, lines = verify(Path(args.manifest), signature=args.signature, public_key=args.public_key,
+                               trusted_key=args.trusted_key, expect_fingerprint=args.fingerprint, conn=conn)
+    except HandoverError as exc:
+        print(f"manifest NOT verified: {exc}")
+        return 1
     for line in lines:
         print(line)
     print("manifest verified" if ok else "manifest NOT verified")
@@ -150,17 +205,24 @@ def _quarantine_export(args) -> int:
 
 
 def _roles(args) -> int:
-    from handover.store import roles, schema
+    """The administrator's step: the schema applied (a new version too) and handed to the owner role, every
+    grant applied, and a line in the audit log saying who did it."""
+    from handover.store import ops, roles, schema
     from handover.transfer import connect
 
     with connect(args.dsn, "roles") as conn:
         schema.ensure_schema(conn)
         with conn.cursor() as cur:
-            cur.execute("SELECT current_database()")
-            database = cur.fetchone()[0]
+            cur.execute("SELECT current_database(), current_user")
+            database, user = cur.fetchone()
         roles.ensure_roles(conn, database)
-    print(f"roles {', '.join(roles.ROLES)} ready in database {database}: grant one to each login, e.g. "
-          f"GRANT {roles.ANALYST} TO alice")
+        ops.audit(conn, "roles_applied", run_id=None, branch_id=None, actor=os.environ.get("USER", "cli"),
+                  login=user, schema_version=schema.SCHEMA_VERSION, schema_fingerprint=schema.fingerprint(),
+                  roles=list(roles.ROLES))
+    print(f"schema {schema.SCHEMA_VERSION} ({schema.fingerprint()}) and roles {', '.join(roles.ROLES)} ready in "
+          f"database {database}; {roles.OWNER} owns the schemas. Grant a group role to each login, e.g. "
+          f"GRANT {roles.ANALYST} TO alice; the pipeline's login: GRANT {roles.OPERATOR} TO etl; an "
+          f"administrator's (this step, full restores): GRANT {roles.OWNER} TO dba")
     return 0
 
 
@@ -243,17 +305,40 @@ def _keys_recover(args) -> int:
     return 0
 
 
-def _identifier(kind: str) -> str:
-    """An identifier from stdin or the terminal (no echo): never a flag, which shell histories keep."""
+def _identifiers(kind: str) -> list[str]:
+    """The identifiers of a request, one per line of stdin, or one asked for at the terminal (no echo) —
+    never a flag, which shell histories keep. Each checked by its kind's rule (`erasure.normalised`); one
+    that breaks it refuses the whole input, naming its line and the rule, never the value. Blank lines are
+    skipped."""
     import getpass
 
-    if not sys.stdin.isatty():
-        value = sys.stdin.readline().strip()
+    from handover.purge import erasure
+
+    noun = kind.replace("_", " ")
+    if sys.stdin.isatty():
+        lines = [getpass.getpass(f"{noun}: ")]
     else:
-        value = getpass.getpass(f"{kind.replace('_', ' ')}: ").strip()
-    if not value:
-        raise HandoverError(f"no {kind.replace('_', ' ')} given (on stdin, or at the prompt)")
-    return value
+        binary = getattr(sys.stdin, "buffer", None)
+        raw = binary.read() if binary is not None else sys.stdin.read()
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw[:exc.start].count(b"\n") + 1
+                raise HandoverError(f"stdin, line {line}: not UTF-8 text — give one {noun} per line, in UTF-8; "
+                                    "nothing was filed") from None
+        lines = raw.split("\n")
+    found: list[tuple[int, str]] = [(n, line.rstrip("\r")) for n, line in enumerate(lines, 1)
+                                    if line.strip(" \t\r")]
+    if not found:
+        raise HandoverError(f"no {noun} given (one per line on stdin, or at the prompt)")
+    for n, value in found:
+        try:
+            erasure.normalised(kind, value)
+        except HandoverError as exc:
+            where = "the prompt" if sys.stdin.isatty() else f"stdin, line {n}"
+            raise HandoverError(f"{where}: {exc}; nothing was filed") from None
+    return [value for _, value in found]
 
 
 def _blind_index(conn):
@@ -266,32 +351,39 @@ def _blind_index(conn):
 
 
 def _erase(args) -> int:
-    import psycopg2
-
     from handover.purge import erasure
+    from handover.transfer import connect
 
-    with psycopg2.connect(args.dsn, application_name="handover-erase") as conn:
-        request_id = erasure.file_request(conn, _blind_index(conn), args.kind, _identifier(args.kind),
-                                          branch_id=args.branch, basis=args.basis,
-                                          requested_by=args.requested_by or os.environ.get("USER", "cli"))
-    print(f"erasure request {request_id} filed ({args.kind}, {args.basis}); the nightly retention_purge "
-          "carries it out or records why not — `handover erasures` shows its state")
+    if args.kind == "customer_id" and not args.branch:
+        raise HandoverError("a customer id names a customer within a branch: give --branch too")
+    values = _identifiers(args.kind)  # every line checked before anything is filed
+    with connect(args.dsn, "erase") as conn:
+        hasher = _blind_index(conn)
+        filed = [erasure.file_request(conn, hasher, args.kind, value, branch_id=args.branch, basis=args.basis,
+                                      requested_by=args.requested_by or os.environ.get("USER", "cli"))
+                 for value in values]
+    print(f"erasure request{'s' if len(filed) > 1 else ''} {', '.join(map(str, filed))} filed ({args.kind}, "
+          f"{args.basis}); the nightly retention_purge carries them out or records why not — `handover erasures` "
+          "shows their state")
     return 0
 
 
 def _hold(args) -> int:
-    import psycopg2
-
     from handover.purge import erasure
+    from handover.transfer import connect
 
-    with psycopg2.connect(args.dsn, application_name="handover-hold") as conn:
+    if args.action == "place":
+        if not args.branch and not args.kind:
+            raise HandoverError("a hold names a branch (--branch) or a customer (--kind, value on stdin)")
+        if args.kind == "customer_id" and not args.branch:
+            raise HandoverError("a customer id names a customer within a branch: give --branch too")
+    values = _identifiers(args.kind) if args.action == "place" and args.kind else [None]
+    with connect(args.dsn, "hold") as conn:
         if args.action == "place":
-            if not args.branch and not args.kind:
-                raise HandoverError("a hold names a branch (--branch) or a customer (--kind, value on stdin)")
-            hold_id = erasure.place_hold(conn, _blind_index(conn), reason=args.reason, placed_by=os.environ.get(
-                "USER", "cli"), branch_id=args.branch, kind=args.kind,
-                value=_identifier(args.kind) if args.kind else None)
-            print(f"legal hold {hold_id} placed")
+            hasher = _blind_index(conn) if args.kind else None
+            placed = [erasure.place_hold(conn, hasher, reason=args.reason, placed_by=os.environ.get("USER", "cli"),
+                                         branch_id=args.branch, kind=args.kind, value=value) for value in values]
+            print(f"legal hold{'s' if len(placed) > 1 else ''} {', '.join(map(str, placed))} placed")
         elif args.action == "release":
             erasure.release_hold(conn, args.hold_id, os.environ.get("USER", "cli"))
             print(f"legal hold {args.hold_id} released")
@@ -420,8 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     ver = man.add_parser("verify", help="check a manifest's signature, counts and content hashes")
     ver.add_argument("manifest")
     ver.add_argument("--signature", help="default: MANIFEST.sig")
-    ver.add_argument("--public-key", help="default: manifest.pub.pem beside the manifest")
+    ver.add_argument("--public-key", help="the key to check the signature with (default: manifest.pub.pem beside "
+                                          "the manifest — it shows no change by accident, not who signed)")
     ver.add_argument("--fingerprint", help="the signer fingerprint the transferring party gave you")
+    ver.add_argument("--trusted-key", help="the transferring party's public key (PEM), obtained apart from the "
+                                           "manifest: the signature is checked with it")
     ver.add_argument("--dsn", help="libpq connection string of the target store, to compare its contents")
     ver.set_defaults(func=_manifest_verify)
 
@@ -466,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     rec_keys.add_argument("--out-dir", required=True)
     rec_keys.set_defaults(func=_keys_recover)
 
-    era = sub.add_parser("erase", help="file an erasure request (identifier on stdin or at the prompt)")
+    era = sub.add_parser("erase", help="file erasure requests (identifiers on stdin, one per line, or at the "
+                                       "prompt)")
     era.add_argument("--dsn", required=True)
     era.add_argument("--kind", required=True, choices=("customer_id", "mobile", "id_number"))
     era.add_argument("--branch", help="the branch (required for a customer id)")
@@ -475,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     era.add_argument("--requested-by")
     era.set_defaults(func=_erase)
     hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
-    place = hold.add_parser("place", help="hold a branch (--branch) or a customer (--kind; value on stdin)")
+    place = hold.add_parser("place", help="hold a branch (--branch) or customers (--kind; one per line of stdin)")
     place.add_argument("--dsn", required=True)
     place.add_argument("--branch")
     place.add_argument("--kind", choices=("customer_id", "mobile", "id_number"))

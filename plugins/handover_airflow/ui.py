@@ -1,7 +1,7 @@
 """The "Handover" page of the Airflow UI: a FastAPI app that the API server mounts under ``/handover``
 (registered by ``plugins/handover_plugin.py``), reading the target store (connection ``handover_target``).
 
-Routes (every one behind Airflow's own authentication, see below):
+Routes (every one behind Airflow's own authentication and authorisation, see below):
 
 - ``GET /``                              the page: transfers and their reconciliation, manifests and their
                                           signatures, backups and their checks, restores, purges, erasures
@@ -11,11 +11,19 @@ Routes (every one behind Airflow's own authentication, see below):
 - ``GET /manifests/{run_id}/signature``  its Ed25519 signature, base64 (``manifest-….json.sig``)
 - ``GET /manifests/{run_id}/public-key`` the public key stored beside it (``manifest-….pub.pem``)
 
-Authentication: the app is built with ``dependencies=[Depends(get_user)]`` — Airflow's
-``airflow.api_fastapi.core_api.security.get_user``, which takes the JWT from ``Authorization: Bearer`` or
-from the ``_token`` cookie the Airflow UI sets, and answers 401 without one (403 for a token that does not
-verify). Being app-wide, a route added later cannot forget it; the OpenAPI and docs routes, which FastAPI
-adds outside that mechanism, are switched off.
+Authentication and authorisation: the app is built with two app-wide dependencies. Airflow's
+``airflow.api_fastapi.core_api.security.get_user`` takes the JWT from ``Authorization: Bearer`` or from the
+``_token`` cookie the Airflow UI sets, and answers 401 without one (403 for a token that does not verify).
+Then :func:`authorised` asks Airflow's auth manager whether the user may see the custom view ``Handover``
+(``is_authorized_custom_view(method="GET", resource_name="Handover")``): roles grant it — with the
+SimpleAuthManager every role from Viewer up, and a user with no role nothing; FAB maps it to the read
+permission on a resource named ``Handover``, Keycloak and AWS to a custom resource of that name. A signed-in
+user without it gets 403 on every route. Being app-wide, a route added later
+cannot forget either; the OpenAPI and docs routes, which FastAPI adds outside that mechanism, are
+switched off.
+
+Path parameters are checked before the store is asked: a run id is at most 250 characters (Airflow's
+limit) of printable text, or the answer is 404 (a NUL would make PostgreSQL refuse the query: a 500).
 
 The plugin is imported by every Airflow component (scheduler, workers, the DAG processor), so this module
 imports nothing heavy: :data:`app` is a small ASGI callable that builds the FastAPI app — importing
@@ -34,6 +42,9 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/handover"
+VIEW = "Handover"  # the custom view roles grant (auth manager's is_authorized_custom_view)
+RUN_ID_LIMIT = 250  # Airflow's dag_run.run_id is a String(250)
+FORBIDDEN = "Forbidden: your Airflow role does not grant the Handover view"
 CHINA = dt.timezone(dt.timedelta(hours=8), "UTC+8")  # Asia/Shanghai: no daylight saving time since 1991
 CONNECT_TIMEOUT = 5
 
@@ -138,6 +149,12 @@ def configured_fingerprint() -> str | None:
         return None
 
 
+def possible_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` could name a run at all: at most :data:`RUN_ID_LIMIT` characters, none of them a
+    control character (a NUL cannot even be sent to PostgreSQL)."""
+    return 0 < len(run_id) <= RUN_ID_LIMIT and run_id.isprintable()
+
+
 def download_name(run_id: str, suffix: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("._")[:120] or "run"
     return f"manifest-{slug}{suffix}"
@@ -145,8 +162,20 @@ def download_name(run_id: str, suffix: str) -> str:
 
 # -- the FastAPI app -----------------------------------------------------------------------------------
 
+def authorised(user) -> bool:
+    """Whether Airflow's auth manager lets ``user`` see the Handover page (the custom view :data:`VIEW`)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    try:
+        return bool(get_auth_manager().is_authorized_custom_view(method="GET", resource_name=VIEW, user=user))
+    except Exception as exc:  # noqa: BLE001 — an auth manager that cannot decide (a role it does not know): no
+        log.warning("handover page: the auth manager could not authorise a user (%s)", type(exc).__name__)
+        return False
+
+
 def create_app():
-    """The FastAPI app: every route requires an authenticated Airflow user (app-wide dependency)."""
+    """The FastAPI app: every route requires an authenticated Airflow user whose roles grant the Handover view
+    (app-wide dependencies)."""
     from airflow.api_fastapi.core_api.security import GetUserDep, get_user
     from fastapi import Depends, FastAPI, Request
     from fastapi.exception_handlers import http_exception_handler
@@ -154,8 +183,12 @@ def create_app():
     from handover import overview
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    def require_view(user: GetUserDep) -> None:
+        if not authorised(user):
+            raise StarletteHTTPException(403, FORBIDDEN)
+
     api = FastAPI(title="Handover", description="The Handover page of the Airflow UI.",
-                  dependencies=[Depends(get_user)],  # every route, present and future
+                  dependencies=[Depends(get_user), Depends(require_view)],  # every route, present and future
                   docs_url=None, redoc_url=None, openapi_url=None)  # these would be served without it
 
     @api.middleware("http")
@@ -171,6 +204,8 @@ def create_app():
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code in (401, 403) and wants_html(request):
+            if exc.detail == FORBIDDEN:
+                return HTMLResponse(render_forbidden(), status_code=403)
             return HTMLResponse(render_signin(request, exc.status_code), status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))
         return await http_exception_handler(request, exc)
@@ -187,6 +222,8 @@ def create_app():
             return overview.overview(conn, trusted_fingerprint=trusted)
 
     def read_manifest(run_id: str) -> dict:
+        if not possible_run_id(run_id):  # never sent to the store, never echoed
+            raise StarletteHTTPException(404, "no manifest for that run: not a run id")
         with store() as conn:
             found = overview.manifest(conn, run_id)
         if found is None or found["text"] is None:
@@ -740,6 +777,14 @@ def render_unavailable(message: str) -> str:
             f'<h2>The target store is unavailable</h2><p>{esc(message)}</p><p class="muted">HTTP 503. Check the '
             "connection <code>handover_target</code> and the server; the API server's log has the details."
             "</p></body></html>")
+
+
+def render_forbidden() -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Handover: not allowed</title>'
+            f'<style>{CSS}</style></head><body><header><h1>Handover · 网点转让</h1></header>'
+            f"<p>You are signed in, but your Airflow role does not grant the <b>{esc(VIEW)}</b> view. An "
+            "administrator can grant it (with FAB: read on the resource <code>Handover</code>).</p>"
+            "<p class=\"muted\">HTTP 403.</p></body></html>")
 
 
 def render_signin(request, status: int) -> str:

@@ -3,6 +3,9 @@
 drilled, purged (dry run) and with erasure requests and a legal hold.
 
 - without a token every route answers 401 (a forged token 403, an expired one 401);
+- a signed-in user whose role does not grant the Handover view (no role at all) gets 403 on every route,
+  and sees nothing of the store; every SimpleAuthManager role from Viewer up is granted it;
+- hostile path parameters (NUL, control characters, very long, ``..``, unicode) answer 404, never 500;
 - with a JWT from Airflow's auth manager — as a Bearer header, or as the ``_token`` cookie the UI uses —
   the page and its JSON show the transfer's counts as the signed manifest has them;
 - no customer value appears, not even one planted in an error message or a legal hold's reason;
@@ -35,7 +38,8 @@ from handover import overview
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import scratch_database
-from tests.integration.test_transfer_store import SIGNING_KEY, _ctx
+from tests.support.stores import SIGNING_KEY
+from tests.support.stores import run_context as _ctx
 
 BRANCH = "SH-PD-0042"
 RUN = "manual__2026-11-30T07:18:09.610996+00:00"  # as Airflow names a run: colons and a plus to quote
@@ -196,7 +200,7 @@ def client(api, store, monkeypatch):
         yield c
 
 
-def _token(*, role: str = "viewer", expires_in: int | None = None) -> str:
+def _token(*, role: str | None = "viewer", expires_in: int | None = None) -> str:
     """A JWT as Airflow's auth manager mints it at login (a Viewer: the least role that may see the UI)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
@@ -291,6 +295,102 @@ def test_a_forged_token_is_403_and_an_expired_one_401(client):
         assert client.get(path, headers={"Authorization": f"Bearer {forged}"}).status_code == 403, path
     expired = _token(expires_in=-3600)
     assert client.get("/handover/api/overview", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+
+
+# -- authorisation ----------------------------------------------------------------------------------
+
+def test_a_signed_in_user_without_the_handover_view_gets_403_on_every_route(client, store):
+    """Authenticated is not authorised: Airflow's auth manager decides (the custom view "Handover"), and a
+    user whose role grants nothing — here none at all — sees nothing of the store, on any route."""
+    from fastapi.routing import APIRoute
+    from handover_airflow.ui import FORBIDDEN
+
+    roleless = {"Authorization": f"Bearer {_token(role=None)}"}
+    for path in _paths():
+        response = client.get(path, headers=roleless)
+        assert response.status_code == 403, path
+        assert response.json() == {"detail": FORBIDDEN}, path
+    page = client.get("/handover/", headers=roleless | {"Accept": "text/html"})
+    assert page.status_code == 403 and "does not grant the <b>Handover</b> view" in page.text
+    assert RUN not in page.text and BRANCH not in page.text and "Sign in" not in page.text
+    sub = next(r.app for r in client.app.routes if getattr(r, "path", None) == "/handover")
+    for route in (r for r in sub.app.routes if isinstance(r, APIRoute)):  # every route, present and future
+        path = "/handover" + re.sub(r"\{[^}]+\}", quote(RUN, safe=""), route.path)
+        for method in route.methods:
+            assert client.request(method, path, headers=roleless).status_code == 403, (method, path)
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app, cookies={"_token": _token(role=None)}) as browser:  # the UI's cookie alike
+        assert browser.get("/handover/api/overview").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["viewer", "user", "op", "admin"])
+def test_every_airflow_role_from_viewer_up_is_granted_the_handover_view(client, role):
+    headers = {"Authorization": f"Bearer {_token(role=role)}"}
+    for path in _paths():
+        assert client.get(path, headers=headers).status_code == 200, (role, path)
+
+
+def test_the_view_is_asked_of_the_auth_manager_by_its_name(client, monkeypatch):
+    """Whatever the auth manager (FAB: "can read on Handover"), it is asked for the custom view by name."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    asked = []
+    manager = get_auth_manager()
+
+    def deny(*, method, resource_name, user):
+        asked.append((method, resource_name, user.get_name()))
+        return False
+
+    monkeypatch.setattr(manager, "is_authorized_custom_view", deny)
+    assert client.get("/handover/api/overview", headers=_bearer()).status_code == 403
+    assert asked == [("GET", "Handover", "handover-viewer")]
+
+    def broken(**_):
+        raise KeyError("NOT_A_ROLE")
+
+    monkeypatch.setattr(manager, "is_authorized_custom_view", broken)
+    response = client.get("/handover/api/overview", headers=_bearer())
+    assert response.status_code == 403 and "NOT_A_ROLE" not in response.text  # cannot decide: no
+
+
+HOSTILE_RUN_IDS = ["%00", "run%00id", "%01", "%0A", "%1B%5B2J", "%7F", "x" * 251, "x" * 8000, "..", "%2E%2E",
+                   "...", "%E2%80%AE", "张三", "%E5%BC%A0%E4%B8%89%F0%9F%98%80", "%FF", "%C0%AF", "%ED%A0%80",
+                   "'%3B%20DROP%20TABLE%20ops.manifests%3B%20--", "%25", "%22%3E%3Cscript%3E"]
+
+
+def _raw_get(app, raw_path: str, headers: dict) -> tuple[int, bytes]:
+    """GET ``raw_path`` exactly as written (an HTTP client would resolve ``..`` before sending it): the ASGI
+    scope a server builds from the request line, percent-decoding the path as uvicorn does."""
+    import asyncio
+    from urllib.parse import unquote
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": unquote(raw_path), "raw_path": raw_path.encode("utf-8"),
+             "root_path": "", "query_string": b"", "server": ("testserver", 80), "client": ("testclient", 5000),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()] + [(b"host", b"testserver")]}
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@pytest.mark.parametrize("run_id", HOSTILE_RUN_IDS)
+def test_a_hostile_run_id_answers_404_never_500(client, run_id):
+    for suffix in ("", "/signature", "/public-key"):
+        status, body = _raw_get(client.app, f"/handover/manifests/{run_id}{suffix}", _bearer())
+        assert status in (400, 404), (run_id, suffix, status, body[:200])
+        assert b"Traceback" not in body
+        if len(run_id) > 250 or any(c in run_id for c in ("%0", "%1", "%7F")):  # never sent to the store
+            # (a line break matches no route at all: Starlette's own 404)
+            assert json.loads(body)["detail"] in ("no manifest for that run: not a run id", "Not Found"), run_id
 
 
 # -- what the page shows -----------------------------------------------------------------------------

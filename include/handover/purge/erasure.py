@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
+from handover.errors import HandoverError
 from handover.purge.rules import RetentionClass, due_date
 
 KINDS = {"customer_id": None, "mobile": "mobile", "id_number": "resident_id"}  # request kind → value format
@@ -26,39 +28,56 @@ BASES = ("individual_request", "consent_withdrawn", "purpose_achieved", "retenti
 CHILDREN_FIRST = ("transactions", "interactions", "cards", "accounts", "customers")
 
 
+# C0 and C1 control characters and DEL: never part of an identifier (a NUL cannot even be stored)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _refuse(kind: str, why: str) -> HandoverError:
+    return HandoverError(f"the {kind.replace('_', ' ')} given {why}")  # the kind and the rule, never the value
+
+
 def normalised(kind: str, value: str) -> str:
-    """The identifier as the vault's blind index saw it (the pipeline's own normalisation)."""
-    if KINDS[kind] is None:
+    """The identifier as the vault's blind index saw it — the pipeline's own normalisation — after the
+    pipeline's own rule for its kind; a :class:`HandoverError` naming the kind and the rule (never the value)
+    when it breaks it: a mobile must be a mainland mobile number (`handover.validators.is_mobile`), an id
+    number valid for one of the document types (`handover.documents`), a customer id non-empty and free of
+    control characters."""
+    if kind not in KINDS:
+        raise HandoverError(f"kind must be one of {', '.join(KINDS)}")
+    if not isinstance(value, str) or not value.strip():
+        raise _refuse(kind, "is empty")
+    if _CONTROL.search(value.strip()):
+        raise _refuse(kind, "holds control characters")
+    if kind == "customer_id":
         return value.strip()
     if kind == "id_number":  # a number of any document type, spelled as that type spells it
-        from handover.documents import spelled
+        from handover.documents import DOCUMENT_TYPES, spelled
 
         out = spelled(value)
         if out is None:
-            from handover.errors import HandoverError
-
-            raise HandoverError("the id number given is empty")
+            raise _refuse(kind, "is empty")
+        if not any(doc.checked and doc.is_valid(out) for doc in DOCUMENT_TYPES.values()):
+            raise _refuse(kind, "is not a valid number of any document type (resident ID, permits, passports, "
+                                "USCC …: its format or check digit fails)")
         return out
     import pandas as pd
 
     from handover import normalise
+    from handover.validators import is_mobile
 
     clean, _ = normalise.normalise_column(pd.Series([value], dtype=object), "string", KINDS[kind])
     out = clean.iloc[0]
-    if out is None or pd.isna(out):
-        from handover.errors import HandoverError
-
-        raise HandoverError(f"the {kind.replace('_', ' ')} given is not a valid one")
+    if not isinstance(out, str) or not is_mobile(out):
+        raise _refuse(kind, "is not a mainland mobile number (11 digits, 1 then 3–9; +86 and separators "
+                            "may be written)")
     return out
 
 
 def digest(hasher, kind: str, value: str, branch_id: str | None = None) -> bytes:
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        raise HandoverError(f"kind must be one of {', '.join(KINDS)}")
     if kind == "customer_id":
         if not branch_id:
-            from handover.errors import HandoverError
-
             raise HandoverError("a customer id names a customer within a branch: give the branch too")
         return hasher.digest("customer_id", f"{branch_id}\x1f{normalised(kind, value)}")
     return hasher.digest(KINDS[kind], normalised(kind, value))

@@ -289,10 +289,31 @@ def fingerprint() -> str:
     return hashlib.sha256(full_ddl().encode()).hexdigest()[:16]
 
 
+def _may_change_structure(cur, found: str | None) -> None:
+    """Applying a schema version is the store owner's (`handover.store.roles`): a login that may not — the
+    pipeline's runner — stops here, before anything is read, and says who applies it."""
+    cur.execute("SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+                "(SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = 'ops'), "
+                "has_database_privilege(current_database(), 'CREATE'), current_user")
+    superuser, owns_ops, may_create, user = cur.fetchone()
+    if superuser or owns_ops or (owns_ops is None and may_create):
+        return
+    from handover.store.roles import OWNER
+
+    cur.connection.rollback()
+    state = f"at fingerprint {found}" if found else "without this version's record"
+    raise SchemaError(f"the target store's schema is {state} and this Handover needs version {SCHEMA_VERSION} "
+                      f"(fingerprint {fingerprint()}); {user} may not change it — the store belongs to {OWNER}. "
+                      "An administrator applies it with `handover roles --dsn …` (a superuser or a member of "
+                      f"{OWNER}); then run again")
+
+
 def ensure_schema(conn) -> None:
-    """Create what is missing; record the version. Safe to call from every run."""
+    """Create what is missing; record the version. Safe to call from every run; when the store is older than
+    this code, only its owner's logins may (the runner gets a :class:`SchemaError` saying so)."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        row = None
         cur.execute("SELECT to_regclass('ops.schema_version')")
         if cur.fetchone()[0] is not None:
             cur.execute("SELECT fingerprint FROM ops.schema_version WHERE version = %s", (SCHEMA_VERSION,))
@@ -300,6 +321,7 @@ def ensure_schema(conn) -> None:
             if row and row[0] == fingerprint():
                 conn.commit()
                 return
+        _may_change_structure(cur, row[0] if row else None)
         legacy = _set_aside_unpartitioned(cur)
         cur.execute(full_ddl())
         _evolve(cur)
