@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean system
+.PHONY: run test test-fast install lint bench clean system
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,16 @@ system:
 	           chromium chromium-driver docker-compose fonts-wqy-microhei >/dev/null; }; \
 	  else echo "missing:$$missing — install Debian's chromium chromium-driver docker-compose fonts-wqy-microhei"; fi; fi
 
+# The suite on both cores (pytest-xdist; the two tests that start Airflow clusters share one worker).
+XDIST ?= -n 2 --dist loadgroup
 test: $(STAMP) system
 	$(BIN)/ruff check include plugins dags tests bench
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: everything but the end-to-end runs through Airflow (a few minutes).
+test-fast: $(STAMP)
+	$(BIN)/ruff check include plugins dags tests bench
+	$(BIN)/python -m pytest $(XDIST) tests/unit tests/dags tests/hostile tests/integration -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check include plugins dags tests bench

@@ -9,7 +9,7 @@ Moves one branch's customer records to the new owner's store, as its **data cont
    database (connection `handover_source`) dumped from one snapshot; the untouched export encrypted into
    the archive with the SHA-256 of every file, before anything is transformed.
 3. **extract_source** (one per source) — files read in chunks into the run's private work area.
-   **list_chunks** gathers the customers' names (the deny list that finds them in free text) and
+   **prepare_chunks** gathers the customers' names (the deny list that finds them in free text) and
    classifies `pii: auto` columns by sampling (the decision goes into the manifest).
 4. **verify_chunk → protect_chunk → stage_chunk** (one per chunk, in parallel) — normalise, check with
    the Great Expectations suite, encrypt identifiers (AES-256-GCM, blind index, display mask), make the
@@ -46,7 +46,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, setup, task, teardown
 from handover_airflow.alerts import on_failure
 from handover_airflow.assets import TARGET_STORE
-from handover_airflow.runtime import mark_run_failed, step
+from handover_airflow.runtime import mark_run_failed, run
 from handover_airflow.traces import run_traces
 
 
@@ -74,87 +74,108 @@ from handover_airflow.traces import run_traces
     },
 )
 def branch_transfer():
+    # Each task runs the step of handover.transfer with its name (imported in the task: nothing heavy at
+    # parse time); `run` gives it the run's context and holds the branch's lock while it runs.
     @setup
     def open_work_area() -> str:
-        return step("open_work_area")
+        from handover import transfer
+        return run(transfer.open_work_area)
 
     @task
     def check_contract(work: str) -> list[str]:
-        return step("check_contract")["entities"]
+        from handover import transfer
+        return run(transfer.check_contract)["entities"]
 
     @task(retries=3)
     def prepare_store(entities: list[str]) -> dict:
-        return step("prepare_store")
+        from handover import transfer
+        return run(transfer.prepare_store)
 
     @task
     def dump_source_tables(store: dict) -> dict:
-        return step("dump_source_tables")
+        from handover import transfer
+        return run(transfer.dump_source_tables)
 
     @task
     def archive_original(dumped: dict) -> dict:
-        return step("archive_original")
+        from handover import transfer
+        return run(transfer.archive_original)
 
     @task
     def extract_source(entity: str) -> list[dict]:
-        return step("extract_entity", entity)
+        from handover import transfer
+        return run(transfer.extract_source, entity)
 
     @task
-    def list_chunks(per_source: list[list[dict]]) -> list[dict]:
-        step("prepare_chunks")
+    def prepare_chunks(per_source: list[list[dict]]) -> list[dict]:
+        from handover import transfer
+        run(transfer.prepare_chunks)
         # Index by count: iterating a lazy XCom sequence probes one past its end and logs an error.
         return [ref for i in range(len(per_source)) for ref in per_source[i]]
 
     @task
     def verify_chunk(ref: dict) -> dict:
-        return step("verify_chunk", ref)
+        from handover import transfer
+        return run(transfer.verify_chunk, ref)
 
     @task
     def protect_chunk(ref: dict) -> dict:
-        return step("protect_chunk", ref)
+        from handover import transfer
+        return run(transfer.protect_chunk, ref)
 
     @task(retries=3)
     def stage_chunk(ref: dict) -> dict:
-        return step("stage_chunk", ref)
+        from handover import transfer
+        return run(transfer.stage_chunk, ref)
 
     @task(retries=3)
     def settle(staged: list[dict]) -> dict:
-        return step("settle")
+        from handover import transfer
+        return run(transfer.settle)
 
     @task
     def scan_before_load(settled: dict) -> dict:
-        return step("scan_before_load")
+        from handover import transfer
+        return run(transfer.scan_before_load)
 
     @task(retries=3)
-    def load_vault(settled: dict) -> dict:
-        return step("load")
+    def load_vault(scanned: dict) -> dict:
+        from handover import transfer
+        return run(transfer.load_vault)
 
     @task
     def reconcile(loaded: dict) -> dict:
-        return step("reconcile")
+        from handover import transfer
+        return run(transfer.reconcile)
 
     @task(retries=3)
     def act_on_resend(reconciled: dict) -> dict:
-        return step("act_on_resend")
+        from handover import transfer
+        return run(transfer.act_on_resend)
 
     @task(outlets=[TARGET_STORE])  # branch_backup follows
-    def publish_manifest(reconciled: dict) -> dict:
-        return step("publish_manifest")
+    def publish_manifest(decided: dict) -> dict:
+        from handover import transfer
+        return run(transfer.publish_manifest)
 
     @task
     def scan_for_leaks(manifest: dict) -> dict:
-        return step("scan_for_leaks", run_traces())
+        from handover import transfer
+        return run(transfer.scan_for_leaks, run_traces())
 
     @teardown
     def close_work_area(work: str) -> dict:
-        return step("close")
+        from handover import transfer
+        return run(transfer.close_work_area)
 
     work = open_work_area()
     entities = check_contract(work)
     store = prepare_store(entities)
     extracted = extract_source.expand(entity=entities)
     archive_original(dump_source_tables(store)) >> extracted
-    staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=list_chunks(extracted))))
-    manifest = publish_manifest(act_on_resend(reconcile(load_vault(scan_before_load(settle(staged))))))
+    staged = stage_chunk.expand(ref=protect_chunk.expand(ref=verify_chunk.expand(ref=prepare_chunks(extracted))))
+    loaded = load_vault(scan_before_load(settle(staged)))
+    manifest = publish_manifest(act_on_resend(reconcile(loaded)))
     scan_for_leaks(manifest) >> close_work_area(work).as_teardown(setups=work)
 
 

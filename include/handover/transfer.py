@@ -1,10 +1,12 @@
 """The steps of a branch transfer, one function per DAG task, in the order the data flows.
 
-    open_work_area → check_contract → prepare_store → archive_original → extract_entity (per source)
-      → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk) → settle → scan_before_load
-      → load
-      → reconcile → act_on_resend
-      → publish_manifest → scan_for_leaks → close (teardown: work area and staging removed, success or not)
+    open_work_area → check_contract → prepare_store → dump_source_tables → archive_original
+      → extract_source (per source) → prepare_chunks → verify_chunk → protect_chunk → stage_chunk (per chunk)
+      → settle → scan_before_load → load_vault → reconcile → act_on_resend → publish_manifest
+      → scan_for_leaks → close_work_area (teardown: work area and staging removed, success or not)
+
+The DAG's tasks have these names and call these functions (dags/branch_transfer.py); `run_all` calls
+them in the same order in one process (its per-chunk steps in forked workers).
 
 Each step takes a `RunContext` and small references (paths, counts), and returns small references.
 Data moves through the run's work area and staging tables, never through the return values.
@@ -224,7 +226,7 @@ def archive_original(ctx: RunContext) -> dict:
     return {"files": len(entries)}
 
 
-def extract_entity(ctx: RunContext, entity: str) -> list[dict]:
+def extract_source(ctx: RunContext, entity: str) -> list[dict]:
     contract = ctx.contract()
     spec, folder = _readable(ctx, contract, contract.entities[entity])
     return _extract(spec, folder, ctx.work_dir, ctx.chunk_rows)
@@ -358,7 +360,7 @@ def settle(ctx: RunContext) -> dict:
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
 
 
-def load(ctx: RunContext) -> dict:
+def load_vault(ctx: RunContext) -> dict:
     contract = ctx.contract()
     if ctx.dry_run:
         return {"dry_run": True}
@@ -483,7 +485,7 @@ def publish_manifest(ctx: RunContext) -> dict:
             "signer_fingerprint": written["fingerprint"]}
 
 
-def close(ctx: RunContext) -> dict:
+def close_work_area(ctx: RunContext) -> dict:
     """Teardown: remove the work area (plaintext) and the run's staging tables, whatever happened."""
     removed = remove_area(ctx.work_dir)
     dropped = 0
@@ -511,7 +513,7 @@ def _chunk_steps(ref: dict) -> dict:
 
 
 def _extract_step(entity: str) -> list[dict]:
-    return extract_entity(_POOL_CTX, entity)
+    return extract_source(_POOL_CTX, entity)
 
 
 def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> dict:
@@ -575,7 +577,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
                 lap("verify+protect+stage")
             _POOL_CTX = None
         else:
-            refs = [ref for entity in entities for ref in extract_entity(ctx, entity)]
+            refs = [ref for entity in entities for ref in extract_source(ctx, entity)]
             prepare_chunks(ctx)
             lap("extract")
             for ref in refs:
@@ -584,7 +586,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
         settle(ctx)
         scan_before_load(ctx)
         lap("settle")
-        load(ctx)
+        load_vault(ctx)
         lap("load")
         reconcile(ctx)
         act_on_resend(ctx)
@@ -599,7 +601,7 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
             pass
         raise
     finally:
-        close(ctx)
+        close_work_area(ctx)
         guard.close()  # the branch is free
 
 

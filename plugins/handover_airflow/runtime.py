@@ -142,8 +142,10 @@ def mark_run_failed(context: dict) -> None:
         logging.getLogger(__name__).warning("could not record the failed run in ops (%s)", type(exc).__name__)
 
 
-def step(name: str, *args):
-    """Run one step of `handover.transfer` in the current task (imports happen here, not at parse time).
+def run(step, *args):
+    """Run one step of `handover.transfer` in the current task: ``run(transfer.settle)``. The task's run
+    context is made from the DAG run, and the branch's lock held shared while the step runs (the teardown
+    and the work area's opening need none).
 
     A wrong contract, source, key or count will be just as wrong on a retry: such errors fail the task at
     once. Anything else (a lost connection, a killed worker) is left to the task's retries.
@@ -154,10 +156,10 @@ def step(name: str, *args):
 
     try:
         ctx = current()
-        if name in ("open_work_area", "close"):  # the work area is the run's own; the teardown always runs
-            return getattr(transfer, name)(ctx, *args)
+        if step in (transfer.open_work_area, transfer.close_work_area):
+            return step(ctx, *args)
         with transfer.branch_guard(ctx):  # one transfer of a branch at a time (handover.store.runlock)
-            return getattr(transfer, name)(ctx, *args)
+            return step(ctx, *args)
     except StoreError:
         raise
     except HandoverError as exc:

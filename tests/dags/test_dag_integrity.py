@@ -29,7 +29,7 @@ def test_dags_have_owner_tags_retries_and_docs(dagbag):
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
         for task in dag.tasks:
             assert task.owner == "handover", (dag_id, task.task_id)
-            assert task.retries >= 1 or task.task_id in ("list_chunks",), (dag_id, task.task_id)
+            assert task.retries >= 1 or task.task_id in ("prepare_chunks",), (dag_id, task.task_id)
 
 
 def test_branch_transfer_flow_and_params(dagbag):

@@ -11,24 +11,18 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
 from handover.crypto import MasterKey, sign, signing_key
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import scratch_database
-from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
-from tests.integration.test_transfer_store import _ctx
 
 
 @pytest.fixture
-def backed_up(target, master_key_text, signing_key_text, sample_contract, sample_export,  # noqa: F811
-              tmp_path, monkeypatch):
-    """A transferred store and one backup of it in a folder that connection `handover_backup` names."""
-    folder, _ = sample_export
-    transfer.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
-                          signing_key_text=signing_key_text))
+def backed_up(target, transferred, master_key_text, signing_key_text, tmp_path, monkeypatch):
+    """A transferred store (the session's template, copied into the target) and one backup of it in a folder
+    that connection `handover_backup` names."""
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_BACKUP", json.dumps(
         {"conn_type": "fs", "extra": {"path": str(tmp_path / "backups")}}))
     dest = LocalFolder(tmp_path / "backups")
@@ -59,7 +53,7 @@ def _databases(admin_dsn: str, like: str) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def test_backup_verify_checks_every_backup_and_reads_one_whole(dags, backed_up, target, caplog):  # noqa: F811
+def test_backup_verify_checks_every_backup_and_reads_one_whole(dags, backed_up, target, caplog):
     dest, manifest = backed_up
     run = dags.get_dag("backup_verify").test(run_conf={"full_read": True})
     assert run.get_state() == "success"
@@ -77,7 +71,7 @@ def test_backup_verify_checks_every_backup_and_reads_one_whole(dags, backed_up, 
     assert "HANDOVER ALERT" in caplog.text and "check_all_backups" in caplog.text
 
 
-def test_backup_verify_finds_a_master_key_that_no_longer_opens_the_backups(dags, backed_up, target,  # noqa: F811
+def test_backup_verify_finds_a_master_key_that_no_longer_opens_the_backups(dags, backed_up, target,
                                                                            monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", "A" * 43 + "=")  # another key: a lost original
     run = dags.get_dag("backup_verify").test()
@@ -86,7 +80,7 @@ def test_backup_verify_finds_a_master_key_that_no_longer_opens_the_backups(dags,
     assert failed and "does not open" in failed[0] and "wrapped by master key" in failed[0]
 
 
-def test_restore_drill_restores_compares_and_drops_its_scratch_database(dags, backed_up, target,  # noqa: F811
+def test_restore_drill_restores_compares_and_drops_its_scratch_database(dags, backed_up, target,
                                                                         pg_admin_dsn):
     _, manifest = backed_up
     run = dags.get_dag("restore_drill").test()
@@ -98,7 +92,7 @@ def test_restore_drill_restores_compares_and_drops_its_scratch_database(dags, ba
     assert _databases(pg_admin_dsn, "handover_drill_%") == []
 
 
-def test_restore_drill_fails_when_what_restores_is_not_what_the_manifest_says(dags, backed_up, target,  # noqa: F811
+def test_restore_drill_fails_when_what_restores_is_not_what_the_manifest_says(dags, backed_up, target,
                                                                               signing_key_text, caplog):
     """A manifest that lies (as a bug in the backup would make it: here re-signed with the real key) about
     a table's row count: the restore itself succeeds, the drill's comparison does not."""
@@ -137,7 +131,7 @@ def _restores(dsn: str) -> list[tuple]:
         return cur.fetchall()
 
 
-def test_branch_restore_into_a_new_store_then_refuses_to_overwrite_it(dags, backed_up, target,  # noqa: F811
+def test_branch_restore_into_a_new_store_then_refuses_to_overwrite_it(dags, backed_up, target,
                                                                      pg_admin_dsn, monkeypatch,
                                                                      master_key_text, signing_key_text):
     _, manifest = backed_up
@@ -174,7 +168,7 @@ def test_branch_restore_into_a_new_store_then_refuses_to_overwrite_it(dags, back
         assert _restores(fresh)[-1][:4] == (manifest["backup_id"], "success", ["analytics"], True)
 
 
-def test_branch_restore_names_a_backup_that_does_not_exist(dags, backed_up, target):  # noqa: F811
+def test_branch_restore_names_a_backup_that_does_not_exist(dags, backed_up, target):
     run = dags.get_dag("branch_restore").test(run_conf={"backup_id": "20990101T000000Z-000000"})
     assert run.get_state() == "failed"
     with psycopg2.connect(target) as conn, conn.cursor() as cur:

@@ -13,8 +13,7 @@ from handover.backup.snapshot import LocalFolder
 from handover.crypto import MasterKey
 
 from tests.conftest import scratch_database
-from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
-from tests.integration.test_transfer_store import _ctx
+from tests.support.stores import run_context as _ctx
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def backup_dag(airflow_db):
     return DagBag(dag_folder=str(ROOT / "dags")).get_dag("branch_backup")
 
 
-def test_a_nightly_backup_through_airflow(backup_dag, target, master_key_text, signing_key_text,  # noqa: F811
+def test_a_nightly_backup_through_airflow(backup_dag, target, master_key_text, signing_key_text,
                                           sample_contract, sample_export, tmp_path, monkeypatch, pg_admin_dsn):
     folder, _ = sample_export
     ctx = _ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",

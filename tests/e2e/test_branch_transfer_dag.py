@@ -10,38 +10,11 @@ from __future__ import annotations
 import json
 
 import psycopg2
-import pytest
-from psycopg2.extensions import parse_dsn
 
 from tests.conftest import snapshot
 
 SNAPSHOT_TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
                    "ops.quarantine", "ops.exclusions")
-
-
-@pytest.fixture
-def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.conftest import ROOT
-
-    return DagBag(dag_folder=str(ROOT / "dags")).get_dag("branch_transfer")
-
-
-@pytest.fixture
-def target(pg_dsn, master_key_text, signing_key_text, monkeypatch, tmp_path):
-    p = parse_dsn(pg_dsn)
-    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-            "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
-    if p.get("password"):
-        conn["password"] = p["password"]
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
-    monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", signing_key_text)
-    monkeypatch.setenv("HANDOVER_ARCHIVE_ROOT", str(tmp_path / "archive"))
-    monkeypatch.setenv("HANDOVER_WORK_ROOT", str(tmp_path / "work"))
-    monkeypatch.setenv("HANDOVER_OUTPUT_ROOT", str(tmp_path / "output"))
-    return pg_dsn
 
 
 def _xcom_values(dag_id: str, run_id: str) -> list[str]:

@@ -24,7 +24,7 @@ from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / ".handover" / "test-artifacts"

@@ -33,7 +33,7 @@ from psycopg2.extensions import parse_dsn
 from tests.conftest import ROOT, scratch_database
 from tests.support.cluster import Cluster, ComponentDied, redis_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
 DAG_ID = "branch_transfer"
 BRANCH = "SH-PD-0042"

@@ -18,8 +18,7 @@ from handover.crypto import Hasher, MasterKey, signing_key
 from handover.purge import erasure
 from handover.store.keys import get_or_create
 
-from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
-from tests.integration.test_transfer_store import _ctx
+from tests.support.stores import run_context as _ctx
 
 
 def _counts(dsn: str) -> dict[str, int]:
@@ -33,7 +32,7 @@ def _counts(dsn: str) -> dict[str, int]:
 
 
 def test_retention_purge_dry_run_then_real_with_an_erasure_that_survives_restores(
-        dags, target, master_key_text, signing_key_text, sample_contract, sample_export, tmp_path,  # noqa: F811
+        dags, target, master_key_text, signing_key_text, sample_contract, sample_export, tmp_path,
         monkeypatch, caplog):
     folder, _ = sample_export
     transfer.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",

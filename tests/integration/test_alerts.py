@@ -12,8 +12,6 @@ import threading
 
 import pytest
 
-from tests.e2e.test_branch_transfer_dag import target  # noqa: F401 — the connection and keys fixture
-
 
 class _Smtp(socketserver.StreamRequestHandler):
     """Just enough RFC 5321 for smtplib: EHLO, MAIL, RCPT, DATA, QUIT."""
@@ -82,7 +80,7 @@ def test_without_the_connection_the_alert_is_still_logged(monkeypatch, caplog):
     assert "HANDOVER ALERT: [Handover] test" in caplog.text
 
 
-def test_the_backup_deadline_alerts_when_no_backup_succeeded_since_two(smtp, airflow_db, target, monkeypatch,  # noqa: F811
+def test_the_backup_deadline_alerts_when_no_backup_succeeded_since_two(smtp, airflow_db, target, monkeypatch,
                                                                         master_key_text, signing_key_text, tmp_path):
     """`backup_deadline` through Airflow (`dag.test()`), at its configured time: no backup since 02:00 → the
     run fails and one mail goes out; after a backup it succeeds and nothing is sent."""

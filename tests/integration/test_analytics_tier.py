@@ -8,20 +8,11 @@ import re
 from pathlib import Path
 
 import psycopg2
-import pytest
 from handover import leaks, transfer
 
-from tests.integration.test_transfer_store import _ctx
+from tests.support.stores import run_context as _ctx
 
 TOKEN = re.compile(r"tok_[0-9a-f]{16}")
-
-
-@pytest.fixture
-def transferred(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    folder, planted = sample_export
-    ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1")
-    result = transfer.run_all(ctx)
-    return ctx, planted, json.loads(Path(result["manifest"]).read_text(encoding="utf-8"))
 
 
 def _rows(dsn: str, query: str, *params) -> list[tuple]:

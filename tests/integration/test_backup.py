@@ -9,20 +9,18 @@ import json
 
 import psycopg2
 import pytest
-from handover import transfer
 from handover.backup import snapshot
 from handover.backup.snapshot import BackupError, LocalFolder
 from handover.crypto import MasterKey, signing_key
 
 from tests.conftest import scratch_database
-from tests.integration.test_transfer_store import SIGNING_KEY, _ctx
+from tests.support.stores import SIGNING_KEY
 
 
 @pytest.fixture
-def store(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    folder, planted = sample_export
-    transfer.run_all(_ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1"))
-    return pg_dsn, planted
+def store(transferred, pg_dsn):
+    """The sample transferred into the test's store (a copy of the session's template)."""
+    return pg_dsn, transferred[1]
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ from handover.crypto import Hasher, signing_key
 from handover.purge import erasure, store
 from handover.store.keys import get_or_create
 
-from tests.integration.test_transfer_store import SIGNING_KEY, transferred  # noqa: F401
+from tests.support.stores import SIGNING_KEY
 
 BRANCH = "SH-PD-0042"
 AFTER_AML = dt.date(2030, 1, 1)  # the sample's transactions are from 2024: 5 years on, AML retention has run
 
 
 @pytest.fixture
-def store_and_people(transferred, sample_export):  # noqa: F811
+def store_and_people(transferred, sample_export):
     """The loaded store, its blind-index hasher, and customers as the export wrote them (loaded ones with a
     mobile and an ID number that the vault indexed)."""
     ctx, _, _ = transferred
@@ -221,7 +221,7 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
 
     from handover import transfer
 
-    from tests.integration.test_transfer_store import _ctx
+    from tests.support.stores import run_context as _ctx
 
     ctx, hasher, people = store_and_people
     folder, _ = sample_export

@@ -12,15 +12,16 @@ from handover import transfer
 from handover.cli import main as cli
 from handover.errors import JurisdictionError
 
-from tests.integration.test_transfer_store import _ctx
+from tests.conftest import transferred_files
+from tests.support.stores import run_context as _ctx
 
 
 @pytest.fixture
-def done(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    folder, _ = sample_export
-    ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1", recipient="受让方数据部 D-07")
-    result = transfer.run_all(ctx)
-    return ctx, Path(result["manifest"]), result
+def done(transferred, sample_store):
+    """The sample transferred (run-1, with a recipient) into the test's store, and the test's copy of its
+    manifest (its archive too, under the context's archive folder)."""
+    path, result = transferred_files(transferred, sample_store)
+    return transferred[0], path, result
 
 
 def test_originals_are_archived_encrypted_and_restore_byte_for_byte(done, sample_export, tmp_path, monkeypatch,

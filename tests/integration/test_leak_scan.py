@@ -11,24 +11,15 @@ import psycopg2
 import pytest
 from handover import cli, leaks, transfer
 from handover.contract import load_contract
-from handover.crypto import MasterKey
-from handover.run import RunContext
 from psycopg2.extensions import parse_dsn
-
-from tests.e2e.test_branch_transfer_dag import dag, target  # noqa: F401 — the Airflow fixtures
 
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
 
 
 @pytest.fixture
-def transferred(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    folder, _ = sample_export
-    ctx = RunContext(run_id="leak-1", contract_path=str(sample_contract), dsn=pg_dsn,
-                     master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
-                     output_root=str(tmp_path / "out"), source_dir=str(folder), chunk_rows=100,
-                     target_region="CN", signing_key_text=SIGNING_KEY)
-    transfer.run_all(ctx)
-    return ctx
+def transferred(transferred):
+    """The context of the sample transferred into the test's store (conftest's fixture of that name)."""
+    return transferred[0]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +173,7 @@ def test_handover_scan_exits_1_on_a_hit_and_0_when_clean(transferred, needles, s
     assert "attempt=1.log: 1 email" in out and "line 3" in out and email not in out.lower()
 
 
-def test_through_airflow_the_final_task_scans_and_a_leak_fails_the_run_by_place(dag, target, sample_export,  # noqa: F811
+def test_through_airflow_the_final_task_scans_and_a_leak_fails_the_run_by_place(dag, target, sample_export,
                                                                                sample_contract, needles):
     folder, _ = sample_export
     conf = {"contract": str(sample_contract), "source": str(folder), "chunk_rows": 150}

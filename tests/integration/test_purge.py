@@ -11,8 +11,6 @@ import pytest
 from handover.crypto import Hasher
 from handover.purge import erasure, rules, store
 
-from tests.integration.test_transfer_store import transferred  # noqa: F401 — the loaded sample store
-
 BRANCH = "SH-PD-0042"
 FIVE_YEARS, THREE_YEARS = rules.Keep.parse("5y"), rules.Keep.parse("3y")
 
@@ -52,7 +50,7 @@ def _purge(conn, today, **kw):
 AS_OF = dt.date(2029, 6, 1)  # sample transactions are from 2024, interactions from 2025
 
 
-def test_exactly_what_is_due_goes_from_vault_and_analytics(transferred):  # noqa: F811
+def test_exactly_what_is_due_goes_from_vault_and_analytics(transferred):
     ctx, _, _ = transferred
     with psycopg2.connect(ctx.dsn) as conn:
         tx, notes = _dates(conn, "transactions"), _dates(conn, "interactions")
@@ -87,7 +85,7 @@ def test_exactly_what_is_due_goes_from_vault_and_analytics(transferred):  # noqa
         assert _counts(conn) == after
 
 
-def test_a_dry_run_reports_what_a_real_run_deletes_and_changes_nothing(transferred):  # noqa: F811
+def test_a_dry_run_reports_what_a_real_run_deletes_and_changes_nothing(transferred):
     ctx, _, _ = transferred
     with psycopg2.connect(ctx.dsn) as conn:
         before = _counts(conn)
@@ -98,7 +96,7 @@ def test_a_dry_run_reports_what_a_real_run_deletes_and_changes_nothing(transferr
         assert [(r["entity"], r["deleted"]) for r in dry] == [(r["entity"], r["deleted"]) for r in real]
 
 
-def test_a_purge_killed_midway_and_re_run_ends_as_a_clean_one(transferred, monkeypatch):  # noqa: F811
+def test_a_purge_killed_midway_and_re_run_ends_as_a_clean_one(transferred, monkeypatch):
     ctx, _, _ = transferred
     with psycopg2.connect(ctx.dsn) as conn:
         tx = _dates(conn, "transactions")
@@ -124,7 +122,7 @@ def test_a_purge_killed_midway_and_re_run_ends_as_a_clean_one(transferred, monke
         assert after["analytics.transactions"] == after["vault.transactions"]
 
 
-def test_relationship_end_and_legal_holds(transferred):  # noqa: F811
+def test_relationship_end_and_legal_holds(transferred):
     """Close every account of two customers: their relationship has ended; as of five years after their
     last activity they go entirely — unless held."""
     ctx, _, _ = transferred
@@ -147,7 +145,7 @@ def test_relationship_end_and_legal_holds(transferred):  # noqa: F811
         assert len(remaining) > 2
 
 
-def test_customer_activity_never_gets_younger_by_purging(transferred):  # noqa: F811
+def test_customer_activity_never_gets_younger_by_purging(transferred):
     """Purging a customer's old transactions must not move their last activity back."""
     ctx, _, _ = transferred
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
@@ -161,7 +159,7 @@ def test_customer_activity_never_gets_younger_by_purging(transferred):  # noqa: 
         assert cur.fetchone()[0] == before
 
 
-def test_housekeeping_quarantine_exclusions_and_archives(transferred, tmp_path):  # noqa: F811
+def test_housekeeping_quarantine_exclusions_and_archives(transferred, tmp_path):
     ctx, _, _ = transferred
     keep = rules.housekeeping()
     today = rules.today_in_shanghai()
@@ -190,7 +188,7 @@ def test_housekeeping_quarantine_exclusions_and_archives(transferred, tmp_path):
         assert result["deleted"] == 1 and (tmp_path / "work" / "running").exists()
 
 
-def test_purge_needs_no_plaintext_and_the_audit_holds_counts_only(transferred):  # noqa: F811
+def test_purge_needs_no_plaintext_and_the_audit_holds_counts_only(transferred):
     """The report rows name branches, entities, classes, rules, days and counts — nothing else."""
     ctx, _, _ = transferred
     with psycopg2.connect(ctx.dsn) as conn:

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
 import psycopg2
 import pytest
 from handover import transfer
-from handover.crypto import FieldCipher, MasterKey
-from handover.run import RunContext
+from handover.crypto import FieldCipher
 from handover.store.keys import data_purpose
 from handover.vault import open_payload
 
 from tests.conftest import snapshot
+from tests.support.stores import SIGNING_KEY  # noqa: F401 - SIGNING_KEY for older imports
+from tests.support.stores import run_context as _ctx
 
 TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions", "analytics.customers",
           "analytics.accounts", "analytics.transactions", "analytics.interactions",
           "ops.quarantine", "ops.exclusions", "ops.keys")
 
 
-SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
-
-
-def _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, run_id, **kw) -> RunContext:
-    kw.setdefault("target_region", "CN")
-    kw.setdefault("signing_key_text", SIGNING_KEY)
-    return RunContext(run_id=run_id, contract_path=str(sample_contract), dsn=pg_dsn,
-                      master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
-                      output_root=str(tmp_path / "out"), source_dir=str(folder), chunk_rows=kw.pop("chunk_rows", 100),
-                      **kw)
-
-
-@pytest.fixture
-def transferred(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
-    folder, planted = sample_export
-    ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-1")
-    result = transfer.run_all(ctx)
-    return ctx, planted, json.loads(Path(result["manifest"]).read_text())
 
 
 def test_every_source_row_has_the_planted_disposition(transferred):

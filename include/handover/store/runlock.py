@@ -88,7 +88,8 @@ def holders(cur, branch_id: str, mine: set[int]) -> dict[str, int]:
     """How many sessions other than ``mine`` hold the branch's lock, by mode (exclusive, shared)."""
     hi, lo = key(branch_id)
     cur.execute("SELECT mode, count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = (%s)::int::oid "
-                "AND objid = (%s)::int::oid AND objsubid = 2 AND granted AND pid <> ALL(%s) GROUP BY 1",
+                "AND objid = (%s)::int::oid AND objsubid = 2 AND granted AND pid <> ALL(%s) "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY 1",
                 (hi, lo, list(mine) or [0]))
     return {("exclusive" if mode == "ExclusiveLock" else "shared"): n for mode, n in cur.fetchall()}
 
