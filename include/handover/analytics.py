@@ -33,14 +33,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg2 import sql
 
 from handover import canonical
 from handover.crypto import Hasher
 from handover.pii.policy import MaskingPolicy, PolicyError, Rule, kind_of
 from handover.pii.values import FREE_TEXT
-from handover.store.partitions import partition_name
-from handover.store.schema import SQL_TYPES
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
@@ -80,7 +77,7 @@ def record_domain(entity_name: str, branch_id: str) -> str:
     return f"RECORD:{branch_id}:{entity_name}"
 
 
-def _entity(spec_or_entity) -> canonical.Entity:
+def as_entity(spec_or_entity) -> canonical.Entity:
     if isinstance(spec_or_entity, canonical.Entity):
         return spec_or_entity
     if isinstance(spec_or_entity, str):
@@ -90,7 +87,7 @@ def _entity(spec_or_entity) -> canonical.Entity:
 
 def analytics_columns(entity: canonical.Entity | str) -> list[Column]:
     """The analytics table's value columns, in order (the model under the default policy)."""
-    entity = _entity(entity)
+    entity = as_entity(entity)
     cols = [Column("branch_id", "text", None, "branch")]
     for f in entity.fields:
         if f.name == entity.key:
@@ -102,7 +99,7 @@ def analytics_columns(entity: canonical.Entity | str) -> list[Column]:
         kind = kind_of(f.name, f.format, f.pii)
         rule = MaskingPolicy().rule_for(f.name, pii=f.pii, kind=kind)
         if rule is None:
-            cols.append(Column(f.name, SQL_TYPES[f.type], f.name, "kept", None, kind))
+            cols.append(Column(f.name, canonical.SQL_TYPES[f.type], f.name, "kept", None, kind))
         elif kind == FREE_TEXT:
             cols.append(Column(f"{f.name}_masked", "text", f.name, "masked", rule, kind))
         else:
@@ -141,7 +138,7 @@ def analytics_chunk(
     found; without one, the standard analyzer is built. A ``row_hash`` column, if present, is passed on."""
     from handover.pii import apply_column, engine  # the analyzer's imports: only where rows are made
 
-    entity = _entity(spec_or_entity)
+    entity = as_entity(spec_or_entity)
     policy = policy or MaskingPolicy()
     _check_overrides(entity, policy)
     n = table.num_rows
@@ -187,47 +184,6 @@ def _masked_text(values, analyzer: AnalyzerEngine, policy: MaskingPolicy, hasher
     return pa.array(masked, pa.string()).take(encoded.indices)
 
 
-# --------------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------------
-
-
-def analytics_indexes(entity: canonical.Entity | str) -> list[tuple[str, str]]:
-    """(index name, column) of the analytics table's secondary indexes: one per reference token."""
-    entity = _entity(entity)
-    return [(f"{entity.name}_{c.name}_idx", c.name) for c in analytics_columns(entity) if c.how == "reference"]
-
-
-def table_ddl(entity: canonical.Entity | str) -> str:
-    entity = _entity(entity)
-    key = token_name(entity.name)
-    body = [f"{c.name} {c.sql_type}" + (' COLLATE "C"' if c.how in ("branch", "key", "reference") else "")
-            + (" NOT NULL" if c.name in ("branch_id", key) else "") for c in analytics_columns(entity)]
-    body += [f"{name} {sqltype}" for name, sqltype in BOOKKEEPING]
-    body += ["loaded_at timestamptz NOT NULL DEFAULT now()", f"PRIMARY KEY (branch_id, {key})"]
-    ddl = [f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{entity.name} (\n    " + ",\n    ".join(body)
-           + "\n) PARTITION BY LIST (branch_id);"]
-    ddl += [f"CREATE INDEX IF NOT EXISTS {name} ON {SCHEMA}.{entity.name} ({column});"
-            for name, column in analytics_indexes(entity)]
-    return "\n".join(ddl)
-
-
-def analytics_ddl() -> str:
-    """Schema ``analytics`` and its tables, one per canonical entity, partitioned by branch (idempotent)."""
-    return f"CREATE SCHEMA IF NOT EXISTS {SCHEMA};\n" + "\n".join(
-        table_ddl(e) for e in canonical.ENTITIES.values())
-
-
-def ensure_partition(cur, entity: canonical.Entity | str, branch_id: str) -> str:
-    """The branch's partition of an analytics table, created if missing (call under the run's lock: two
-    sessions creating one partition at once race on its name). Returns the partition's name."""
-    entity = _entity(entity)
-    name = partition_name(entity.name, branch_id)
-    cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
-        sql.Identifier(SCHEMA, name), sql.Identifier(SCHEMA, entity.name), sql.Literal(branch_id)))
-    return name
-
-
 STAGED_PREFIX = "an_"  # an analytics column beside the vault columns of a staged row
 
 
@@ -240,32 +196,3 @@ def staged_values(table: pa.Table) -> dict[str, pa.Array]:
     """:func:`analytics_chunk`'s columns under their staged names."""
     return {STAGED_PREFIX + name: table.column(name) for name in table.column_names
             if name not in ("branch_id", "row_hash")}
-
-
-def rows_from_staging(entity: canonical.Entity | str, loaded: sql.Composable) -> tuple[list[str], sql.Composed]:
-    """The analytics columns (bookkeeping included) and the query giving them for a run's loaded staged
-    rows (``loaded``: a subquery of them; ``%(run)s``: the run)."""
-    entity = _entity(entity)
-    names = [c.name for c in analytics_columns(entity)]
-    values = [sql.Identifier("branch_id")] + [sql.Identifier(STAGED_PREFIX + n) for n in names[1:]]
-    query = sql.SQL("SELECT {}, row_hash, %(run)s FROM {} s").format(sql.SQL(", ").join(values), loaded)
-    return names + [n for n, _ in BOOKKEEPING], query
-
-
-def upsert_sql(entity: canonical.Entity | str) -> sql.Composed:
-    """INSERT … ON CONFLICT for analytics rows (``%s`` placeholders in :func:`analytics_columns` order, then
-    ``row_hash``, ``loaded_run_id``): a row is rewritten only when its source's content hash changed, so a
-    re-run writes nothing and leaves what k-anonymity coarsened as it was."""
-    entity = _entity(entity)
-    names = [c.name for c in analytics_columns(entity)] + [n for n, _ in BOOKKEEPING]
-    key = token_name(entity.name)
-    updates = [n for n in names if n not in ("branch_id", key)]
-    return sql.SQL(
-        "INSERT INTO {table} ({cols}) VALUES %s ON CONFLICT (branch_id, {key}) DO UPDATE SET {sets}, "
-        "loaded_at = now() WHERE {table}.row_hash IS DISTINCT FROM EXCLUDED.row_hash"
-    ).format(
-        table=sql.Identifier(SCHEMA, entity.name),
-        cols=sql.SQL(", ").join(map(sql.Identifier, names)),
-        key=sql.Identifier(key),
-        sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates),
-    )

@@ -23,6 +23,9 @@ PII_RANK = {name: rank for rank, name in enumerate(PII_CLASSES)}
 SEALED_PII = frozenset({"direct", "sensitive", "free_text"})
 
 VALUE_TYPES = ("string", "integer", "amount", "date", "datetime", "boolean")
+# How the store holds each value type (the vault's plain columns, the analytics tier's kept ones).
+SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
+             "datetime": "timestamp", "boolean": "boolean"}
 # ``document``: an identity-document number checked by the row's document type (``id_type``, see
 # :mod:`handover.documents`); ``country``: a nationality or country (中国, CN, CHN → CHN); ``expiry``: a
 # document's expiry date, where 长期 (never) is 9999-12-31.

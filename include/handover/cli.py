@@ -46,7 +46,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from handover.errors import HandoverError
+from handover.errors import HandoverError, as_store_error
 from handover.run import DEFAULT_CHUNK_ROWS
 
 
@@ -144,7 +144,7 @@ def _run_log(path: Path):
 
 
 def _find(args) -> int:
-    from handover.transfer import find_customers
+    from handover.lookup import find_customers
 
     rows = find_customers(args.dsn, _master_key(), mobile=args.mobile, id_number=args.id_number, email=args.email)
     for row in rows:
@@ -163,7 +163,7 @@ def _manifest_verify(args) -> int:
         with contextlib.ExitStack() as stack:
             conn = None
             if args.dsn:
-                from handover.transfer import connect
+                from handover.store import connect
 
                 conn = stack.enter_context(connect(args.dsn, "manifest verify"))
             ok, lines = verify(Path(args.manifest), signature=args.signature, public_key=args.public_key,
@@ -186,18 +186,13 @@ def _archive_restore(args) -> int:
 
 
 def _quarantine_export(args) -> int:
-    import psycopg2
-
     from handover import repair
-    from handover.store import ops
+    from handover.store import connect, ops
 
-    conn = psycopg2.connect(args.dsn)
-    try:
+    with connect(args.dsn, "quarantine export") as conn:
         written = repair.export(conn, _master_key(), args.branch, Path(args.out), args.format, args.entity)
         ops.audit(conn, "quarantine_exported", run_id=None, branch_id=args.branch, actor="cli",
                   format=args.format, rows=written)
-    finally:
-        conn.close()
     for entity, n in written.items():
         print(f"{entity:<13} {n} quarantined rows")
     print(f"written to {args.out} (readable by you only: it holds the rows as the branch sent them)")
@@ -207,8 +202,7 @@ def _quarantine_export(args) -> int:
 def _roles(args) -> int:
     """The administrator's step: the schema applied (a new version too) and handed to the owner role, every
     grant applied, and a line in the audit log saying who did it."""
-    from handover.store import ops, roles, schema
-    from handover.transfer import connect
+    from handover.store import connect, ops, roles, schema
 
     with connect(args.dsn, "roles") as conn:
         schema.ensure_schema(conn)
@@ -227,10 +221,9 @@ def _roles(args) -> int:
 
 
 def _scan(args) -> int:
-    import psycopg2
-
     from handover import leaks
     from handover.contract import load_contract
+    from handover.store import connect
 
     contract = load_contract(args.contract)
     needles = leaks.needles_from_export(contract, args.source)
@@ -241,11 +234,8 @@ def _scan(args) -> int:
         path = Path(given)
         logs += sorted(path.rglob("*.log")) if path.is_dir() else [path]
     leaks.scan_files(logs, needles, report)
-    conn = psycopg2.connect(args.dsn)
-    try:
+    with connect(args.dsn, "scan", readonly=True) as conn:
         leaks.scan_database(conn, needles, args.role, report=report)
-    finally:
-        conn.close()
     print(report.render())
     return 0 if report.clean else 1
 
@@ -274,6 +264,7 @@ def _passphrase(confirm: bool) -> str:
 
 
 def _keys_kit(args) -> int:
+    from handover import private_files
     from handover.backup import keykit
 
     if Path(args.out).exists():
@@ -281,8 +272,7 @@ def _keys_kit(args) -> int:
     master = os.environ.get("HANDOVER_MASTER_KEY") or os.environ.get("AIRFLOW_VAR_HANDOVER_MASTER_KEY")
     kit = keykit.make_kit(master or "", _signing_text() or "", _passphrase(confirm=True))
     out = Path(args.out)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with private_files.written(out, "w", encoding="utf-8") as fh:  # new, 0600, never through a link
         json.dump(kit, fh, indent=2)
     print(f"wrote {out}: master key {kit['master_key_id']}, signing key {kit['signing_key_fingerprint'][:16]}… "
           "— keep it offline, apart from the backups, and the passphrase apart from it")
@@ -290,6 +280,7 @@ def _keys_kit(args) -> int:
 
 
 def _keys_recover(args) -> int:
+    from handover import private_files
     from handover.backup import keykit
 
     kit = json.loads(Path(args.kit).read_text(encoding="utf-8"))
@@ -297,8 +288,9 @@ def _keys_recover(args) -> int:
     out = Path(args.out_dir)
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     for name, value in (("master.key", keys["master_key"]), ("signing.key", keys["signing_key"])):
-        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # new files only (0600, never through a link): a key file that is there already — an earlier
+        # recovery's, or one planted for us to write into — makes the recovery stop, naming it
+        with private_files.written(out / name, "w", encoding="utf-8") as fh:
             fh.write(value + "\n")
     print(f"wrote {out}/master.key (key {kit['master_key_id']}) and {out}/signing.key: put them into Airflow's "
           "secrets backend as Variables handover_master_key and handover_signing_key, then delete the files")
@@ -342,17 +334,15 @@ def _identifiers(kind: str) -> list[str]:
 
 
 def _blind_index(conn):
-    from handover.crypto import Hasher
-    from handover.store import schema
-    from handover.store.keys import get_or_create
+    from handover.store import keys, schema
 
     schema.ensure_schema(conn)
-    return Hasher(get_or_create(conn, _master_key(), "blind_index")[1])
+    return keys.hasher(conn, _master_key())
 
 
 def _erase(args) -> int:
     from handover.purge import erasure
-    from handover.transfer import connect
+    from handover.store import connect
 
     if args.kind == "customer_id" and not args.branch:
         raise HandoverError("a customer id names a customer within a branch: give --branch too")
@@ -370,7 +360,7 @@ def _erase(args) -> int:
 
 def _hold(args) -> int:
     from handover.purge import erasure
-    from handover.transfer import connect
+    from handover.store import connect
 
     if args.action == "place":
         if not args.branch and not args.kind:
@@ -397,11 +387,10 @@ def _hold(args) -> int:
 
 
 def _erasures(args) -> int:
-    import psycopg2
-
     from handover.purge import erasure
+    from handover.store import connect
 
-    with psycopg2.connect(args.dsn, application_name="handover-erasures") as conn:
+    with connect(args.dsn, "erasures", application_name="handover-erasures", readonly=True) as conn:
         for r in erasure.report(conn):
             print(f"{r['request']:>6}  {r['kind']:<11}  {r['state']:<9}  received {r['received_at']:%Y-%m-%d}  "
                   + (f"retry {r['retry_after']}  " if r["retry_after"] else "") + (r["reason"] or ""))
@@ -457,9 +446,9 @@ def _backup(args) -> int:
         print(f"{backup_id}: {'full' if args.full else 'quick'} check passed ({result['hashed']} of "
               f"{result['objects']} objects hashed)")
         return 0
-    import psycopg2
+    from handover.store import connect
 
-    with psycopg2.connect(args.dsn, application_name="handover-restore") as conn:
+    with connect(args.dsn, "backup restore", application_name="handover-restore") as conn:
         result = ledger.restore(conn, dest, backup_id, _master_key(), public_key_pem=pem, overwrite=args.overwrite,
                                 tables=args.tables or None, target="cli", requested_by=os.environ.get("USER", "cli"))
     print(f"restored {backup_id}: {result['tables']} tables, {result['rows']} rows in {result['seconds']} s")
@@ -613,6 +602,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except HandoverError as exc:
         print(f"handover: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        told = as_store_error(exc, args.command)  # a store error no `connect` caught: told all the same
+        if told is None:
+            raise
+        print(f"handover: {told}", file=sys.stderr)
         return 2
 
 

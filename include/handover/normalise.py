@@ -47,6 +47,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from handover import phones
+
 __all__ = [
     "EXCEL_EPOCH",
     "EXCEL_SERIAL_MAX",
@@ -237,7 +239,7 @@ def _remove(pattern: str) -> Callable[[pd.Series], pd.Series]:
 
 
 _MOBILE_SEPARATORS = rf"[\s{_INVISIBLE}\-.()（）]+"
-_MOBILE_COUNTRY_RE = r"^(?:\+86|0086|86)(1[0-9]{10})$"
+_MOBILE_COUNTRY_RE = rf"^{phones.COUNTRY_PREFIX}({phones.MOBILE})$"
 
 
 def _u_mobile(u: pd.Series) -> pd.Series:

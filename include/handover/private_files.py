@@ -68,9 +68,18 @@ def written(path: str | Path, mode: str = "wb", *, replace: bool = False, **open
     try:
         with os.fdopen(fd, mode, **open_args) as fh:
             yield fh
-        if not replace and (path.exists() or path.is_symlink()):
-            raise PrivateFileError(f"{path} appeared while it was being written: not replaced")
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:  # a hard link fails if anything — a file, a link — took the name meanwhile: never replaced
+            try:
+                os.link(tmp, path, follow_symlinks=False)
+                tmp.unlink()
+            except FileExistsError:
+                raise PrivateFileError(f"{path} appeared while it was being written: not replaced") from None
+            except OSError:  # a file system without hard links: checked, then renamed
+                if path.exists() or path.is_symlink():
+                    raise PrivateFileError(f"{path} appeared while it was being written: not replaced") from None
+                os.replace(tmp, path)
     except OSError as exc:
         _discard(tmp)
         raise PrivateFileError(f"{path}: cannot write it ({_why(exc)})") from None

@@ -26,6 +26,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from handover import phones
+
 # The surnames of 百家姓 and modern frequency lists (Ministry of Public Security 2020: the top 400 cover
 # 97 % of the population), single characters; and the compound surnames still in use.
 SURNAMES = frozenset(
@@ -106,9 +108,7 @@ def _luhn(digits: str) -> bool:
 
 def _phone_or_id(run: str) -> str | None:
     digits = re.sub(r"[^0-9X]", "", run.upper())
-    if digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+    if phones.is_mobile(phones.national(digits)):
         return "phone"
     if digits[0] == "0" and 10 <= len(digits) <= 12 and digits[1] != "0":
         return "phone"

@@ -6,20 +6,18 @@ domain steps take it and nothing else. It is never serialised (the master key st
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from handover.crypto import MasterKey
+from handover.names import slug
 
 DEFAULT_CHUNK_ROWS = 100_000
 
 
 def run_tag(run_id: str) -> str:
     """A short, SQL- and path-safe name for a run (Airflow run ids hold ':' and '+')."""
-    slug = re.sub(r"[^a-z0-9]+", "_", run_id.lower()).strip("_")[:24]
-    return f"{slug}_{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+    return slug(run_id)
 
 
 @dataclass(frozen=True)

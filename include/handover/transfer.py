@@ -19,13 +19,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg2
-
 from handover import archive, checklist, faults, jurisdiction
 from handover import manifest as manifest_mod
 from handover.contract import AUTO, Contract, EntitySpec
 from handover.crypto import signing_key
-from handover.errors import ContractError, StoreError, store_error
+from handover.errors import ContractError, StoreError
 from handover.extract import extract_entity as _extract
 from handover.extract import extract_report
 from handover.reconcile import reconcile as _reconcile
@@ -33,50 +31,37 @@ from handover.reconcile import verify_destinations
 from handover.run import RunContext, run_tag
 from handover.sources import database, inspect_source
 from handover.store import ops, partitions, schema, staging
+from handover.store.connection import connect as store_connect
+from handover.store.connection import open_connection, translated
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
+from handover.store.keys import hasher as blind_index
 from handover.store.merge import merge, prebuild_partitions
 from handover.workarea import open_area, remove_area, write_private
 
 
-def open_connection(dsn: str):
-    """A plain connection to the target store. JIT compilation is off: on the run's big one-off queries
-    it cost more than it saved (2.6 s of a 4.2 s settle query at 500,000 rows)."""
-    return psycopg2.connect(dsn, application_name="handover", options="-c jit=off")
-
-
 @contextmanager
 def connect(dsn: str, step: str = "store"):
-    """A connection to the target store; its errors come out without the values PostgreSQL quotes."""
-    try:
-        conn = open_connection(dsn)
-    except psycopg2.Error as exc:
-        raise store_error(exc, f"{step}: cannot connect to the target store") from None
-    try:
+    """A connection to the target store for one step (:func:`handover.store.connect`); a store error says
+    what the step had and had not committed, and what to do (:data:`STEP_COMMITS`)."""
+    committed, retry = STEP_COMMITS.get(step, STEP_COMMITS[None])
+    with store_connect(dsn, step, committed=committed, retry=retry) as conn:
         yield conn
-    except psycopg2.Error as exc:
-        if not conn.closed:
-            try:
-                conn.rollback()
-            except psycopg2.Error:
-                pass  # the connection is gone (terminated by the server): nothing to roll back from here
-        raise store_error(exc, step, committed=STEP_COMMITS.get(step, STEP_COMMITS[None])) from None
-    finally:
-        conn.close()
 
 
-# What a store error leaves behind, step by step: what was and was not committed (the message says it).
+# What a store error leaves behind, step by step — what was and was not committed — and what to do when
+# the error is one a retry can clear (a lost connection); a violated constraint says to remove its cause.
 STEP_COMMITS = {
-    None: "what this step had not committed was rolled back and its earlier commits stay; every step can be "
-          "run again, and a re-run ends as one clean run",
-    "load": "nothing of this run was loaded: the load is one transaction, and it was rolled back — the vault "
-            "and the analytics tier are as before this run; run the task (or the transfer) again",
-    "stage_chunk": "this chunk was not staged: its COPY is one transaction; the task retries it",
-    "settle": "no disposition of this run was written: settling is one transaction; run it again",
-    "publish_manifest": "the manifest may not be recorded in ops.manifests yet: run the step again (it writes "
-                        "the same manifest)",
-    "act_on_resend": "each erasure request is its own transaction: those carried out stay, the rest are "
-                     "carried out by the next run or tonight's retention_purge",
+    None: ("what this step had not committed was rolled back and its earlier commits stay",
+           "every step can be run again, and a re-run ends as one clean run"),
+    "load": (("nothing of this run was loaded: the load is one transaction, and it was rolled back — the "
+              "vault and the analytics tier are as before this run"), "run the task (or the transfer) again"),
+    "stage_chunk": ("this chunk was not staged: its COPY is one transaction", "the task retries it"),
+    "settle": ("no disposition of this run was written: settling is one transaction", "run it again"),
+    "publish_manifest": ("the manifest may not be recorded in ops.manifests yet",
+                         "run the step again (it writes the same manifest)"),
+    "act_on_resend": ("each erasure request is its own transaction: those carried out stay",
+                      "the rest are carried out by the next run or tonight's retention_purge"),
 }
 
 
@@ -86,11 +71,9 @@ def branch_guard(ctx: RunContext):
     (`handover.store.runlock`); `BranchBusy` if a run driven by one process holds the branch."""
     from handover.store import runlock
 
-    try:
+    with translated("cannot take the branch's lock in the target store"):
         guard = runlock.task_guard(lambda: open_connection(ctx.dsn), ctx.contract().branch_id, ctx.run_id)
         pid = guard.__enter__()
-    except psycopg2.Error as exc:
-        raise store_error(exc, "cannot take the branch's lock in the target store") from None
     ctx.guard_pids.add(pid)
     try:
         yield
@@ -152,10 +135,8 @@ def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
     work areas and staging tables are removed, and ops says so."""
     from handover.store import runlock
 
+    stale = ops.running_runs(conn, branch_id, other_than=ctx.run_id)
     with conn.cursor() as cur:
-        cur.execute("SELECT run_id FROM ops.runs WHERE branch_id = %s AND status = 'running' AND run_id <> %s",
-                    (branch_id, ctx.run_id))
-        stale = [r for (r,) in cur.fetchall()]
         live = [r for r in stale if runlock.alive(cur, branch_id, r, ctx.guard_pids)]
     conn.commit()
     if live:
@@ -212,15 +193,7 @@ def archive_original(ctx: RunContext) -> dict:
                                     ctx.master_key) for s in sources]
     write_private(ctx.work_dir / "archive.json", json.dumps(entries, ensure_ascii=False).encode())
     with connect(ctx.dsn, "archive_original") as conn:
-        with conn.cursor() as cur:
-            for e in entries:
-                cur.execute("INSERT INTO ops.archives (branch_id, sha256, file, bytes, archive_path, archive_sha256, "
-                            "master_key_id, first_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                            "ON CONFLICT (branch_id, sha256) DO NOTHING",
-                            (contract.branch_id, e["sha256"], e["file"], e["bytes"],
-                             str(ctx.archive_dir / contract.branch_id / e["archive"]), e["archive_sha256"],
-                             e["master_key_id"], ctx.run_id))
-        conn.commit()
+        ops.record_archives(conn, contract.branch_id, ctx.run_id, entries, ctx.archive_dir / contract.branch_id)
         ops.audit(conn, "original_archived", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   files=[{"file": e["file"], "sha256": e["sha256"]} for e in entries])
     return {"files": len(entries)}
@@ -351,10 +324,7 @@ def settle(ctx: RunContext) -> dict:
     faults.point("settle.before")
     contract = ctx.contract()
     with connect(ctx.dsn, "settle") as conn:
-        from handover.crypto import Hasher
-        from handover.store.keys import get_or_create
-
-        staging.mark_erased(conn, contract, ctx.tag, Hasher(get_or_create(conn, ctx.master_key, "blind_index")[1]))
+        staging.mark_erased(conn, contract, ctx.tag, blind_index(conn, ctx.master_key))
         staging.settle(conn, contract, ctx.tag)
         counts = staging.disposition_counts(conn, contract, ctx.tag)
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
@@ -406,13 +376,11 @@ def act_on_resend(ctx: RunContext) -> dict:
     import datetime as dt
 
     from handover import resend
-    from handover.crypto import Hasher
     from handover.purge.rules import ZONE
-    from handover.store.keys import get_or_create
 
     contract = ctx.contract()
     with connect(ctx.dsn, "act_on_resend") as conn:
-        hasher = Hasher(get_or_create(conn, ctx.master_key, "blind_index")[1])
+        hasher = blind_index(conn, ctx.master_key)
         report = resend.act(conn, contract, ctx.tag, hasher, today=dt.datetime.now(ZONE).date(),
                             actor=ctx.actor, dry_run=ctx.dry_run)
         if report.get("withdrawn", {}).get("customers") or report.get("absent", {}).get("customers"):
@@ -468,16 +436,7 @@ def publish_manifest(ctx: RunContext) -> dict:
                                  analytics=_analytics_report(ctx), resend=_read_json(ctx.work_dir / "resend.json"))
         written = manifest_mod.write(doc, folder, signer)
         checklist.write(doc, written["sha256"], written["fingerprint"], folder)
-        with conn.cursor() as cur:
-            cur.execute("""
-                INSERT INTO ops.manifests (run_id, branch_id, manifest, sha256, manifest_text, signature, public_key,
-                                           signer_fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (run_id) DO UPDATE SET manifest = EXCLUDED.manifest, sha256 = EXCLUDED.sha256,
-                    manifest_text = EXCLUDED.manifest_text, signature = EXCLUDED.signature,
-                    public_key = EXCLUDED.public_key, signer_fingerprint = EXCLUDED.signer_fingerprint
-            """, (ctx.run_id, contract.branch_id, written["text"], written["sha256"], written["text"],
-                  written["signature"], written["public_key"], written["fingerprint"]))
-        conn.commit()
+        ops.record_manifest(conn, ctx.run_id, contract.branch_id, written)
         ops.finish_run(conn, ctx.run_id, "success", counts=counts, validation=validation)
         ops.audit(conn, "manifest_published", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   manifest_sha256=written["sha256"], signer_fingerprint=written["fingerprint"])
@@ -538,10 +497,8 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
     from handover.store import runlock
 
     branch = ctx.contract().branch_id
-    try:  # BranchBusy: another run has the branch, and nothing was done
+    with translated("run: cannot connect to the target store"):  # BranchBusy: another run has the branch
         guard = runlock.hold_exclusive(lambda: open_connection(ctx.dsn), branch, ctx.run_id)
-    except psycopg2.Error as exc:
-        raise store_error(exc, "run: cannot connect to the target store") from None
     ctx.guard_pids.add(guard.get_backend_pid())
     open_work_area(ctx)
     try:
@@ -603,38 +560,6 @@ def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> d
     finally:
         close_work_area(ctx)
         guard.close()  # the branch is free
-
-
-def find_customers(dsn: str, master, *, mobile: str | None = None, id_number: str | None = None,
-                   email: str | None = None) -> list[dict]:
-    """Exact lookup through the blind indexes: (branch, customer, masked forms) — no decryption."""
-    import pandas as pd
-
-    from handover import normalise
-    from handover.documents import spelled
-    from handover.store.keys import get_or_create
-
-    probes = []
-    for field_name, fmt, value in (("mobile", "mobile", mobile), ("email", "email", email)):
-        if value:
-            clean, _ = normalise.normalise_column(pd.Series([value], dtype=object), "string", fmt)
-            probes.append((field_name, fmt, clean.iloc[0]))
-    if id_number and spelled(id_number):  # any document type's number, in the resident IDs' index domain
-        probes.append(("id_number", "resident_id", spelled(id_number)))
-    with connect(dsn, "find_customers") as conn:
-        from handover.crypto import Hasher
-
-        hasher = Hasher(get_or_create(conn, master, "blind_index")[1])
-        found = []
-        with conn.cursor() as cur:
-            for field_name, fmt, value in probes:
-                cur.execute(f"SELECT branch_id, customer_id, name_mask, mobile_mask, id_number_mask "
-                            f"FROM vault.customers WHERE {field_name}_bidx = %s ORDER BY 1, 2",
-                            (hasher.digest(fmt, value),))
-                for row in cur.fetchall():
-                    found.append(dict(zip(("branch_id", "customer_id", "name", "mobile", "id_number"), row,
-                                          strict=True)))
-    return found
 
 
 def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:

@@ -32,6 +32,8 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from handover import phones
+
 __all__ = [
     "CURRENCIES",
     "FORMAT_VALIDATORS",
@@ -277,7 +279,7 @@ def is_bank_card(v: str | None) -> bool:
 # Phones, e-mail
 # --------------------------------------------------------------------------------------------------
 
-_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_RE = re.compile(phones.MOBILE)
 # 0 + 2–3 digit area code (not 00: that is the international prefix), optional dash, a 7–8 digit local
 # number not starting with 0, optional dash + extension.
 _LANDLINE_RE = re.compile(r"0[1-9][0-9]{1,2}-?[1-9][0-9]{6,7}(?:-[0-9]{1,6})?")
@@ -287,8 +289,8 @@ _EMAIL_RE = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@(?:{_EMAIL_LABEL}\.)
 
 
 def is_mobile(v: str | None) -> bool:
-    """True for a normalised mainland mobile number: 11 digits, ``1`` then ``3``–``9``."""
-    return isinstance(v, str) and bool(_MOBILE_RE.fullmatch(v))
+    """True for a normalised mainland mobile number (:mod:`handover.phones`: 11 digits, ``1`` then ``3``–``9``)."""
+    return phones.is_mobile(v)
 
 
 def is_landline(v: str | None) -> bool:

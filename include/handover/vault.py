@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from handover import masks
 from handover.contract import EntitySpec
 from handover.store.keys import Keyring
-from handover.store.schema import vault_columns
+from handover.store.tables import vault_columns
 from handover.workarea import read_table, subdir, write_table
 
 PAYLOAD_COLUMN = "quarantine.payload"

@@ -79,7 +79,7 @@ def check_backup_deadline(now: dt.datetime | None = None) -> dict:
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from handover_airflow.backups import open_store
+    from handover_airflow.settings import open_store
 
     zone = ZoneInfo("Asia/Shanghai")
     local = (now or dt.datetime.now(dt.UTC)).astimezone(zone)

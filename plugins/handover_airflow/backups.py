@@ -1,95 +1,20 @@
-"""Airflow glue for the backup DAGs: the destination, the retention policy and the keys, from Airflow's
-secrets; each function is one task's work over :mod:`handover.backup` (no customer data is returned: ids,
-counts, seconds — these land in XCom).
-
-- Destination: connection ``handover_backup``. An ``aws`` connection (login/password the access keys; extra
-  ``bucket``, ``prefix``, ``endpoint_url`` for MinIO or another S3 API, ``region_name``, ``lock_mode``
-  GOVERNANCE|COMPLIANCE, ``retain_days``) writes to S3 through boto3; any other connection with extra
-  ``path`` writes to that folder. Without the connection: ``$AIRFLOW_HOME/handover/backups`` (the embedded
-  default of ``make run``).
-- Retention: Variable ``handover_backup_retention`` (JSON, restic's grammar, e.g. ``{"keep-daily": 7,
-  "keep-weekly": 5, "keep-monthly": 12, "max-age": "2y"}``); without it, :data:`DEFAULT_RETENTION`.
-- Keys: the master key (Variable ``handover_master_key``) wraps each backup's data key; the signing key
-  (``handover_signing_key``) signs the manifests.
-- Restore drills: a scratch database on the server of connection ``handover_drill`` if it exists (a role
-  with CREATEDB), else on the target store's server with the target's login.
-- The record of it all: ``control`` in the target store (:mod:`handover.backup.ledger`).
-"""
+"""Airflow glue for the backup DAGs: each function is one task's work over :mod:`handover.backup` (no
+customer data is returned: ids, counts, seconds — these land in XCom). The destination, the retention policy,
+the keys and the store come from :mod:`handover_airflow.settings`; the record of it all is ``control`` in the
+target store (:mod:`handover.backup.ledger`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
-from contextlib import contextmanager
 
-from handover_airflow.runtime import (
-    MASTER_KEY_VARIABLE,
-    SIGNING_KEY_VARIABLE,
-    _secret,
-    airflow_home,
-    dsn_from_connection,
-    target,
-)
+from handover.purge import tombstones
 
-BACKUP_CONN_ID = "handover_backup"
-DRILL_CONN_ID = "handover_drill"
-RETENTION_VARIABLE = "handover_backup_retention"
-DEFAULT_RETENTION = {"keep-daily": 7, "keep-weekly": 5, "keep-monthly": 12, "keep-yearly": 2, "max-age": "3y"}
+from handover_airflow.runtime import dsn_from_connection, target
+from handover_airflow.settings import DRILL_CONN_ID, destination, keys, open_store, retention_settings
+
 log = logging.getLogger(__name__)
-
-
-def destination():
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-    from handover.backup.snapshot import LocalFolder, S3Bucket
-
-    try:
-        conn = Connection.get(BACKUP_CONN_ID)
-    except AirflowNotFoundException:
-        return LocalFolder(airflow_home() / "handover" / "backups")
-    extra = conn.extra_dejson or {}
-    if conn.conn_type == "aws":
-        import boto3
-        from airflow.sdk.log import mask_secret
-
-        if conn.password:
-            mask_secret(conn.password)
-        client = boto3.client("s3", endpoint_url=extra.get("endpoint_url"),
-                              region_name=extra.get("region_name", "us-east-1"),
-                              aws_access_key_id=conn.login or None, aws_secret_access_key=conn.password or None)
-        return S3Bucket(client, extra["bucket"], extra.get("prefix", ""), lock_mode=extra.get("lock_mode"),
-                        retain_days=int(extra.get("retain_days", 30)))
-    return LocalFolder(extra["path"])
-
-
-def retention_settings() -> dict:
-    from airflow.sdk import Variable
-
-    text = Variable.get(RETENTION_VARIABLE, default=None)
-    return json.loads(text) if text else DEFAULT_RETENTION
-
-
-def _keys():
-    from handover.crypto import MasterKey, public_pem, signing_key
-
-    signer = signing_key(_secret(SIGNING_KEY_VARIABLE))
-    return MasterKey.from_text(_secret(MASTER_KEY_VARIABLE)), signer, public_pem(signer)
-
-
-@contextmanager
-def open_store(dsn: str | None = None):
-    """A connection to the target store (or ``dsn``), its schema ensured (``control`` included)."""
-    import psycopg2
-    from handover.store import schema
-
-    conn = psycopg2.connect(dsn or target()[0], application_name="handover-backup")
-    try:
-        schema.ensure_schema(conn)
-        yield conn
-    finally:
-        conn.close()
 
 
 def _fail(exc: Exception):
@@ -103,7 +28,7 @@ def take_backup() -> dict:
     """A backup of the target store, recorded in ``control.backups``; returns its id and counts."""
     from handover.backup import ledger, snapshot
 
-    master, signer, _ = _keys()
+    master, signer, _ = keys()
     dest = destination()
     with open_store() as conn:
         start = time.monotonic()
@@ -124,7 +49,7 @@ def verify_backup(backup_id: str | None = None, *, full: bool = False, sample: i
     from handover.backup import ledger, snapshot
 
     dest = destination()
-    master, _, pem = _keys()
+    master, _, pem = keys()
     with open_store() as conn:
         backup_id = backup_id or (snapshot.backups(dest) or [None])[-1]
         if backup_id is None:
@@ -143,7 +68,7 @@ def check_all_backups() -> dict:
     from handover.backup import ledger, snapshot
 
     dest = destination()
-    master, _, pem = _keys()
+    master, _, pem = keys()
     found = snapshot.backups(dest)
     if not found:
         raise _fail(snapshot.BackupError(f"no backup at {dest}"))
@@ -198,7 +123,7 @@ def restore_drill() -> dict:
     from handover.backup import ledger
 
     dest = destination()
-    master, _, pem = _keys()
+    master, _, pem = keys()
     try:
         admin_dsn = dsn_from_connection(Connection.get(DRILL_CONN_ID))
     except AirflowNotFoundException:
@@ -206,10 +131,10 @@ def restore_drill() -> dict:
     with open_store() as conn:
         try:
             backup_id = ledger.latest_good(dest, public_key_pem=pem, conn=conn)
-            stones = _tombstones(conn, dest)
+            stones = tombstones.known(conn, dest)
             result = ledger.checked(conn, backup_id, "drill", lambda: ledger.drill(
                 admin_dsn, dest, backup_id, master, public_key_pem=pem,
-                after_compare=lambda scratch: _apply(scratch, master, stones, commit=True)))
+                after_compare=lambda scratch: tombstones.apply_after_restore(scratch, master, stones, commit=True)))
         except ledger.BackupError as exc:
             raise _fail(exc) from None
     log.info("restore drill of %s: %d tables, %d rows restored in %.1f s, compared in %.1f s",
@@ -217,38 +142,12 @@ def restore_drill() -> dict:
     return result
 
 
-def _tombstones(conn, dest) -> list[tuple[str, bytes]]:
-    """Every erasure's tombstones: the store's ``control.tombstones`` and the copies beside the backups."""
-    from handover_airflow.purge import stored_tombstones
-
-    stones = set(stored_tombstones(dest))
-    if conn is not None:
-        with conn.cursor() as cur:
-            cur.execute("SELECT kind, digest FROM control.tombstones")
-            stones |= {(k, bytes(d)) for k, d in cur.fetchall()}
-    return sorted(stones)
-
-
-def _apply(conn, master, stones, *, commit: bool = False) -> dict:
-    """The tombstones applied to a restored store (inside its restore transaction unless ``commit``)."""
-    from handover.purge import erasure
-
-    from handover_airflow.purge import hasher
-
-    blind = hasher(conn, master, create=False)
-    applied = erasure.apply_tombstones(conn, blind, stones) if blind else {"tombstones": len(stones), "customers": 0}
-    if commit:
-        conn.commit()
-    log.info("tombstones applied after the restore: %s", applied)
-    return applied
-
-
 def choose_backup(requested: str | None) -> str:
     """``requested``, checked to exist and verify; or, for ``latest``/empty, the newest good one."""
     from handover.backup import ledger, snapshot
 
     dest = destination()
-    _, _, pem = _keys()
+    _, _, pem = keys()
     try:
         if requested and requested != "latest":
             snapshot.verify(dest, requested, public_key_pem=pem, sample=1)
@@ -268,18 +167,18 @@ def restore(backup_id: str, target_conn_id: str, tables: list[str] | None, overw
     conn_spec = Connection.get(target_conn_id)
     if conn_spec.password:
         mask_secret(conn_spec.password)
-    master, _, pem = _keys()
+    master, _, pem = keys()
     dest = destination()
     try:
         with open_store() as live:  # the live store's tombstones too, when restoring somewhere else
-            stones = _tombstones(live, dest)
+            stones = tombstones.known(live, dest)
     except Exception:  # noqa: BLE001 — after a loss the live store may be gone: the destination's copies remain
-        stones = _tombstones(None, dest)
+        stones = tombstones.known(None, dest)
     with open_store(dsn_from_connection(conn_spec)) as conn:
         try:
             result = ledger.restore(conn, dest, backup_id, master, public_key_pem=pem, overwrite=overwrite,
                                     tables=tables or None, target=target_conn_id, requested_by=user,
-                                    before_commit=lambda c: _apply(c, master, stones))
+                                    before_commit=lambda c: tombstones.apply_after_restore(c, master, stones))
         except ledger.BackupError as exc:
             raise _fail(exc) from None
     log.info("restored %s into %s: %d tables, %d rows in %.1f s", backup_id, target_conn_id, result["tables"],
@@ -292,7 +191,7 @@ def expire_backups() -> dict:
     from handover.backup import ledger, snapshot
     from handover.backup.retention import Policy
 
-    _, _, pem = _keys()
+    _, _, pem = keys()
     settings = retention_settings()
     result = snapshot.expire(destination(), Policy.parse(settings), dt.datetime.now(dt.UTC), public_key_pem=pem)
     for backup_id, reasons in result["keep"].items():

@@ -1,12 +1,10 @@
 """Airflow glue for ``retention_purge``: the store, keys and settings from Airflow's secrets; the work of
 each task over :mod:`handover.purge` (returns counts and states only — they land in XCom).
 
-- Housekeeping periods: Variable ``handover_housekeeping`` (JSON, e.g. ``{"quarantine": "90d",
-  "archives": "1y"}``), else :data:`handover.purge.rules.HOUSEKEEPING`.
+- Settings (the store, the keys, the housekeeping periods, the folders): :mod:`handover_airflow.settings`.
 - Reports: ``<output root>/purge/<day>-<purge id>.json`` (counts, states, dates; no identifier).
-- Tombstones are also written beside the backups (``tombstones/<request>.json`` at connection
-  ``handover_backup``), so a restore onto a new server, where this store's ``control`` is gone, still
-  applies them.
+- Tombstones are also written beside the backups (:mod:`handover.purge.tombstones`), so a restore onto a
+  new server, where this store's ``control`` is gone, still applies them.
 """
 
 from __future__ import annotations
@@ -14,11 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 
-from handover_airflow.runtime import MASTER_KEY_VARIABLE, _secret, _setting, airflow_home
+from handover_airflow.settings import (
+    destination,
+    hasher,
+    open_store,
+    output_root,
+    retention_settings,
+    work_root,
+)
+from handover_airflow.settings import (
+    housekeeping as housekeeping_periods,
+)
 
-HOUSEKEEPING_VARIABLE = "handover_housekeeping"
 log = logging.getLogger(__name__)
 
 
@@ -28,40 +34,15 @@ def _today(as_of: str | None) -> dt.date:
     return dt.date.fromisoformat(as_of) if as_of else today_in_shanghai()
 
 
-def hasher(conn, master=None, *, create: bool = True):
-    """The blind-index hasher of the store ``conn`` reaches. ``create=False`` reads the key without ever
-    committing (inside a restore's transaction); None when the store has none (then nothing is indexed)."""
-    from handover.crypto import Hasher, MasterKey
-    from handover.store.keys import get_or_create
-
-    master = master or MasterKey.from_text(_secret(MASTER_KEY_VARIABLE))
-    if create:
-        return Hasher(get_or_create(conn, master, "blind_index")[1])
-    with conn.cursor() as cur:
-        cur.execute("SELECT wrapped FROM ops.keys WHERE purpose = 'blind_index'")
-        row = cur.fetchone()
-    return Hasher(master.unwrap(bytes(row[0]), "blind_index")) if row else None
-
-
-def output_root() -> Path:
-    return Path(_setting("handover_output_root", "HANDOVER_OUTPUT_ROOT", str(airflow_home() / "handover" / "output")))
-
-
-def work_root() -> Path:
-    return Path(_setting("handover_work_root", "HANDOVER_WORK_ROOT", str(airflow_home() / "handover" / "work")))
-
-
 def purge_records(dry_run: bool, as_of: str | None) -> dict:
     """Due records out of vault, analytics, ops (quarantine, exclusions, archives) and the work areas."""
-    from airflow.sdk import Variable
-    from handover.purge import erasure, rules, store
+    from handover.purge import erasure, store
     from handover.run import run_tag
     from handover.store import ops
 
-    from handover_airflow.backups import open_store
 
     today = _today(as_of)
-    keep = rules.housekeeping(json.loads(Variable.get(HOUSEKEEPING_VARIABLE, default=None) or "{}"))
+    keep = housekeeping_periods()
     with open_store() as conn:
         with conn.cursor() as cur:
             cur.execute("INSERT INTO control.purges (dry_run, today) VALUES (%s, %s) RETURNING id", (dry_run, today))
@@ -99,10 +80,8 @@ def _totals(records: list[dict], housekeeping: list[dict]) -> dict:
 
 
 def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
-    from handover.purge import erasure
+    from handover.purge import erasure, tombstones
     from handover.store import ops
-
-    from handover_airflow.backups import destination, open_store
 
     today = _today(as_of)
     with open_store() as conn:
@@ -113,36 +92,11 @@ def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
                 states[o["state"]] = states.get(o["state"], 0) + 1
             ops.audit(conn, "erasure.decided", run_id=None, branch_id=None, actor="retention_purge",
                       requests=len(outcomes), states=states)
-            mirror_tombstones(conn, destination())
+            tombstones.mirror(conn, destination())
     for o in outcomes:
         log.info("erasure request %s: %s%s", o["request"], o["state"], f" ({o['reason']})" if o["reason"] else "")
     return {"decided": len(outcomes), "dry_run": dry_run,
             "states": sorted({o["state"] for o in outcomes})}
-
-
-def mirror_tombstones(conn, dest) -> int:
-    """Each request's tombstones as one object beside the backups (written once; never expired)."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT request_id, kind, encode(digest, 'hex'), erased_at FROM control.tombstones ORDER BY 1, 2, 3")
-        by_request: dict[int, list] = {}
-        for request_id, kind, hexdigest, erased_at in cur.fetchall():
-            by_request.setdefault(request_id, []).append({"kind": kind, "digest": hexdigest,
-                                                          "erased_at": erased_at.isoformat()})
-    existing = set(dest.list("tombstones/"))
-    written = 0
-    for request_id, stones in by_request.items():
-        name = f"tombstones/{request_id:012d}.json"
-        if name not in existing:
-            dest.put(name, iter([json.dumps(stones, sort_keys=True).encode()]))
-            written += 1
-    return written
-
-
-def stored_tombstones(dest) -> list[tuple[str, bytes]]:
-    out = []
-    for name in dest.list("tombstones/"):
-        out += [(s["kind"], bytes.fromhex(s["digest"])) for s in json.loads(dest.get(name))]
-    return out
 
 
 def write_report(purged: dict, erasures: dict) -> str:
@@ -151,7 +105,6 @@ def write_report(purged: dict, erasures: dict) -> str:
     from handover.backup.retention import Policy
     from handover.purge import erasure
 
-    from handover_airflow.backups import open_store, retention_settings
 
     policy = Policy.parse(retention_settings())
     with open_store() as conn:

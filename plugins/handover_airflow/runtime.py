@@ -152,7 +152,7 @@ def run(step, *args):
     """
     from airflow.sdk.exceptions import AirflowFailException
     from handover import transfer
-    from handover.errors import HandoverError, StoreError
+    from handover.errors import HandoverError, StoreError, as_store_error
 
     try:
         ctx = current()
@@ -160,7 +160,16 @@ def run(step, *args):
             return step(ctx, *args)
         with transfer.branch_guard(ctx):  # one transfer of a branch at a time (handover.store.runlock)
             return step(ctx, *args)
-    except StoreError:
-        raise
+    except StoreError as exc:
+        if exc.transient:
+            raise  # a lost connection, a deadlock: the task's retries
+        raise AirflowFailException(str(exc)) from None  # a violated constraint is violated again on a retry
     except HandoverError as exc:
         raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        told = as_store_error(exc, step.__name__)  # never a psycopg2 error as itself: its DETAIL quotes values
+        if told is None:
+            raise
+        if told.transient:
+            raise told from None
+        raise AirflowFailException(str(told)) from None

@@ -99,34 +99,29 @@ def target_dsn() -> str:
 def store():
     """A read-only connection to the target store; :class:`StoreUnavailable` with a message fit for the page
     (the error class, never a traceback or a DSN) when there is none. The details go to the server log."""
-    import psycopg2
-    from psycopg2.extensions import parse_dsn
+    from handover.errors import StoreError
+    from handover.store import connect
+    from psycopg2.extensions import make_dsn, parse_dsn
 
     from handover_airflow.runtime import TARGET_CONN_ID
 
     try:
         params = parse_dsn(target_dsn())
     except Exception as exc:  # noqa: BLE001 — not found, a secrets backend down, a malformed URI: all one to the page
-        log.warning("handover page: connection %s: %s: %s", TARGET_CONN_ID, type(exc).__name__, exc)
+        log.warning("handover page: connection %s: %s", TARGET_CONN_ID, type(exc).__name__)
         raise StoreUnavailable(f"The target store is not configured: connection {TARGET_CONN_ID} could not be "
                                f"read ({type(exc).__name__}).") from None
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
-    params["application_name"] = "handover-ui"
+    params.pop("application_name", None)
+    opened = False
     try:
-        conn = psycopg2.connect(**params)
-    except psycopg2.Error as exc:
-        log.warning("handover page: the target store is unreachable: %s", str(exc).strip())
-        raise StoreUnavailable(f"The target store (connection {TARGET_CONN_ID}) is unreachable "
-                               f"({type(exc).__name__}).") from None
-    try:
-        conn.set_session(readonly=True)
-        yield conn
-    except psycopg2.Error as exc:
-        log.warning("handover page: the target store could not be read: %s", str(exc).strip())
-        raise StoreUnavailable(f"The target store (connection {TARGET_CONN_ID}) could not be read "
-                               f"({type(exc).__name__}).") from None
-    finally:
-        conn.close()
+        with connect(make_dsn(**params), "handover page", application_name="handover-ui", readonly=True) as conn:
+            opened = True
+            yield conn
+    except StoreError as exc:  # told without values (handover.store.connection): fit for the server log
+        log.warning("handover page: %s", exc)
+        what = "could not be read" if opened else "is unreachable"
+        raise StoreUnavailable(f"The target store (connection {TARGET_CONN_ID}) {what} (StoreError).") from None
 
 
 def configured_fingerprint() -> str | None:

@@ -106,3 +106,34 @@ def test_dry_run_verifies_and_loads_nothing(dag, target, sample_export, sample_c
         assert counts["customers"]["quarantined"] == planted["expected"]["customers"]["quarantined"]
         cur.execute("SELECT (SELECT count(*) FROM vault.customers) + (SELECT count(*) FROM ops.quarantine)")
         assert cur.fetchone()[0] == 0
+
+
+def test_a_violated_constraint_fails_its_task_at_once_naming_the_constraint_not_the_row(
+        dag, target, sample_export, sample_contract, capfd):
+    """A constraint the store enforces (here one planted on ops.quarantine, as a stricter store might have)
+    fails `load_vault` on its first try — a retry would violate it again — with a message naming the
+    constraint and SQLSTATE; PostgreSQL's DETAIL, which quotes the failing row, reaches no log."""
+    from handover.store import connect, schema
+
+    folder, planted = sample_export
+    quarantined = planted["planted"]["uscc_checksum"][0]  # a record the load writes to ops.quarantine
+    with connect(target, "test") as conn:
+        schema.ensure_schema(conn)
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE ops.quarantine ADD CONSTRAINT planted_check CHECK (record_key <> %s)",
+                        (quarantined,))
+        conn.commit()
+    capfd.readouterr()
+    run = dag.test(run_conf={"contract": str(sample_contract), "source": str(folder)})
+    logs = capfd.readouterr()
+    text = logs.out + logs.err
+    assert run.state == "failed"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert tis["load_vault"].state == "failed" and tis["load_vault"].try_number == 1
+    assert "planted_check" in text and "check_violation" in text and "ops.quarantine" in text
+    assert "Failing row contains" not in text and "run the task (or the transfer) again" not in text
+    leaked = [v for v in _identifiers(folder) if v in text]
+    assert leaked == [], f"{len(leaked)} customer values leaked"
+    with psycopg2.connect(target) as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM vault.customers) + (SELECT count(*) FROM ops.quarantine)")
+        assert cur.fetchone()[0] == 0  # the load is one transaction

@@ -8,6 +8,7 @@ at two sizes and must grow linearly; no message grows with the input.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -277,3 +278,30 @@ def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_d
         transfer.run_all(ctx)
     assert "the disk is full" in str(err.value) and str(tiny_disk) in str(err.value)
     assert not (tiny_disk / "work" / ctx.tag).exists()  # the teardown removed what was written
+
+
+def test_recovered_keys_are_written_only_into_new_files(tmp_path, monkeypatch):
+    """`handover keys recover` never writes a key into a file that is there already, nor through a link
+    planted at a key's name: it stops, naming the file; the planted target is untouched."""
+    import json as _json
+
+    from handover import cli
+    from handover.backup import keykit
+
+    master = base64.b64encode(os.urandom(32)).decode()
+    signing = base64.b64encode(os.urandom(32)).decode()
+    kit = tmp_path / "kit.json"
+    kit.write_text(_json.dumps(keykit.make_kit(master, signing, "correct horse battery")), encoding="utf-8")
+    out = tmp_path / "keys"
+    out.mkdir()
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not yours\n", encoding="utf-8")
+    (out / "master.key").symlink_to(target)
+    monkeypatch.setenv("HANDOVER_KIT_PASSPHRASE", "correct horse battery")
+    assert cli.main(["keys", "recover", str(kit), "--out-dir", str(out)]) == 2
+    assert target.read_text(encoding="utf-8") == "not yours\n"
+    assert not (out / "master.key.part").exists()
+    (out / "master.key").unlink()
+    assert cli.main(["keys", "recover", str(kit), "--out-dir", str(out)]) == 0
+    assert (out / "master.key").read_text(encoding="utf-8").strip() == master
+    assert oct((out / "master.key").stat().st_mode & 0o777) == "0o600"

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import lookup
 from handover.crypto import MasterKey
 from handover.errors import ContractError, SourceError
 
@@ -526,7 +526,7 @@ def test_full_width_digits_are_normalised_and_found(export, hostile, master_key_
     write_csv(export / "客户信息.csv", H, rows, "gb18030")
     out = hostile(write_contract(export), values_of(*rows))
     assert out.reasons() == {}
-    found = transfer.find_customers(_dsn(out), MasterKey.from_text(master_key_text), mobile="13900000002")
+    found = lookup.find_customers(_dsn(out), MasterKey.from_text(master_key_text), mobile="13900000002")
     assert [f["customer_id"] for f in found] == ["C0002"]
 
 

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 from handover import analytics, anonymity
 from handover.crypto import Hasher
+from handover.store import partitions, tables
 from psycopg2.extras import execute_values
 
 BRANCH, OTHER = "BR-K", "BR-OTHER"
@@ -49,9 +50,9 @@ ROWS = [
 def conn(pg_dsn):
     conn = psycopg2.connect(pg_dsn)
     with conn.cursor() as cur:
-        cur.execute(analytics.analytics_ddl())
+        cur.execute(tables.analytics_ddl())
         for branch in (BRANCH, OTHER):
-            analytics.ensure_partition(cur, "customers", branch)
+            partitions.ensure_analytics_partition(cur, "customers", branch)
         for branch in (BRANCH, OTHER):
             execute_values(cur, f"INSERT INTO analytics.customers (branch_id, customer_token, {', '.join(QI)}) "
                                 "VALUES %s", [(branch, *row) for row in ROWS])
@@ -120,7 +121,7 @@ def test_reloading_unchanged_rows_keeps_what_was_coarsened(pg_dsn):
                  "consent_transfer": ["true"] * 3, "row_hash": [b"\x01", b"\x02", b"\x03"]}
     rows = analytics.analytics_chunk("customers", pa.table(customers), None, Hasher(bytes(32)), branch_id=BRANCH)
     conn = psycopg2.connect(pg_dsn)
-    upsert = analytics.upsert_sql("customers")
+    upsert = tables.upsert_sql("customers")
 
     def load() -> None:
         with conn.cursor() as cur:
@@ -129,8 +130,8 @@ def test_reloading_unchanged_rows_keeps_what_was_coarsened(pg_dsn):
         conn.commit()
 
     with conn.cursor() as cur:
-        cur.execute(analytics.analytics_ddl())
-        analytics.ensure_partition(cur, "customers", BRANCH)
+        cur.execute(tables.analytics_ddl())
+        partitions.ensure_analytics_partition(cur, "customers", BRANCH)
     load()
     report = anonymity.enforce(conn, BRANCH, 3)
     conn.commit()

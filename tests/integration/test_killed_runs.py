@@ -18,7 +18,7 @@ import pytest
 from handover import canonical, faults
 from handover.crypto import FieldCipher, MasterKey
 from handover.store.keys import data_purpose
-from handover.store.schema import vault_columns
+from handover.store.tables import vault_columns
 from handover.vault import open_payload
 
 from tests.conftest import scratch_database

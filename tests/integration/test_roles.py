@@ -10,7 +10,7 @@ import uuid
 
 import psycopg2
 import pytest
-from handover import analytics, canonical
+from handover import canonical
 from handover.store import partitions, roles, schema
 from handover.store.schema import ensure_schema
 from psycopg2 import errors, sql
@@ -75,7 +75,7 @@ def _can(dsn: str, statement: str, params=None) -> bool:
 def _setup_store(conn, dbname: str) -> None:
     ensure_schema(conn)
     with conn.cursor() as cur:
-        analytics.ensure_partition(cur, "customers", BRANCH)
+        partitions.ensure_analytics_partition(cur, "customers", BRANCH)
         cur.execute("INSERT INTO analytics.customers (branch_id, customer_token, gender) VALUES (%s, 'tok_a', 'F')",
                     (BRANCH,))
         part = sql.Identifier("vault", partitions.partition_name("customers", BRANCH))
@@ -163,7 +163,7 @@ def test_the_partitions_a_run_start_makes_are_read_by_their_readers_only(store):
     admin, dsns = store
     _start_run(dsns[roles.OPERATOR], "run-later", "BR-LATER")  # the runner inserts a row; the store does the DDL
     with admin.cursor() as cur:  # and an administrator, by hand
-        analytics.ensure_partition(cur, "interactions", "BR-BY-HAND")
+        partitions.ensure_analytics_partition(cur, "interactions", "BR-BY-HAND")
     admin.commit()
     analyst, reader = dsns[roles.ANALYST], dsns[roles.VAULT_READER]
     for entity in canonical.ENTITIES:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import lookup, transfer
 from handover.crypto import FieldCipher
 from handover.store.keys import data_purpose
 from handover.vault import open_payload
@@ -65,7 +65,7 @@ def test_vault_holds_ciphertext_masks_and_blind_indexes(transferred, pg_dsn, sam
         text = json.dumps([[str(v) for v in row if not isinstance(v, memoryview)] for row in cur.fetchall()],
                           ensure_ascii=False)
     assert name not in text and id_number not in text  # no plaintext identifier in any text column
-    found = transfer.find_customers(ctx.dsn, ctx.master_key, mobile=mobile)
+    found = lookup.find_customers(ctx.dsn, ctx.master_key, mobile=mobile)
     assert [f["customer_id"] for f in found] == [first[0]]
     assert found[0]["mobile"].count("*") == 4 and found[0]["name"].startswith(name[0])
 

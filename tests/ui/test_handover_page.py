@@ -542,6 +542,40 @@ def test_an_unreachable_store_is_a_503_with_a_message(client, monkeypatch):
     assert response.status_code == 503 and "not configured" in response.json()["detail"]
 
 
+def test_a_store_error_is_a_503_that_quotes_no_value(client, monkeypatch, pg_admin_dsn, caplog):
+    """A constraint violation raised while the page reads (planted: ops.runs replaced by a view whose
+    function raises check_violation with a DETAIL quoting a mobile, as PostgreSQL's own DETAIL quotes a
+    row) is a 503 naming the store; neither the page nor the server log holds the quoted value."""
+    from handover.store import connect, schema
+
+    with scratch_database(pg_admin_dsn, f"handover_ui_err_{uuid.uuid4().hex[:8]}") as dsn:
+        with connect(dsn, "test") as conn:
+            schema.ensure_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute("""
+                    CREATE FUNCTION public.planted_violation() RETURNS boolean LANGUAGE plpgsql AS $$
+                    BEGIN
+                      RAISE EXCEPTION 'new row for relation "runs" violates check constraint "planted"'
+                        USING ERRCODE = 'check_violation', CONSTRAINT = 'planted', SCHEMA = 'ops',
+                              TABLE = 'runs', DETAIL = 'Failing row contains (13912345678, 张伟).';
+                    END $$;
+                    ALTER TABLE ops.runs RENAME TO runs_real;
+                    CREATE VIEW ops.runs AS SELECT r.* FROM ops.runs_real r
+                      RIGHT JOIN (SELECT public.planted_violation() AS boom OFFSET 0) p ON p.boom;""")
+            conn.commit()
+        monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection_json(dsn))
+        caplog.set_level("DEBUG")
+        for path, accept in (("/handover/", "text/html"), ("/handover/api/overview", "application/json")):
+            response = client.get(path, headers=_bearer() | {"Accept": accept})
+            assert response.status_code == 503, (path, response.text[:300])
+            assert "could not be read" in response.text and "handover_target" in response.text
+            assert "13912345678" not in response.text and "张伟" not in response.text
+            assert "Traceback" not in response.text
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "check_violation" in logged and "planted" in logged
+        assert "13912345678" not in logged and "Failing row" not in logged
+
+
 # -- the plugin's registration -----------------------------------------------------------------------
 
 def test_the_plugin_mounts_the_app_and_adds_a_nav_entry(client):

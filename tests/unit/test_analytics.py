@@ -11,6 +11,7 @@ from handover import analytics
 from handover import validators as v
 from handover.crypto import Hasher
 from handover.pii import MaskingPolicy, PolicyError, analyzer
+from handover.store import tables
 
 KEY = bytes(range(32))
 TOKEN = re.compile(r"tok_[0-9a-f]{16}")
@@ -164,7 +165,7 @@ def test_overrides_the_tier_cannot_hold_are_refused(override):
 
 
 def test_ddl_partitions_by_branch_and_keys_on_the_token():
-    ddl = analytics.analytics_ddl()
+    ddl = tables.analytics_ddl()
     assert ddl.startswith("CREATE SCHEMA IF NOT EXISTS analytics;")
     assert ddl.count("PARTITION BY LIST (branch_id)") == 5
     for key in ("customer_token", "account_token", "card_token", "transaction_token", "interaction_token"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from handover import canonical
-from handover.store.schema import vault_columns
+from handover.store.tables import vault_columns
 
 HASHED_BOOKKEEPING = ("key_id", "row_hash", "source_file", "source_line")
 

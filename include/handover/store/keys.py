@@ -29,6 +29,23 @@ def get_or_create(conn, master: MasterKey, purpose: str) -> tuple[str, bytes]:
     return key_id, master.unwrap(bytes(wrapped), purpose)
 
 
+BLIND_INDEX = "blind_index"  # the key of every identifier's blind index (lookups, erasure, the purge)
+CONTENT = "content"          # the keyed content hash of a vault row
+PSEUDONYM = "pseudonym"      # the analytics tier's tokens: one key for every branch
+
+
+def hasher(conn, master: MasterKey, purpose: str = BLIND_INDEX, *, create: bool = True) -> Hasher | None:
+    """The keyed hasher of ``purpose`` in the store ``conn`` reaches — the one place a blind index (or a
+    content hash, or a token) is built from its key. ``create=False`` reads the key without ever writing
+    or committing (inside a restore's transaction) and is None when the store has none yet."""
+    if create:
+        return Hasher(get_or_create(conn, master, purpose)[1])
+    with conn.cursor() as cur:
+        cur.execute("SELECT wrapped FROM ops.keys WHERE purpose = %s", (purpose,))
+        row = cur.fetchone()
+    return Hasher(master.unwrap(bytes(row[0]), purpose)) if row else None
+
+
 def data_purpose(branch_id: str) -> str:
     return f"data:{branch_id}"
 
@@ -39,10 +56,10 @@ class Keyring:
     def __init__(self, conn, master: MasterKey, branch_id: str) -> None:
         key_id, data_key = get_or_create(conn, master, data_purpose(branch_id))
         self.cipher = FieldCipher(data_key, key_id)
-        self.blind_index = Hasher(get_or_create(conn, master, "blind_index")[1])
-        self.content = Hasher(get_or_create(conn, master, "content")[1])
+        self.blind_index = hasher(conn, master, BLIND_INDEX)
+        self.content = hasher(conn, master, CONTENT)
         # the analytics tier's tokens: one key for every branch, so a customer's token is the same in each
-        self.pseudonym = Hasher(get_or_create(conn, master, "pseudonym")[1])
+        self.pseudonym = hasher(conn, master, PSEUDONYM)
 
     def __repr__(self) -> str:
         return f"Keyring(data_key_id={self.cipher.key_id})"

@@ -17,8 +17,8 @@ from handover import analytics, anonymity, canonical, faults
 from handover.contract import Contract
 from handover.progress import Progress
 from handover.store import partitions, staging
-from handover.store.schema import vault_columns
 from handover.store.staging import WORK_MEM, payload_table
+from handover.store.tables import rows_from_staging, vault_columns
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _loaded_rows(model: canonical.Entity, tag: str) -> tuple[list[str], sql.Comp
 
 def _tier_rows(schema: str, model: canonical.Entity, tag: str) -> tuple[list[str], sql.Composable]:
     if schema == "analytics":
-        return analytics.rows_from_staging(model, staging.loaded(model.name, tag))
+        return rows_from_staging(model, staging.loaded(model.name, tag))
     return _loaded_rows(model, tag)
 
 

@@ -11,19 +11,18 @@ of the branch upsert into the attached partition (`handover.store.merge`).
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from psycopg2 import sql
 
 from handover import canonical
-from handover.store.schema import vault_indexes
+from handover.analytics import SCHEMA as ANALYTICS
+from handover.analytics import as_entity, token_name
+from handover.names import slug
+from handover.store.tables import analytics_indexes, vault_indexes
 
 
 def partition_name(entity: str, branch_id: str) -> str:
     """vault.<entity>_<readable branch>_<hash>: unique per branch, readable, within PostgreSQL's 63 bytes."""
-    slug = re.sub(r"[^a-z0-9]+", "_", branch_id.lower()).strip("_")[:24]
-    return f"{entity}_{slug}_{hashlib.sha256(branch_id.encode()).hexdigest()[:8]}"
+    return f"{entity}_{slug(branch_id)}"
 
 
 TIERS = ("vault", "analytics")  # the schemas partitioned by branch
@@ -31,11 +30,19 @@ TIERS = ("vault", "analytics")  # the schemas partitioned by branch
 
 def _layout(entity: canonical.Entity, schema: str) -> tuple[str, list[tuple[str, str]]]:
     """The key column and the (index name, columns) of an entity's table in ``schema``."""
-    if schema == "analytics":
-        from handover import analytics
-
-        return analytics.token_name(entity.name), analytics.analytics_indexes(entity)
+    if schema == ANALYTICS:
+        return token_name(entity.name), analytics_indexes(entity)
     return entity.key, vault_indexes(entity)
+
+
+def ensure_analytics_partition(cur, entity: canonical.Entity | str, branch_id: str) -> str:
+    """The branch's partition of an analytics table, created if missing (call under the run's lock: two
+    sessions creating one partition at once race on its name). Returns the partition's name."""
+    entity = as_entity(entity)
+    name = partition_name(entity.name, branch_id)
+    cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
+        sql.Identifier(ANALYTICS, name), sql.Identifier(ANALYTICS, entity.name), sql.Literal(branch_id)))
+    return name
 
 
 def state(cur, entity: str, branch_id: str, schema: str = "vault") -> str:

@@ -3,9 +3,8 @@
 backups, their checks, restores, erasures' tombstones: never inside a backup, so a restore cannot roll it
 back).
 
-The vault's tables are derived from the canonical model, one column set per field by its storage:
-``plain`` → the typed value; ``sealed`` → ``<field>_enc`` (+ ``_bidx`` and ``_mask`` where the field
-has a blind index or a display mask).
+The vault's and the analytics tier's tables are derived from the canonical model
+(:mod:`handover.store.tables`).
 `ensure_schema` is idempotent and serialised by an advisory lock, so concurrent first runs are safe.
 """
 
@@ -14,7 +13,10 @@ from __future__ import annotations
 import hashlib
 
 from handover import canonical
+from handover.analytics import analytics_columns
 from handover.errors import HandoverError
+from handover.store import partitions
+from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vault_ddl
 
 
 class SchemaError(HandoverError):
@@ -24,8 +26,6 @@ SCHEMA_VERSION = 6  # 3: vault tables partitioned by branch; 4: the analytics ti
 #                    6: document types, customer fields, card transactions, field issues
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
-SQL_TYPES = {"string": "text", "integer": "bigint", "amount": "numeric(18,2)", "date": "date",
-             "datetime": "timestamp", "boolean": "boolean"}
 
 OPS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
@@ -162,67 +162,7 @@ CREATE TABLE IF NOT EXISTS control.restores (
     rows jsonb, error text);
 """
 
-BOOKKEEPING = ("key_id text NOT NULL", "row_hash bytea NOT NULL", "source_file text NOT NULL",
-               "source_line integer NOT NULL", "loaded_run_id text NOT NULL",
-               "loaded_at timestamptz NOT NULL DEFAULT now()")
-
-
-def vault_columns(entity: canonical.Entity) -> list[tuple[str, str]]:
-    """(column, SQL type) of the vault table, in order, without bookkeeping columns."""
-    cols: list[tuple[str, str]] = [("branch_id", "text")]
-    for f in entity.fields:
-        if f.storage == "plain":
-            cols.append((f.name, SQL_TYPES[f.type]))
-        else:
-            cols.append((f"{f.name}_enc", "bytea"))
-            if f.blind_index:
-                cols.append((f"{f.name}_bidx", "bytea"))
-            if f.display_mask:
-                cols.append((f"{f.name}_mask", "text"))
-    # extras: the contract's extra columns; field_issues: "column:reason" of the values this row was loaded
-    # with nulled or kept (a formula kept as text, an unreadable date set null …)
-    cols += [("extras", "jsonb"), ("extras_enc", "bytea"), ("field_issues", "text[]")]
-    return cols
-
-
-def collation(entity: canonical.Entity, column: str) -> str:
-    """Identifiers — the branch, the record's key and its references — compare byte by byte (COLLATE "C"):
-    they are codes, not words, and the store sorts and joins them by the million (keys, indexes, the
-    window of `settle`, foreign-key checks), several times faster than under a language's collation."""
-    return ' COLLATE "C"' if column == "branch_id" or column == entity.key or column in entity.parents else ""
-
-
-def vault_indexes(entity: canonical.Entity) -> list[tuple[str, str]]:
-    """(index name, column list) of the vault table's secondary indexes."""
-    out = [(f"{entity.name}_{f.name}_bidx", f"{f.name}_bidx") for f in entity.fields if f.blind_index]
-    # By reference alone: a table is partitioned by branch, so within a partition the branch is one value
-    # (a leading constant column only makes every comparison longer — 2x slower index builds).
-    out += [(f"{entity.name}_{parent}_idx", parent) for parent in entity.parents]
-    return out
-
-
-def vault_ddl(entity: canonical.Entity) -> str:
-    """A vault table, partitioned by branch: a branch's first load builds its partition in bulk and
-    attaches it (`handover.store.partitions`); retention and erasure work within one branch's partition."""
-    body = [f"{name} {sqltype}{collation(entity, name)}" + (" NOT NULL" if name in ("branch_id", entity.key) else "")
-            for name, sqltype in vault_columns(entity)]
-    body += list(BOOKKEEPING)
-    body.append(f"PRIMARY KEY (branch_id, {entity.key})")
-    for parent in entity.parents:
-        target_entity, target_field = entity.field(parent).references.split(".")
-        if parent != entity.key:  # every reference, required or not (NULL matches nothing and passes)
-            body.append(f"FOREIGN KEY (branch_id, {parent}) REFERENCES vault.{target_entity} "
-                        f"(branch_id, {target_field})")
-    ddl = [f"CREATE TABLE IF NOT EXISTS vault.{entity.name} (\n    " + ",\n    ".join(body)
-           + "\n) PARTITION BY LIST (branch_id);"]
-    ddl += [f"CREATE INDEX IF NOT EXISTS {name} ON vault.{entity.name} ({columns});"
-            for name, columns in vault_indexes(entity)]
-    return "\n".join(ddl)
-
-
 def full_ddl() -> str:
-    from handover.analytics import analytics_ddl  # it builds on this module's types
-
     return (OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
             + CONTROL_DDL)
 
@@ -233,8 +173,6 @@ _FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's 
 def _evolve(cur) -> None:
     """Additive changes to existing vault and analytics tables: new columns are added; a column whose type
     changed needs a written migration, so the run stops and says which."""
-    from handover.analytics import analytics_columns
-
     for entity in canonical.ENTITIES.values():
         tiers = (("vault", vault_columns(entity)),
                  ("analytics", [(c.name, c.sql_type) for c in analytics_columns(entity)]))
@@ -270,8 +208,6 @@ def _set_aside_unpartitioned(cur) -> list[str]:
 
 
 def _migrate_unpartitioned(cur, legacy: list[str]) -> None:
-    from handover.store import partitions
-
     for entity in canonical.ENTITIES.values():  # parents first, so each attach finds its parents' rows
         if entity.name not in legacy:
             continue

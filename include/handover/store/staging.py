@@ -28,7 +28,7 @@ from psycopg2 import sql
 
 from handover import canonical, faults
 from handover.contract import Contract
-from handover.store.schema import collation, vault_columns
+from handover.store.tables import collation, vault_columns
 from handover.workarea import read_table
 
 EXTRA_COLUMNS = [("key_id", "text"), ("row_hash", "bytea"), ("source_file", "text"), ("source_line", "integer"),
