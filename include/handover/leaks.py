@@ -663,11 +663,18 @@ class StagedLeakError(LeakError):
                               for k, n in sorted(v.suspected.items()) if k in v.over())
             lines.append(f"  second opinion (handover.residual): {v.place}: suspected {kinds}; e.g. at "
                          + "; ".join(v.examples[:3]))
-        lines.append(
-            "Nothing was loaded: the vault and the analytics tier are as they were before this run, no manifest "
-            "is published, and this run's staged rows are removed when it ends. What to do: if the places above "
-            "hold personal data the masking missed, mask it (analytics.masking in the contract — e.g. a text "
-            "rule, or a column rule for a kept column) and run again; if they are false alarms, say so in the "
-            "contract (analytics.residual: {<kind>: <rate>}) and run again.")
+        lines.append("Nothing was loaded: the vault and the analytics tier are as they were before this run, no "
+                     "manifest is published, and this run's staged rows are removed when it ends.")
+        if not report.clean:
+            lines.append("What to do about the export's own values above (its customers' names and identifiers, "
+                         "which an analyst must never read): mask them — analytics.masking in the contract, e.g. "
+                         "a column rule for a kept column, or a text rule for free text — and run again. They "
+                         "cannot be declared false alarms.")
+        if residual_over:
+            lines.append("What to do about the second opinion's suspicions above (not the export's values, but "
+                         "what looks like a name, phone or identifier): if they are personal data the masking "
+                         "missed, mask it (analytics.masking in the contract) and run again; if they are false "
+                         "alarms, raise that column's rate in the contract (analytics.residual: {<kind>: <rate>}) "
+                         "and run again.")
         self.report = report
         HandoverError.__init__(self, "\n".join(lines))

@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  #
 
 DAG_ID = "branch_transfer"
 BRANCH = "SH-PD-0042"
-CHUNK_ROWS = 50
+CHUNK_ROWS = 150  # 13 chunks: 39 mapped task instances over two workers (50 made 102, seven minutes)
 MAPPED = ("verify_chunk", "protect_chunk", "stage_chunk")
 WORKERS = ("w1", "w2")
 RUN_TIMEOUT = 15 * 60
