@@ -5,11 +5,15 @@
 #   1. refuses placeholder secrets (a `change-me` value left from deploy/.env.example) and invalid keys
 #   2. airflow db migrate
 #   3. the UI administrator's password (SimpleAuthManager's passwords file) from AIRFLOW_ADMIN_PASSWORD
-#   4. connections handover_target, handover_backup (and handover_alerts when SMTP_HOST is set) and
-#      Variables handover_master_key, handover_signing_key (and handover_backup_retention when
-#      BACKUP_RETENTION is set) from the environment, imported with overwrite: an .env change is taken
-#      on the next `up`; they never appear on a command line
-#   5. the sample branch export, once, when HANDOVER_SAMPLE_EXPORT is true
+#   4. the target store, as its administrator (TARGET_DB_USER, the database's owner): the schema applied
+#      and handed to handover_owner, the roles granted (`handover roles`), and the pipeline's own login
+#      (TARGET_RUNNER_USER, a member of handover_operator only: it cannot change structure, nor the audit)
+#   5. connections handover_target (the pipeline's login), handover_target_admin (the administrator's:
+#      for full restores, `branch_restore` with target_conn_id=handover_target_admin), handover_backup (and
+#      handover_alerts when SMTP_HOST is set) and Variables handover_master_key, handover_signing_key (and
+#      handover_backup_retention when BACKUP_RETENTION is set) from the environment, imported with
+#      overwrite: an .env change is taken on the next `up`; they never appear on a command line
+#   6. the sample branch export, once, when HANDOVER_SAMPLE_EXPORT is true
 #
 # Nothing secret is printed: only the master key's id and the signing key's fingerprint (public).
 set -euo pipefail
@@ -18,11 +22,11 @@ umask 077
 say() { printf 'airflow-init: %s\n' "$*"; }
 die() { printf 'airflow-init: %s\n' "$*" >&2; exit 1; }
 
-required=(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW_ADMIN_PASSWORD TARGET_DB_PASSWORD
+required=(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW_ADMIN_PASSWORD TARGET_DB_PASSWORD TARGET_RUNNER_PASSWORD
           BACKUP_ACCESS_KEY BACKUP_SECRET_KEY HANDOVER_MASTER_KEY HANDOVER_SIGNING_KEY)
 secrets=(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW__CORE__FERNET_KEY AIRFLOW__API__SECRET_KEY
          AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CELERY__BROKER_URL AIRFLOW_ADMIN_PASSWORD TARGET_DB_PASSWORD
-         BACKUP_ACCESS_KEY BACKUP_SECRET_KEY HANDOVER_MASTER_KEY HANDOVER_SIGNING_KEY SMTP_PASSWORD)
+         TARGET_RUNNER_PASSWORD BACKUP_ACCESS_KEY BACKUP_SECRET_KEY HANDOVER_MASTER_KEY HANDOVER_SIGNING_KEY SMTP_PASSWORD)
 for name in "${required[@]}"; do
     [[ -n "${!name:-}" ]] || die "$name is not set (see deploy/.env.example)"
 done
@@ -70,6 +74,39 @@ with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh
 os.replace(tmp, path)
 PY
 
+say "the target store: schema and roles (handover roles), and the pipeline's login"
+python - <<'PY'
+import os
+import sys
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+from handover import cli
+from handover.store import roles
+
+env = os.environ.get
+runner = env("TARGET_RUNNER_USER") or "handover_etl"
+admin = env("TARGET_DB_USER") or "handover"
+if runner == admin:
+    sys.exit("airflow-init: TARGET_RUNNER_USER must not be TARGET_DB_USER: the pipeline's login must not own the store")
+# the password through libpq's environment, never on a command line or in a DSN that could be printed
+os.environ["PGPASSWORD"] = env("TARGET_DB_PASSWORD")
+dsn = make_dsn(host=env("TARGET_DB_HOST") or "target-db", port=env("TARGET_DB_PORT") or "5432", user=admin,
+               dbname=env("TARGET_DB_NAME") or "handover", connect_timeout="10")
+if cli.main(["roles", "--dsn", dsn]) != 0:
+    sys.exit("airflow-init: handover roles failed (above)")
+with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (runner,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD %s").format(
+        sql.Identifier(runner)), (env("TARGET_RUNNER_PASSWORD"),))
+    cur.execute(sql.SQL("ALTER ROLE {} INHERIT").format(sql.Identifier(runner)))
+    cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(roles.OPERATOR), sql.Identifier(runner)))
+print(f"airflow-init: login {runner} ({'created' if verb == 'CREATE' else 'updated'}), a member of {roles.OPERATOR}")
+PY
+
 say "connections and variables"
 python - "$work" <<'PY'
 import json
@@ -82,7 +119,17 @@ out = Path(sys.argv[1])
 connections = {
     "handover_target": {
         "conn_type": "postgres",
-        "description": "Handover's target store (docker compose: service target-db)",
+        "description": "Handover's target store, as the pipeline's login (docker compose: service target-db)",
+        "host": env("TARGET_DB_HOST") or "target-db",
+        "port": int(env("TARGET_DB_PORT") or 5432),
+        "login": env("TARGET_RUNNER_USER") or "handover_etl",
+        "password": env("TARGET_RUNNER_PASSWORD"),
+        "schema": env("TARGET_DB_NAME") or "handover",
+        "extra": json.dumps({"region": env("HANDOVER_TARGET_REGION") or "CN"}),
+    },
+    "handover_target_admin": {
+        "conn_type": "postgres",
+        "description": "The target store as its administrator: full restores (branch_restore) only",
         "host": env("TARGET_DB_HOST") or "target-db",
         "port": int(env("TARGET_DB_PORT") or 5432),
         "login": env("TARGET_DB_USER") or "handover",

@@ -6,8 +6,10 @@ engine.
   Celery workers, Redis as the broker, separate PostgreSQL servers for Airflow and the target store, the
   project's folders mounted, and every Airflow setting is a real option of this Airflow.
 - No secret is written in docker-compose.yaml: every password-ish value is a ${...} reference.
-- deploy/airflow-init.sh, run here with this venv's Airflow (SQLite metadata), creates the connections and
-  Variables, and a second run with a changed .env converges; deploy/minio-init.sh makes the bucket with
+- deploy/airflow-init.sh, run here with this venv's Airflow (SQLite metadata) and a real PostgreSQL as the
+  target store, applies the schema and roles as the store's administrator, makes the pipeline's own login a
+  member of handover_operator only (it cannot change the audit log), creates the connections (the pipeline's
+  login for handover_target) and Variables, and a second run with a changed .env converges; deploy/minio-init.sh makes the bucket with
   Object Lock and versioning. (MinIO, PostgreSQL and the containers themselves need an engine.)
 """
 
@@ -205,17 +207,19 @@ def test_the_init_service_runs_the_init_script(resolved):
     assert command[-1] == "/opt/airflow/deploy/airflow-init.sh"
     assert Path(mounts_of(init)[command[-1]]) == AIRFLOW_INIT
     env = env_of(init)
-    for variable in ("TARGET_DB_PASSWORD", "BACKUP_ACCESS_KEY", "BACKUP_SECRET_KEY", "HANDOVER_MASTER_KEY",
+    for variable in ("TARGET_DB_PASSWORD", "TARGET_RUNNER_PASSWORD", "BACKUP_ACCESS_KEY", "BACKUP_SECRET_KEY", "HANDOVER_MASTER_KEY",
                      "HANDOVER_SIGNING_KEY", "AIRFLOW_ADMIN_PASSWORD"):
         assert env.get(variable), f"airflow-init does not get {variable}"
     script = AIRFLOW_INIT.read_text()
     assert "airflow db migrate" in script
     assert "airflow connections import --overwrite" in script
-    for conn_id in ("handover_target", "handover_backup", "handover_alerts"):
+    assert 'cli.main(["roles", "--dsn", dsn])' in script  # the schema and roles, as the store's administrator
+    for conn_id in ("handover_target", "handover_target_admin", "handover_backup", "handover_alerts"):
         assert f'"{conn_id}"' in script
     # the worker and the scheduler never see the keys or the store's password: only the init does
     for name in ("airflow-worker", "airflow-scheduler", "airflow-apiserver"):
-        assert not {"HANDOVER_MASTER_KEY", "TARGET_DB_PASSWORD", "BACKUP_SECRET_KEY"} & set(env_of(
+        assert not {"HANDOVER_MASTER_KEY", "TARGET_DB_PASSWORD", "TARGET_RUNNER_PASSWORD",
+                    "BACKUP_SECRET_KEY"} & set(env_of(
             resolved["services"][name]))
 
 
@@ -263,7 +267,7 @@ def test_every_secret_is_required_and_documented():
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", body))
     assert {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "REDIS_PASSWORD",
-            "TARGET_DB_PASSWORD", "MINIO_ROOT_PASSWORD", "BACKUP_SECRET_KEY", "HANDOVER_MASTER_KEY",
+            "TARGET_DB_PASSWORD", "TARGET_RUNNER_PASSWORD", "MINIO_ROOT_PASSWORD", "BACKUP_SECRET_KEY", "HANDOVER_MASTER_KEY",
             "HANDOVER_SIGNING_KEY", "AIRFLOW_ADMIN_PASSWORD"} <= required
     example = example_env()
     header = text.split("\n---\n", 1)[0]
@@ -317,6 +321,7 @@ def _init_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "GX_ANALYTICS_ENABLED": "False",
         "AIRFLOW_ADMIN_PASSWORD": "admin-pw-1",
         "TARGET_DB_PASSWORD": "target-pw-1",
+        "TARGET_RUNNER_PASSWORD": "runner-pw-1",
         "BACKUP_ACCESS_KEY": "handover-backup",
         "BACKUP_SECRET_KEY": "backup-secret-1",
         "HANDOVER_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
@@ -350,15 +355,55 @@ def _stored(env: dict[str, str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_airflow_init_creates_the_connections_and_variables_and_converges(tmp_path):
-    env = _init_env(tmp_path, BACKUP_RETENTION='{"keep-daily":7,"max-age":"2y"}')
+@pytest.fixture
+def target_store(pg_admin_dsn):
+    """A fresh target database on the test server, and a runner login name of this test's own (roles are
+    cluster-wide), dropped afterwards."""
+    import uuid
+
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    from tests.conftest import scratch_database
+
+    runner = f"ho_test_etl_{uuid.uuid4().hex[:8]}"
+    with scratch_database(pg_admin_dsn, f"handover_test_init_{uuid.uuid4().hex[:8]}") as dsn:
+        p = parse_dsn(dsn)
+        yield {"TARGET_DB_HOST": p.get("host", "127.0.0.1"), "TARGET_DB_PORT": p.get("port", "5432"),
+               "TARGET_DB_USER": p.get("user", "postgres"), "TARGET_DB_NAME": p["dbname"],
+               "TARGET_RUNNER_USER": runner}, dsn
+    with psycopg2.connect(pg_admin_dsn) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute(f'DROP ROLE IF EXISTS "{runner}"')
+
+
+def test_airflow_init_creates_the_connections_and_variables_and_converges(tmp_path, target_store):
+    import psycopg2
+    from psycopg2 import errors
+    from psycopg2.extensions import make_dsn
+
+    target, dsn = target_store
+    env = _init_env(tmp_path, BACKUP_RETENTION='{"keep-daily":7,"max-age":"2y"}', **target)
     first = _run_init(env)
     assert first.returncode == 0, first.stdout + first.stderr
     stored = _stored(env)
     conns, variables = stored["connections"], stored["variables"]
+    runner = target["TARGET_RUNNER_USER"]
     assert conns["handover_target"] == {
-        "type": "postgres", "host": "target-db", "port": 5432, "login": "handover", "password": "target-pw-1",
-        "schema": "handover", "extra": {"region": "CN"}}
+        "type": "postgres", "host": target["TARGET_DB_HOST"], "port": int(target["TARGET_DB_PORT"]),
+        "login": runner, "password": "runner-pw-1", "schema": target["TARGET_DB_NAME"], "extra": {"region": "CN"}}
+    assert conns["handover_target_admin"]["login"] == target["TARGET_DB_USER"]
+    assert conns["handover_target_admin"]["password"] == "target-pw-1"
+    # the store is set up by its administrator; the pipeline's login runs, and cannot rewrite the audit
+    with psycopg2.connect(make_dsn(dsn, user=runner)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_has_role(current_user, 'handover_operator', 'MEMBER'), "
+                    "pg_has_role(current_user, 'handover_owner', 'MEMBER'), "
+                    "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)")
+        assert cur.fetchone() == (True, False, False)
+        cur.execute("SELECT count(*) FROM ops.schema_version")
+        assert cur.fetchone()[0] >= 1
+        with pytest.raises(errors.InsufficientPrivilege):
+            cur.execute("ALTER TABLE ops.audit DISABLE TRIGGER ALL")
     backup = conns["handover_backup"]
     assert (backup["type"], backup["login"], backup["password"]) == ("aws", "handover-backup", "backup-secret-1")
     assert backup["extra"] == {"bucket": "handover-backups", "prefix": "handover/", "endpoint_url": "http://minio:9000",
@@ -371,17 +416,18 @@ def test_airflow_init_creates_the_connections_and_variables_and_converges(tmp_pa
     assert json.loads(passwords.read_text()) == {"admin": "admin-pw-1"}
     assert passwords.stat().st_mode & 0o077 == 0
     assert (tmp_path / "exports" / "sample" / "客户信息.csv").exists()
-    for secret in ("target-pw-1", "backup-secret-1", "admin-pw-1", env["HANDOVER_MASTER_KEY"]):
+    for secret in ("target-pw-1", "runner-pw-1", "backup-secret-1", "admin-pw-1", env["HANDOVER_MASTER_KEY"]):
         assert secret not in first.stdout + first.stderr
 
     # again, with the .env changed: the same connections, updated; the sample is not rewritten
-    env.update(TARGET_DB_PASSWORD="target-pw-2", AIRFLOW_ADMIN_PASSWORD="admin-pw-2", SMTP_HOST="smtp.example.com",
+    env.update(TARGET_RUNNER_PASSWORD="runner-pw-2", AIRFLOW_ADMIN_PASSWORD="admin-pw-2", SMTP_HOST="smtp.example.com",
                ALERT_TO="ops@example.com, dpo@example.com")
     second = _run_init(env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "sample export already at" in second.stdout
     again = _stored(env)
-    assert again["connections"]["handover_target"]["password"] == "target-pw-2"
+    assert again["connections"]["handover_target"]["password"] == "runner-pw-2"
+    assert "login " + runner + " (updated)" in second.stdout
     assert again["connections"]["handover_backup"] == backup
     assert again["connections"]["handover_alerts"]["extra"]["to"] == ["ops@example.com", "dpo@example.com"]
     assert again["variables"] == variables
