@@ -216,11 +216,11 @@ def run_corpus(admin: str, name: str, workers: int, tmp: Path) -> dict:
 
 
 def report(results: list[dict]) -> str:
-    lines = [f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — notes we did not write, through the pipeline "
-             f"(`bench/pii_tier.py`) — {machine()}", "",
-             "Each hand-written corpus made into an export (notes as service records, the short ones also as "
-             "transaction memos), transferred end to end; a labelled span is *left* when the analyst-readable "
-             "text of its own record still holds it (numbers: their digits in one run).", "",
+    lines = [(f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — notes we did not write, through the pipeline "
+              f"(`bench/pii_tier.py`) — {machine()}"), "",
+             ("Each hand-written corpus made into an export (notes as service records, the short ones also as "
+              "transaction memos), transferred end to end; a labelled span is *left* when the analyst-readable "
+              "text of its own record still holds it (numbers: their digits in one run)."), "",
              "| corpus | notes | memos | " + " | ".join(f"{k} recall (spans)" for k in KINDS)
              + " | third-party names + numbers left | seconds |",
              "|---|---:|---:|" + "---:|" * len(KINDS) + "---:|---:|"]

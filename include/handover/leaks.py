@@ -39,8 +39,9 @@ per entity or keep digests instead.
   amounts, not identifiers);
 - *e-mail addresses*, found by pattern and compared lower-case;
 - *CJK runs* (with the middle dot of minority names): every window of every length of the all-CJK names
-  present — names are found inside sentences (``客户张伟来电``). Two-character names also match ordinary
-  words that happen to be spelled the same; the report says where, a person decides;
+  present — names are found inside sentences (``客户张伟来电``). A name that is also an ordinary word
+  (文静, 高兴) is not counted where the text uses it as the word — inside a longer dictionary word or after a
+  degree adverb (龙江路, 很高兴): the masker's own rule, :func:`handover.pii.word_use.used_as_word`;
 - other names: one case-insensitive search for all of them.
 
 Text holding JSON ``\\uXXXX`` escapes is scanned decoded (offsets then refer to the decoded text).
@@ -69,6 +70,7 @@ from pathlib import Path
 from handover.contract import Column, Contract, EntitySpec
 from handover.errors import HandoverError
 from handover.normalise import HALFWIDTH  # the one full-width → ASCII table (length-preserving)
+from handover.pii.word_use import used_as_word
 
 IDENTIFIER_FORMATS = frozenset({"resident_id", "document", "uscc", "bank_card", "mobile", "landline", "email"})
 NAME_FIELD = "name"  # customers.name: people's and firms' names
@@ -335,8 +337,10 @@ def scan_text(text: str, needles: Needles) -> list[tuple[str, int]]:
                 if size > len(run):
                     break
                 for start in range(len(run) - size + 1):
-                    if run[start:start + size] in names:
-                        hits[(CUSTOMER_NAME, m.start() + start)] = None
+                    at = m.start() + start
+                    # a name that the text uses as a word (文静地, 龙江路) is not the customer: the masker's rule
+                    if run[start:start + size] in names and not used_as_word(text, at, at + size):
+                        hits[(CUSTOMER_NAME, at)] = None
     other = needles.other_pattern()
     if other is not None:
         for m in other.finditer(text):

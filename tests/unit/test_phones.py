@@ -8,6 +8,9 @@ import pandas as pd
 import pytest
 from handover import normalise, phones, residual, validators
 from handover.pii import values
+from handover.pii.recognizers.phone import MobileRecognizer
+
+MOBILE = MobileRecognizer()
 
 # (as written, the national number or None when it is no mainland mobile)
 CASES = [
@@ -34,6 +37,9 @@ def test_every_reader_of_a_mobile_agrees(written, national):
         assert values.normalise("CN_MOBILE", written) == national
         assert phones.national(written.replace(" ", "").replace("-", "")) == national
     assert (residual._phone_or_id(written) == "phone") is (national is not None)
+    # the free-text recognizer: the number in a note is a mobile exactly when the rule says so
+    found = MOBILE.analyze(f"客户手机{written}，已核实", ["CN_MOBILE"])
+    assert bool(found) is (national is not None), written
 
 
 def test_the_rule_is_one_pattern():

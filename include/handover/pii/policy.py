@@ -130,6 +130,7 @@ DEFAULT_KIND_RULES: dict[str, Rule] = {
     "BANK_CARD": _PSEUDONYM,
     "CN_PASSPORT": _PSEUDONYM,
     "CN_TRAVEL_PERMIT": _PSEUDONYM,
+    "CN_REGIONAL_ID": _PSEUDONYM,
     "CN_RESIDENT_ID": Rule("generalize", {"level": "province"}),
     "CN_ADDRESS": Rule("generalize", {"level": "city"}),
     "CN_LICENCE_PLATE": Rule("generalize", {"level": "province"}),

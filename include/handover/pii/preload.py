@@ -10,6 +10,6 @@ from handover.pii.recognizers import name_model, names
 
 jieba.initialize()
 engine.chinese_pipeline()
-names._ordinary_words()
+names._names_known()
 if name_model.available():
     import onnxruntime  # noqa: F401

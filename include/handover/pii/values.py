@@ -49,6 +49,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from handover import phones
 from handover.crypto import Hasher
 from handover.pii.patterns import CITIES, PROVINCES, compact
 from handover.validators import is_resident_id, resident_id_sex
@@ -59,6 +60,7 @@ FREE_TEXT = "FREE_TEXT"
 
 TAGS: dict[str, str] = {
     "CN_RESIDENT_ID": "<身份证号>",
+    "CN_REGIONAL_ID": "<证件号>",
     "CN_USCC": "<统一社会信用代码>",
     "BANK_CARD": "<银行卡号>",
     "CN_MOBILE": "<手机号>",
@@ -108,6 +110,7 @@ def tag(entity: str | None) -> str:
 _COMPACT_KINDS = frozenset(
     {
         "CN_RESIDENT_ID",
+        "CN_REGIONAL_ID",
         "CN_USCC",
         "BANK_CARD",
         "CN_MOBILE",
@@ -117,7 +120,6 @@ _COMPACT_KINDS = frozenset(
         "CN_LICENCE_PLATE",
     }
 )
-_MOBILE_PREFIX = re.compile(r"^(?:\+?86|0086)(?=1[3-9][0-9]{9}$)")
 _LANDLINE_PREFIX = re.compile(r"^(?:\+86|0086)(?=[1-9])")
 _SPACES = re.compile(r"\s+")
 
@@ -128,7 +130,7 @@ def normalise(kind: str, value: str) -> str:
     if kind in _COMPACT_KINDS:
         text = compact(text).replace("·", "").replace("•", "").upper()
         if kind == "CN_MOBILE":
-            text = _MOBILE_PREFIX.sub("", text)
+            text = phones.national(text)
         elif kind == "CN_LANDLINE":
             text = _LANDLINE_PREFIX.sub("0", text)
         return text

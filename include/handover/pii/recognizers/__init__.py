@@ -10,7 +10,8 @@ from handover.pii.recognizers.email import EmailRecognizer
 from handover.pii.recognizers.licence_plate import LicencePlateRecognizer
 from handover.pii.recognizers.names import NameRecognizer
 from handover.pii.recognizers.person import CustomerNameRecognizer
-from handover.pii.recognizers.phone import LandlineRecognizer, MobileRecognizer
+from handover.pii.recognizers.phone import LandlineRecognizer, LocalMobileRecognizer, MobileRecognizer
+from handover.pii.recognizers.regional_id import RegionalIdRecognizer
 from handover.pii.recognizers.resident_id import ResidentIdRecognizer
 from handover.pii.recognizers.travel_documents import (
     PassportRecognizer,
@@ -21,6 +22,7 @@ from handover.pii.recognizers.uscc import UsccRecognizer
 
 ENTITIES = (
     "CN_RESIDENT_ID",
+    "CN_REGIONAL_ID",
     "CN_USCC",
     "BANK_CARD",
     "CN_MOBILE",
@@ -41,9 +43,11 @@ __all__ = [
     "EmailRecognizer",
     "LandlineRecognizer",
     "LicencePlateRecognizer",
+    "LocalMobileRecognizer",
     "MobileRecognizer",
     "NameRecognizer",
     "PassportRecognizer",
+    "RegionalIdRecognizer",
     "ResidentIdRecognizer",
     "TaiwanCompatriotPermitRecognizer",
     "TravelPermitRecognizer",
@@ -56,10 +60,12 @@ def standard_recognizers() -> list[EntityRecognizer]:
     """A fresh instance of every recognizer that needs no caller data (all but the customer names)."""
     return [
         ResidentIdRecognizer(),
+        RegionalIdRecognizer(),
         UsccRecognizer(),
         BankCardRecognizer(),
         MobileRecognizer(),
         LandlineRecognizer(),
+        LocalMobileRecognizer(),
         EmailRecognizer(),
         PassportRecognizer(),
         TravelPermitRecognizer(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
-from handover.pii.patterns import CITIES, FLAGS, PROVINCES
+from handover.pii.patterns import CITIES, FLAGS, PROVINCES, AllOf
 
 ENTITY = "CN_ADDRESS"
 
@@ -100,10 +100,14 @@ _BELOW_DISTRICT = (
 )
 
 
+_START_HINT = re.compile(r"[市区县]|" + _NAMES)
+
+
 class AddressRecognizer(PatternRecognizer):
-    # Every match holds a province or city name or one of 市/区/县 (its start does): a search for these
-    # is ~20x cheaper than the pattern's, which tries its start at every Chinese character.
-    PREFILTER = re.compile(r"[市区县]|" + _NAMES)
+    # Every address holds a province or city name or one of 市/区/县 (its start does) and a part below the
+    # district (validate_result): a search for these is far cheaper than the pattern's, which tries its
+    # start at every Chinese character.
+    PREFILTER = AllOf(re.compile(r"[市区县]|" + _NAMES), re.compile("|".join(_BELOW_DISTRICT)))
 
     def __init__(self) -> None:
         super().__init__(
@@ -117,3 +121,15 @@ class AddressRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool | None:
         return None if any(part in pattern_text for part in _BELOW_DISTRICT) else False
+
+    @staticmethod
+    def starts(text: str) -> list[int]:
+        """Every position where a match of the pattern can start: at a province or city name, or two or
+        three characters before 市/区/县 (a many-notes path tries only these, not every character)."""
+        found = set()
+        for match in _START_HINT.finditer(text):
+            if match.group() in "市区县":
+                found.update(p for p in (match.start() - 2, match.start() - 3) if p >= 0)
+            else:
+                found.add(match.start())
+        return sorted(found)

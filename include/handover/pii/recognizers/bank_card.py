@@ -1,4 +1,6 @@
-"""BANK_CARD: 16–19 digit card numbers passing the Luhn check, run together or in groups of four."""
+"""BANK_CARD: 16–19 digit card numbers passing the Luhn check, run together or in groups — of four as
+printed, or as someone reads a card out (6222 0215 0033 879 0163): three or more groups of two to six
+digits, one space or dash between them."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ PATTERNS = [
     Pattern(
         "card (groups)",
         NOT_AFTER_DIGIT + r"[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -][0-9]{1,3})?" + NOT_BEFORE_DIGIT,
+        0.3,
+    ),
+    Pattern(
+        "card (groups read out)",
+        NOT_AFTER_DIGIT + r"(?=(?:[0-9][ -]?){16})[0-9]{2,6}(?:[ -][0-9]{2,6}){2,7}" + NOT_BEFORE_DIGIT,
         0.3,
     ),
 ]
@@ -39,7 +46,7 @@ class BankCardRecognizer(PatternRecognizer):
     """Luhn-valid card numbers. An 18-digit value that is a valid resident ID is not reported as a card
     (one in ten IDs passes Luhn by chance)."""
 
-    # every match holds this many ASCII digits or more (16 to 19 digits, run together or in groups)
+    # every match holds this many ASCII digits or more, in one number (16 to 19 digits, run together or in groups)
     MIN_DIGITS = 16
 
     def __init__(self) -> None:
@@ -54,4 +61,4 @@ class BankCardRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         digits = compact(pattern_text)
-        return is_bank_card(digits) and not is_resident_id(digits)
+        return 16 <= len(digits) <= 19 and is_bank_card(digits) and not is_resident_id(digits)

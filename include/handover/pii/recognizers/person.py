@@ -18,7 +18,8 @@ import ahocorasick
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from handover.pii.patterns import word_list
+from handover.pii.patterns import fold, word_list
+from handover.pii.word_use import used_as_word
 
 ENTITY = "PERSON"
 
@@ -61,6 +62,10 @@ class CustomerNameRecognizer(EntityRecognizer):
     Latin letters must not touch another letter. Names shorter than two characters are ignored. Read left
     to right, the longest name that starts at a position wins and the search goes on after it. The names
     sit in an Aho-Corasick automaton, so one pass over the text finds them all, however many there are.
+
+    A customer whose name is also an ordinary word (高兴, 方圆, 许多, 常青) is not found where the text uses
+    the word: inside a longer dictionary word (常青藤, 高楼林立, 齐心协力, 朱红色) or after a degree adverb or
+    a negation (很高兴, 更周密, 不温暖).
     """
 
     SCORE = 0.85
@@ -69,9 +74,10 @@ class CustomerNameRecognizer(EntityRecognizer):
         cleaned = {n.strip() for n in names if isinstance(n, str)}
         self._names = frozenset(n for n in cleaned if len(n) >= 2)
         self._automaton = ahocorasick.Automaton()
-        for name in self._names:
-            self._automaton.add_word(name, len(name))
+        for name in self._names:  # as the analyzer reads a text: 陳大文 in the master is 陈大文 in a note
+            self._automaton.add_word(fold(name), len(name))
         self._automaton.make_automaton()
+        self._last: tuple[str, list[tuple[int, int]]] | None = None
         super().__init__(
             supported_entities=[ENTITY],
             name="CustomerNameRecognizer",
@@ -96,17 +102,25 @@ class CustomerNameRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
+        return [person_result(self, start, end, self.SCORE, "customer name") for start, end in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """``(start, end)`` of each customer name in ``text``: left to right, the longest first, no overlaps.
+        The last text's answer is kept (the name recognizer asks for the note the analyzer just read)."""
         if not self._names:
             return []
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
         # (start, -length) of every name in the text, then left to right, longest first, no overlaps
         found = sorted((end - length + 1, -length) for end, length in self._automaton.iter(text))
-        results, free = [], 0
+        spans, free = [], 0
         for start, minus in found:
             end = start - minus
-            if start >= free and self._delimited(text, start, end):
-                results.append(person_result(self, start, end, self.SCORE, "customer name"))
+            if start >= free and self._delimited(text, start, end) and not used_as_word(text, start, end):
+                spans.append((start, end))
                 free = end
-        return results
+        self._last = (text, spans)
+        return spans
 
     @staticmethod
     def _delimited(text: str, start: int, end: int) -> bool:

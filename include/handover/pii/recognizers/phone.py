@@ -1,6 +1,6 @@
 """CN_MOBILE and CN_LANDLINE: mainland telephone numbers as people write them in notes.
 
-Mobile: eleven digits ``1[3-9]…`` with at most one separator (space, dash, ``·``, ``.``) between any two —
+Mobile: eleven digits, the rule of :mod:`handover.phones` (``1[3-9]…``), with at most one separator (space, dash, ``·``, ``.``) between any two —
 ``13812345678``, ``138-1234-5678``, ``1382 2601947``, ``1 3 8 1 2 3 4 5 6 7 8`` — and an optional ``+86`` /
 ``0086`` / ``86`` / ``(+86)`` prefix.
 Landline: area code ``0xx``/``0xxx`` (or ``+86`` and the code without its ``0``, or the code in brackets),
@@ -12,6 +12,13 @@ validators in :mod:`handover.validators` confirm the normalised shape. A number 
 (also one written in groups, a card's), or followed by a decimal part (an amount: ``13800138000.00``), is
 not a phone number. The analyzer reads full-width digits and numerals read out (一三八 …) folded to ASCII
 (:func:`handover.pii.patterns.fold`).
+
+Beyond the mainland (the plans as the regulators publish them): Taiwan mobiles ``09xx-xxx-xxx`` (or
+``+886 9xx …``); any number written with a country code other than +86 (``+852 6182 7340``,
+``+44 7700 900123``: E.164, eight to fifteen digits with the code); Taiwan landlines with a one-digit area
+code in brackets (``(02)2771-8350``); and Hong Kong and Macao's eight-digit numbers written without a code
+(``9265 3187``, ``6291 8043``), which only a phone word before them (手机, 电话, WhatsApp, FPS …) makes count:
+:class:`LocalMobileRecognizer` for mobiles, the landline's local pattern for 座机/电话.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
+from handover import phones
 from handover.pii.patterns import FLAGS, NOT_BEFORE_DIGIT
 from handover.validators import is_landline, is_mobile
 
@@ -29,18 +37,32 @@ LANDLINE = "CN_LANDLINE"
 _SEP = r"[ \-·.]"
 # not inside a digit run (also one written in groups: 6217 0002 8301 …), not the decimals of an amount
 _START = r"(?<![0-9+])(?<![0-9][.．])(?<![0-9][ \-·])"
-_END = NOT_BEFORE_DIGIT + r"(?![.．·\- ][0-9])"
+# … nor followed by another group of digits, unless that is an amount (充值159 0183 6274 50元)
+_END = NOT_BEFORE_DIGIT + r"(?![.．·\-][0-9])(?! [0-9]++(?![元块]))"
 _PREFIX = r"(?:(?:\+|00)?86[ -]?|[(（]\+?86[)）] ?)"
 
 MOBILE_PATTERNS = [
     # eleven digits, one separator at most between any two (138 1234 5678, 1382 2601947, 1 3 8 1 2 …)
-    Pattern("mobile", _START + _PREFIX + r"?1" + _SEP + r"?[3-9](?:" + _SEP + r"?[0-9]){9}" + _END, 0.5),
+    Pattern("mobile", _START + _PREFIX + r"?1" + _SEP + rf"?[{phones.SECOND_DIGITS}](?:" + _SEP + r"?[0-9]){9}" + _END, 0.5),
+    # Taiwan: 09 + eight digits, grouped 4-3-3 (0912-345-678) or after +886 without the 0
+    Pattern(
+        "mobile (Taiwan)",
+        _START + r"(?:(?:(?:\+|00)886[ -]?|[(（]\+?886[)）] ?)9[0-9]{2}|09[0-9]{2})[ -][0-9]{3}[ -]?[0-9]{3}" + _END,
+        0.5,
+    ),
+    # any other country code (+852 6182 7340, +44 7700 900123, +84 913 572 086): E.164 allows 15 digits
+    Pattern(
+        "phone (country code)",
+        r"(?<![0-9A-Za-z+])(?:\+(?!86)[1-9][0-9]{0,2}[ -]?|00(?!86)[1-9][0-9]{0,2}[ -])\(?[0-9]{1,4}\)?(?:[ -]?[0-9]){6,11}"
+        + _END,
+        0.5,
+    ),
 ]
 
 _AREA = r"(?:10|2[0-9]|[3-9][0-9]{2})"  # without the trunk 0
 # seven or eight digits not starting with 0 or 1, run together or in two groups (6234 5678, 826-7318)
 _LOCAL = r"[2-9](?:[0-9]{6,7}|[0-9]{2,3}[ -][0-9]{4})"
-_EXTENSION = r"(?:(?:-|转| ?(?:ext|EXT|Ext)\.? ?|#)[0-9]{1,6})?"
+_EXTENSION = r"(?:(?:-| ?(?:转|分机|ext|EXT|Ext)\.? ?|#)[0-9]{1,6})?"
 LANDLINE_PATTERNS = [
     Pattern(
         "landline (separated)",
@@ -48,9 +70,9 @@ LANDLINE_PATTERNS = [
         + r"(?:"
         + _PREFIX
         + _AREA
-        + r"|[(（]0"
+        + r"|[(（]0(?:"
         + _AREA
-        + r"[)）] ?|0"
+        + r"|[2-8])[)）] ?|0"
         + _AREA
         + r")[ -]?"
         + _LOCAL
@@ -93,7 +115,7 @@ LANDLINE_CONTEXT = [
 ]
 
 _INTERNATIONAL = re.compile(r"^(?:(?:\+|00)86[ -]?|[(（]\+?86[)）] ?)")
-_EXTENSION_MARK = re.compile(r" ?(?:转|ext\.?|EXT\.?|Ext\.?|#) ?")
+_EXTENSION_MARK = re.compile(r" ?(?:转|分机|ext\.?|EXT\.?|Ext\.?|#) ?")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 
 
@@ -104,8 +126,8 @@ _LOCAL_ONLY = re.compile(r"[2-9][0-9]{6,7}")
 class MobileRecognizer(PatternRecognizer):
     """Mainland mobile numbers (``1`` + ``3``–``9`` + 9 digits)."""
 
-    # every match holds this many ASCII digits or more (eleven digits, whatever the separators)
-    MIN_DIGITS = 11
+    # every match holds this many ASCII digits or more, in one number (eight with a country code, ten in Taiwan, eleven)
+    MIN_DIGITS = 8
 
     def __init__(self) -> None:
         super().__init__(
@@ -119,14 +141,39 @@ class MobileRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool | None:
         digits = _NOT_DIGIT.sub("", pattern_text)
-        national = digits[-11:] if len(digits) in (13, 15) and digits[:-11] in ("86", "0086") else digits
-        return None if is_mobile(national) else False
+        if pattern_text.lstrip("(（").startswith(("+", "00")) and not digits.startswith(("86", "0086")):
+            return None if 8 <= len(digits.removeprefix("00")) <= 15 else False  # another country's
+        if digits.startswith(("09", "8869", "008869")):
+            return None  # Taiwan's
+        return None if is_mobile(phones.national(digits)) else False
+
+
+# Hong Kong and Macao numbers have eight digits and no trunk prefix (mobiles start 4–9 in Hong Kong, 6 in
+# Macao): without a phone word before them they are any eight digits
+LOCAL_MOBILE_PATTERNS = [Pattern("mobile (8 digits)", _START + r"[4-9][0-9]{3}[ -]?[0-9]{4}" + _END, 0.05)]
+LOCAL_MOBILE_CONTEXT = ["手机", "电话", "联络", "联系", "whatsapp", "fps", "转数快", "微信", "号码", "mobile", "tel"]
+
+
+class LocalMobileRecognizer(PatternRecognizer):
+    """Eight-digit mobiles (Hong Kong, Macao) after a phone word."""
+
+    MIN_DIGITS = 8
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=MOBILE,
+            name="LocalMobileRecognizer",
+            supported_language="zh",
+            patterns=LOCAL_MOBILE_PATTERNS,
+            context=LOCAL_MOBILE_CONTEXT,
+            global_regex_flags=FLAGS,
+        )
 
 
 class LandlineRecognizer(PatternRecognizer):
     """Mainland landline numbers with area code."""
 
-    # every match holds this many ASCII digits or more (a local number of seven or eight digits)
+    # every match holds this many ASCII digits or more, in one number (a local number of seven or eight digits)
     MIN_DIGITS = 7
 
     def __init__(self) -> None:

@@ -60,7 +60,7 @@ class ResidentIdRecognizer(PatternRecognizer):
     """18-character resident IDs whose check character, province code and birth date are valid, and the
     15-digit first-generation numbers (weak: no check digit)."""
 
-    # every match holds this many ASCII digits or more (14 of the 15-digit number, then the 15th)
+    # every match holds this many ASCII digits or more, in one number (14 of the 15-digit number, then the 15th)
     MIN_DIGITS = 15
 
     def __init__(self) -> None:

@@ -8,7 +8,11 @@ none of these numbers carries a public check digit, so the base scores are low a
 Passports (CN_PASSPORT):
 - ordinary, PRC: ``E`` + 8 digits, or ``E`` + a letter (not I/O) + 7 digits (since 2012); older ``G`` + 8;
 - diplomatic / service / public-affairs: ``DE`` / ``SE`` / ``PE`` + 7 digits;
-- Hong Kong SAR: ``K`` + 8 digits; Macau SAR: ``MA`` + 7 digits.
+- Hong Kong SAR: ``K`` + 8 digits; Macau SAR: ``MA`` + 7 digits;
+- any other country's (ICAO 9303 allows up to nine letters and digits: German ``C4K7N2R91``, Russian
+  ``75 4081932``, Vietnamese ``B8102394``, Canadian ``AB123987``, British and American nine digits): six to
+  nine capitals and digits, at least five of them digits (a Russian number's series and number may stand
+  apart), scored below the threshold — only a passport context word (护照, passport) makes it count.
 
 Permits (CN_TRAVEL_PERMIT):
 - home-return permit (港澳居民来往内地通行证): ``H`` (Hong Kong) or ``M`` (Macau) + 8 digits, or + 10 on
@@ -41,6 +45,9 @@ PASSPORT_PATTERNS = [
     Pattern("passport (ordinary)", _bounded(r"(?:E[0-9]{8}|E" + _LETTER + r"[0-9]{7}|G[0-9]{8})"), 0.4),
     Pattern("passport (official)", _bounded(r"[DSP]E[0-9]{7}"), 0.4),
     Pattern("passport (HK/Macau SAR)", _bounded(r"(?:K[0-9]{8}|MA[0-9]{7})"), 0.3),
+    Pattern(
+        "passport (other countries)", _bounded(r"(?:[0-9]{2} [0-9]{7}|(?=(?:[A-Z]*[0-9]){5})[A-Z0-9]{6,9})"), 0.05
+    ),
 ]
 PERMIT_PATTERNS = [
     Pattern("home-return permit", _bounded(r"[HM](?:[0-9]{10}|[0-9]{8})"), 0.3),
@@ -51,14 +58,14 @@ PERMIT_PATTERNS = [
 # below the threshold whatever the number: only a context word (+0.35) makes it count
 TAIWAN_PERMIT_PATTERNS = [Pattern("Taiwan compatriot permit", _bounded(r"[0-9]{8}"), 0.05)]
 
-PASSPORT_CONTEXT = ["护照", "证件", "passport", "出国", "签证"]
+PASSPORT_CONTEXT = ["护照", "passport"]
 PERMIT_CONTEXT = ["通行证", "回乡证", "回乡", "港澳", "台湾", "台胞", "证件", "permit"]
 TAIWAN_PERMIT_CONTEXT = ["台胞", "台湾居民", "通行证"]
 
 
 class PassportRecognizer(PatternRecognizer):
-    # any match holds at least this many ASCII digits (every document number has seven digits or more): a cheap test before the search
-    MIN_DIGITS = 7
+    # any match holds at least this many ASCII digits: a cheap test before the search
+    MIN_DIGITS = 5
 
     def __init__(self) -> None:
         super().__init__(
@@ -69,6 +76,12 @@ class PassportRecognizer(PatternRecognizer):
             context=PASSPORT_CONTEXT,
             global_regex_flags=FLAGS,
         )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        # another country's number: five digits at least, and not a date or an amount of only digits
+        # shorter than seven
+        digits = sum(c.isdigit() for c in pattern_text)
+        return None if digits >= 5 and (digits >= 7 or not pattern_text.isdigit()) else False
 
 
 class TravelPermitRecognizer(PatternRecognizer):

@@ -31,7 +31,7 @@ class UsccRecognizer(PatternRecognizer):
     """USCCs with a valid check character. An all-digit value that is also a valid resident ID is left to
     :class:`~handover.pii.recognizers.resident_id.ResidentIdRecognizer` (the ID rule is the stricter one)."""
 
-    # every match holds this many ASCII digits or more (the six digits of the region code)
+    # every match holds this many ASCII digits or more, in one number (the six digits of the region code)
     MIN_DIGITS = 6
 
     def __init__(self) -> None:
