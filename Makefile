@@ -53,14 +53,17 @@ clean:
 	rm -rf .handover
 
 # The transfer at scale beside a bare parse + COPY floor, free-text masking beside a naive Presidio
-# BatchAnalyzerEngine, backup / verify / restore beside a bare COPY-out floor, then the export corpus we did
+# BatchAnalyzerEngine, the hand-written notes through the whole pipeline (what the analyst can read),
+# backup / verify / restore beside a bare COPY-out floor, then the export corpus we did
 # not write (tests/corpus/exports) beside our own sample; all append to bench/RESULTS.md (not tests).
 BENCH_ARGS ?=
 PII_BENCH_ARGS ?=
+PII_TIER_BENCH_ARGS ?=
 BACKUP_BENCH_ARGS ?=
 CORPUS_BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/pii.py --results bench/RESULTS.md $(PII_BENCH_ARGS)
+	$(BIN)/python bench/pii_tier.py --results bench/RESULTS.md $(PII_TIER_BENCH_ARGS)
 	$(BIN)/python bench/backup.py --results bench/RESULTS.md $(BACKUP_BENCH_ARGS)
 	$(BIN)/python bench/corpus.py --results bench/RESULTS.md $(CORPUS_BENCH_ARGS)

@@ -6,7 +6,7 @@ table, compressed and encrypted on this side (AES-256-GCM, a fresh data key per 
 master key), with a signed manifest; then checks it and applies the retention policy.
 
 Runs nightly at 02:00 Asia/Shanghai, and after every successful `branch_transfer` (Asset
-`handover://target-store`).
+`handover://target-store`, URI `x-handover://target-store`).
 
 1. **take_backup** — the snapshot, into connection `handover_backup` (S3/MinIO or a folder).
 2. **verify_backup** — the manifest's signature, every object present with its size, the ciphertext SHA-256
