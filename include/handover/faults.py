@@ -13,7 +13,8 @@ import os
 import signal
 
 POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "load.after_prebuild",
-          "merge.during", "merge.before_commit", "deliver.after_send", "deliver.after_record")
+          "merge.during", "merge.before_commit", "deliver.after_send", "deliver.after_send_sms",
+          "deliver.after_send_email", "deliver.after_send_letter", "deliver.after_record")
 _hits: dict[str, int] = {}
 
 

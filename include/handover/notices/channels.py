@@ -5,7 +5,7 @@ whose provider can be asked, ``lookup(key)`` (what it knows of a message by its 
   message: text and HTML alternatives). The message's ``Message-ID`` is its idempotency key. SMTP cannot be
   asked afterwards whether a message arrived (RFC 5321 §6.1), so a message killed between its send and its
   receipt is never sent again on this channel: the deliverer marks it ``in_doubt`` and the notice falls
-  back to a letter.
+  back to its next channel.
 - :class:`SmsGateway` — SMS through a provider's HTTP API: a JSON request signed with HMAC-SHA256 over the
   timestamp and the body (``X-Handover-Timestamp``, ``X-Handover-Signature``), the idempotency key as
   ``client_ref``; the provider's receipt (message id, status) comes back; ``GET /messages/<client_ref>``

@@ -17,7 +17,7 @@ For each batch (oldest due first, ``FOR UPDATE SKIP LOCKED``):
 ``claimed`` were never sent (they go back to the queue) and at most one per channel is ``sending``: in
 doubt. A channel that can be asked (the SMS gateway by ``client_ref``, the letter batch) is asked, and the
 message is recorded as the provider has it, or sent if it never arrived; SMTP cannot be asked, so an e-mail
-in doubt is never sent again — ``in_doubt``, and the notice falls back to a letter. Nothing is sent twice.
+in doubt is never sent again — ``in_doubt``, and the notice falls back to its next channel. Nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ def _valid(channel: str, value: str | None) -> str | None:
 
 
 class Deliverer:
-    def __init__(self, conn, ciphers: Callable[[str], object], facts: Callable[[str], render.NoticeFacts],
+    def __init__(self, conn, ciphers: Callable[[str], object], facts: Callable[[int], render.NoticeFacts],
                  channels: dict, settings: DeliverySettings | None = None, *, sleep=time.sleep,
                  clock=time.monotonic) -> None:
-        """``ciphers(branch)`` opens a branch's field cipher; ``facts(branch)`` what its notices say;
+        """``ciphers(branch)`` opens a branch's field cipher; ``facts(notice run)`` what its notices say;
         ``channels`` name → channel (``sms``, ``email``, ``letter``)."""
         self.conn, self.ciphers, self.facts, self.channels = conn, ciphers, facts, channels
         self.settings = settings or DeliverySettings()
@@ -160,7 +160,8 @@ class Deliverer:
                         "FOR UPDATE SKIP LOCKED) UPDATE control.outbox o SET state = 'claimed', "
                         "claimed_at = clock_timestamp() FROM due WHERE o.id = due.id "
                         "RETURNING o.id, o.notice_id, o.branch_id, o.customer_id, o.channel, o.idempotency_key, "
-                        "o.attempts", (self.settings.batch,))
+                        "o.attempts, (SELECT run_id FROM control.notices n WHERE n.id = o.notice_id)",
+                        (self.settings.batch,))
             rows = sorted(cur.fetchall())
         self.conn.commit()
         if not rows:
@@ -169,10 +170,9 @@ class Deliverer:
             mine = [r for r in rows if r[2] == branch]
             with self.conn.cursor() as cur:
                 contacts = Contacts(cur, self.ciphers(branch), branch, [r[3] for r in mine])
-            facts = self.facts(branch)
             try:
                 for row in mine:
-                    self._one(row, contacts, facts)
+                    self._one(row[:7], contacts, self.facts(row[7]))
             finally:
                 contacts.clear()
         return True
@@ -204,6 +204,7 @@ class Deliverer:
         self._wait_for_rate()
         outcome = channel.send(message)
         faults.point("deliver.after_send")
+        faults.point(f"deliver.after_send_{channel_name}")
         with self.conn.cursor() as cur:
             self._record(cur, row_id, notice_id, channel_name, attempts + 1, outcome)
         self.conn.commit()
@@ -250,6 +251,44 @@ class Deliverer:
         cur.execute("UPDATE control.notices SET status = %s, updated_at = clock_timestamp() WHERE id = %s",
                     (state if state in outbox.STATUSES else "failed", notice_id))
         outbox.fall_back(cur, notice_id, channel, reason)
+
+
+class RunFacts:
+    """What each notice run's messages say: its branch's contract as of the day the run was prepared (the
+    deadline is that day plus the contract's ``respond_within``). A contract changed since the run was
+    prepared stops the deliverer: the texts would not be what was decided."""
+
+    def __init__(self, conn, contracts: dict) -> None:
+        self.conn, self.contracts, self._cache = conn, contracts, {}
+
+    def __call__(self, run_id: int) -> render.NoticeFacts:
+        if run_id not in self._cache:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT branch_id, contract_sha256, prepared_on FROM control.notice_runs WHERE id = %s",
+                            (run_id,))
+                branch, sha, prepared_on = cur.fetchone()
+            contract = self.contracts.get(branch)
+            if contract is None or contract.sha256 != sha:
+                raise render.NoticeError(
+                    f"notice run {run_id} of branch {branch} was prepared from contract {sha[:12]}, and "
+                    f"{'no contract of the branch was given' if contract is None else f'the contract given is {contract.sha256[:12]}'}: "
+                    "deliver with the contract it was prepared from")
+            self._cache[run_id] = render.NoticeFacts.of(contract, prepared_on)
+        return self._cache[run_id]
+
+
+def ciphers(conn, master) -> Callable[[str], object]:
+    """A branch's field cipher (its data key, unwrapped by the master key), opened once per branch."""
+    from handover.store.keys import Keyring
+
+    opened: dict[str, object] = {}
+
+    def cipher(branch: str):
+        if branch not in opened:
+            opened[branch] = Keyring(conn, master, branch).cipher
+        return opened[branch]
+
+    return cipher
 
 
 def collect_reports(conn, gateway, *, older_than: float = 0.0) -> dict:
