@@ -41,7 +41,8 @@ class DeliverySettings:
     batch: int = 200
     per_second: float = 20.0  # the providers' rate limit (0: none)
     backoff: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0)  # seconds before attempts 2, 3, 4, 5
-    deadline: float | None = None  # stop draining after this many seconds (the task runs again)
+    deadline: float | None = 3600.0  # stop draining after this many seconds (what is left is counted pending)
+    wait: bool = True  # wait for retries that fall due before the deadline
 
     @property
     def max_attempts(self) -> int:
@@ -113,15 +114,33 @@ class Deliverer:
             while True:
                 if self.settings.deadline is not None and self.clock() - started > self.settings.deadline:
                     break
-                if not self._batch():
+                if self._batch():
+                    continue
+                due_in = self._next_due_in()
+                left = None if self.settings.deadline is None else self.settings.deadline - (self.clock() - started)
+                if due_in is None or not self.settings.wait or (left is not None and due_in > left):
                     break
+                self.sleep(max(due_in, 0.01))
         finally:
             for channel in self.channels.values():
                 channel.close()
             with self.conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
             self.conn.commit()
-        return dict(sorted(self.counts.items()))
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM control.outbox WHERE state IN ('queued', 'retry')")
+            pending = cur.fetchone()[0]
+        self.conn.commit()
+        return dict(sorted(self.counts.items())) | {"pending": pending}
+
+    def _next_due_in(self) -> float | None:
+        """Seconds until the next retry falls due (None: nothing waits)."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) FROM control.outbox "
+                        "WHERE state IN ('queued', 'retry')")
+            value = cur.fetchone()[0]
+        self.conn.commit()
+        return None if value is None else float(value)
 
     def _recover(self) -> None:
         """Rows a killed deliverer left: claimed (never sent) back to the queue; sending (in doubt) asked of
