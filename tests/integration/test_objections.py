@@ -120,3 +120,22 @@ def test_a_file_of_sms_replies_opts_out_objects_and_withdraws(store_and_people, 
     assert a["客户编号"].strip() not in json.dumps(summary)
     # opting out of marketing is not objecting: the notice the law requires still goes to them
     assert _analytics_of(ctx.dsn, a["客户编号"].strip()) > 0
+
+
+def test_the_handover_page_counts_notices_and_objections_without_a_customer(store_and_people, sample_contract):
+    from handover import overview
+    from handover_airflow.ui import render_page
+
+    ctx, hasher, people = store_and_people
+    person = people[7]
+    with psycopg2.connect(ctx.dsn) as conn:
+        outbox.prepare(conn, load_contract(sample_contract), prepared_on=dt.date(2026, 12, 2), requested_by="t")
+        objections.record(conn, hasher, kind="objection", id_kind="mobile", value=person["手机号码"],
+                          branch_id=None, source="letter", received_by="clerk")
+        data = overview.overview(conn)
+    seen = data["customers"]
+    assert sum(seen["notices"][BRANCH].values()) > 0 and seen["notices"][BRANCH]["objected"] == 1
+    assert seen["objections"]["objection"]["by_source"] == {"letter": 1}
+    page = render_page(data)
+    assert 'id="customers"' in page and "objected" in page
+    assert person["手机号码"] not in page and person["姓名"] not in page and person["客户编号"].strip() not in page
