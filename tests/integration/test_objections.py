@@ -118,8 +118,24 @@ def test_a_file_of_sms_replies_opts_out_objects_and_withdraws(store_and_people, 
     assert again["objection_repeated"] == again["withdrawal_repeated"] == 1 and requests == 2
     assert summary["marketing_optouts"] == 1 and summary["objection"]["by_source"] == {"sms_reply": 1}
     assert a["客户编号"].strip() not in json.dumps(summary)
-    # opting out of marketing is not objecting: the notice the law requires still goes to them
+    # opting out of marketing is not objecting: the notice the law requires still goes to them, offers do not
     assert _analytics_of(ctx.dsn, a["客户编号"].strip()) > 0
+    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
+        audience = objections.marketing_audience(cur, BRANCH)
+        cur.execute("SELECT count(*) FROM vault.customers")
+        everyone = cur.fetchone()[0]
+        told = outbox.prepare(conn, load_contract(_contract_path()), prepared_on=dt.date(2026, 12, 2),
+                              requested_by="t")
+        cur.execute("SELECT count(*) FROM control.notices WHERE customer_id = %s", (a["客户编号"].strip(),))
+        assert cur.fetchone()[0] == 1
+    assert len(audience) == everyone - 3 and a["客户编号"].strip() not in audience
+    assert told["new"] == everyone - 2  # the objector and the withdrawn customer are not notified
+
+
+def _contract_path():
+    from tests.conftest import ROOT
+
+    return ROOT / "contracts" / "sample_branch.yaml"
 
 
 def test_the_handover_page_counts_notices_and_objections_without_a_customer(store_and_people, sample_contract):

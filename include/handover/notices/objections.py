@@ -130,6 +130,16 @@ def opt_out(conn, hasher, *, id_kind: str, value: str, branch_id: str | None, so
     return len(customers)
 
 
+def marketing_audience(cur, branch_id: str) -> list[str]:
+    """The branch's customers an offer may go to: loaded, not opted out of marketing, not objecting or
+    withdrawn. (The transfer notice is not marketing: it goes to everyone who has not objected.)"""
+    cur.execute("SELECT c.customer_id FROM vault.customers c WHERE c.branch_id = %s AND NOT EXISTS "
+                "(SELECT FROM control.marketing_optouts m WHERE m.branch_id = c.branch_id AND m.customer_id = "
+                "c.customer_id) AND NOT EXISTS (SELECT FROM control.objections o WHERE o.branch_id = c.branch_id "
+                "AND o.customer_id = c.customer_id) ORDER BY 1", (branch_id,))
+    return [r[0] for r in cur.fetchall()]
+
+
 def process_replies(conn, hasher, raw: bytes, *, file: str, received_by: str) -> dict:
     """An inbound file of SMS replies (CSV, UTF-8: ``mobile,text`` with a header): each acted on by its intent.
     Counts per intent and outcome (a line whose mobile is not one counts as invalid_mobile), never a value."""
