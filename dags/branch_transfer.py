@@ -153,10 +153,13 @@ def branch_transfer():
         from handover import transfer
         return run(transfer.act_on_resend)
 
-    @task(outlets=[TARGET_STORE])  # branch_backup follows
-    def publish_manifest(decided: dict) -> dict:
+    @task(outlets=[TARGET_STORE])  # branch_backup and customer_notice follow
+    def publish_manifest(decided: dict, params=None, outlet_events=None) -> dict:
         from handover import transfer
-        return run(transfer.publish_manifest)
+        published = run(transfer.publish_manifest)
+        outlet_events[TARGET_STORE].extra = {"contract": params["contract"], "branch_id": params["branch_id"],
+                                             "dry_run": bool(params["dry_run"])}  # whom customer_notice tells
+        return published
 
     @task
     def scan_for_leaks(manifest: dict) -> dict:

@@ -24,6 +24,12 @@
                                                       file erasure requests, one per line of stdin (or one
                                                       asked for), each checked by its kind's rule and stored
                                                       as a keyed hash only; one bad line refuses them all
+    handover objection --dsn DSN --kind customer_id|mobile|id_number [--branch B] [--withdrawal]
+                                                      a customer objects to the transfer (or withdraws
+                                                      consent), identifiers on stdin as for erase:
+                                                      processing stops at once, an erasure request follows
+    handover replies --dsn DSN FILE                   an inbound file of SMS replies (mobile,text): 退订/TD
+                                                      stop marketing, 反对/撤回 object or withdraw
     handover hold place|release|list --dsn DSN ...   legal holds on a branch or a customer
     handover erasures --dsn DSN                       every erasure request's state
     handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
@@ -358,6 +364,41 @@ def _erase(args) -> int:
     return 0
 
 
+def _objection(args) -> int:
+    from handover.notices import objections
+    from handover.store import connect
+
+    if args.kind == "customer_id" and not args.branch:
+        raise HandoverError("a customer id names a customer within a branch: give --branch too")
+    values = _identifiers(args.kind)  # every line checked before anything is recorded
+    kind = "withdrawal" if args.withdrawal else "objection"
+    by = args.received_by or os.environ.get("USER", "cli")
+    found = unknown = 0
+    with connect(args.dsn, "objection") as conn:
+        hasher = _blind_index(conn)
+        for value in values:
+            outcomes = objections.record(conn, hasher, kind=kind, id_kind=args.kind, value=value,
+                                         branch_id=args.branch, source=args.source, received_by=by)
+            found += len(outcomes)
+            unknown += not outcomes
+    print(f"{kind}: {found} customer(s) — processing stopped (analytics rows removed, waiting messages cancelled)"
+          f" and an erasure request filed for each; {unknown} identifier(s) matched no customer. "
+          "`handover erasures` shows the requests' state")
+    return 0
+
+
+def _replies(args) -> int:
+    from handover.notices import objections
+    from handover.store import connect
+
+    path = Path(args.file)
+    with connect(args.dsn, "replies") as conn:
+        counts = objections.process_replies(conn, _blind_index(conn), path.read_bytes(), file=path.name,
+                                            received_by=args.received_by or os.environ.get("USER", "cli"))
+    print(json.dumps(counts, ensure_ascii=False))
+    return 0
+
+
 def _hold(args) -> int:
     from handover.purge import erasure
     from handover.store import connect
@@ -559,6 +600,20 @@ def main(argv: list[str] | None = None) -> int:
                                                         "purpose_achieved", "retention_ended"))
     era.add_argument("--requested-by")
     era.set_defaults(func=_erase)
+    obj = sub.add_parser("objection", help="a customer objects to the transfer or withdraws consent (identifiers "
+                                           "on stdin, one per line, or at the prompt)")
+    obj.add_argument("--dsn", required=True)
+    obj.add_argument("--kind", required=True, choices=("customer_id", "mobile", "id_number"))
+    obj.add_argument("--branch", help="the branch (required for a customer id)")
+    obj.add_argument("--withdrawal", action="store_true", help="consent withdrawn (default: an objection)")
+    obj.add_argument("--source", default="cli", choices=("cli", "letter", "page"), help="how it reached us")
+    obj.add_argument("--received-by")
+    obj.set_defaults(func=_objection)
+    rep = sub.add_parser("replies", help="act on an inbound file of SMS replies (CSV: mobile,text)")
+    rep.add_argument("--dsn", required=True)
+    rep.add_argument("file")
+    rep.add_argument("--received-by")
+    rep.set_defaults(func=_replies)
     hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
     place = hold.add_parser("place", help="hold a branch (--branch) or customers (--kind; one per line of stdin)")
     place.add_argument("--dsn", required=True)

@@ -37,9 +37,50 @@ AUTO = "auto"  # an extra column's PII class decided by sampling its values (`ha
 
 
 @dataclass(frozen=True)
+class Contact:
+    """The receiving party's personal-information contact (个人信息保护负责人 or the office that answers)."""
+    name: str
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class Party:
     name: str
     uscc: str | None
+    # How customers reach the party (PIPL Art. 22: the recipient's name and contact details). Optional in a
+    # contract without a ``notice:`` section; required with one.
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    pi_contact: Contact | None = None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "uscc": self.uscc}
+        for key in ("address", "phone", "email"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.pi_contact:
+            out["pi_contact"] = {k: v for k, v in self.pi_contact.__dict__.items() if v}
+        return out
+
+
+RIGHTS = ("object", "withdraw", "correct", "delete")  # how each is exercised: said in every notice
+NOTICE_CHANNELS = ("sms", "email", "letter")  # a customer's channels, in the contract's order of preference
+NOTICE_KEYS = {"purposes", "methods", "categories", "retention", "rights", "respond_within", "channels"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What every customer is told after the transfer (告知, PIPL Art. 17 and 22): the receiving party's name
+    and contacts come from the contract's party; the rest from its ``notice:`` section."""
+    purposes: tuple[str, ...]
+    methods: tuple[str, ...]
+    categories: tuple[str, ...]
+    retention: str  # how long the information is kept, in words the customer reads
+    rights: dict[str, str]  # RIGHTS → how to exercise it
+    respond_within: Duration  # the deadline to object, counted from the day the notice is prepared
+    channels: tuple[str, ...] = NOTICE_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -128,6 +169,7 @@ class Contract:
     min_k: int | None = None  # k-anonymity the analytics customers must reach (None: measured only)
     absent_customers: str = "report"  # a re-sent export without a customer loaded before: keep | report | erase
     residual_thresholds: dict[str, float] | None = None  # analytics.residual: kind → rate (handover.residual)
+    notice: Notice | None = None  # what customers are told (None: the contract says nothing; no notice run)
 
     def source_dir(self, override: str | Path | None = None) -> Path:
         return Path(override) if override else self.location
@@ -136,8 +178,8 @@ class Contract:
         """What a manifest says about the transfer (no customer data lives in a contract)."""
         return {
             "branch": {"id": self.branch_id, "name": self.branch_name},
-            "transferring_party": self.transferring_party.__dict__,
-            "receiving_party": self.receiving_party.__dict__,
+            "transferring_party": self.transferring_party.summary(),
+            "receiving_party": self.receiving_party.summary(),
             "agreement": dict(self.agreement),
             "jurisdiction": self.jurisdiction,
             "contract_sha256": self.sha256,
@@ -304,7 +346,7 @@ def load_contract(path: str | Path) -> Contract:
     version = doc.get("contract_version")
     if version != 1:
         problems.add("contract_version", f"must be 1 (got {_shown(version)})")
-    known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities", "analytics"}
+    known_top = {"contract_version", "branch", "transfer", "retention", "source", "entities", "analytics", "notice"}
     for key in doc:
         if key not in known_top:
             problems.add(str(key), f"unknown key (known: {', '.join(sorted(known_top))})")
@@ -322,7 +364,7 @@ def load_contract(path: str | Path) -> Contract:
         uscc = _text(node, "uscc", f"transfer.{role}", problems, required=False)
         if uscc and not is_uscc(uscc):
             problems.add(f"transfer.{role}.uscc", "is not a valid Unified Social Credit Code (GB 32100 check)")
-        parties[role] = Party(_text(node, "name", f"transfer.{role}", problems) or "", uscc)
+        parties[role] = _party(node, role, uscc, problems)
     agreement_node = _mapping(transfer.get("agreement"), "transfer.agreement", problems)
     agreement = {}
     for kind in ("transfer", "confidentiality"):
@@ -339,6 +381,7 @@ def load_contract(path: str | Path) -> Contract:
         problems.add("transfer.jurisdiction", "use an ISO 3166-1 alpha-2 code such as CN")
 
     retention = _retention(_mapping(doc.get("retention"), "retention", problems), path, problems)
+    notice = _notice(doc["notice"], parties["receiving_party"], problems) if "notice" in doc else None
 
     analytics_node = _mapping(doc.get("analytics") or {}, "analytics", problems)
     masking, min_k = _analytics(analytics_node, problems)
@@ -396,7 +439,95 @@ def load_contract(path: str | Path) -> Contract:
         min_k=min_k,
         absent_customers=absent,
         residual_thresholds=residual,
+        notice=notice,
     )
+
+
+PARTY_KEYS = {"name", "uscc", "address", "phone", "email", "pi_contact"}
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{3,22}[0-9]$")  # 95588, 400-820-8888, 021-6888 8888, +86 21 …
+
+
+def _party(node: dict, role: str, uscc: str | None, problems: _Problems) -> Party:
+    """A party: its name and USCC; the receiving party also how customers reach it (address, phone, e-mail,
+    and its personal-information contact: ``pi_contact: {name, phone, email}``)."""
+    from handover.validators import is_email
+
+    where = f"transfer.{role}"
+    for key in node:
+        if key not in PARTY_KEYS:
+            problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(PARTY_KEYS))})")
+
+    def reach(n: dict, at: str) -> tuple[str | None, str | None]:
+        phone = _text(n, "phone", at, problems, required=False)
+        if phone and not _PHONE.match(phone):
+            problems.add(f"{at}.phone", "a telephone number of digits, spaces, '-' and brackets (such as "
+                                        "021-6888 8888, 400-820-8888 or 95588)")
+        email = _text(n, "email", at, problems, required=False)
+        if email and not is_email(email):
+            problems.add(f"{at}.email", "is not an e-mail address (name@example.cn)")
+        return phone, email
+
+    phone, email = reach(node, where)
+    contact = None
+    if node.get("pi_contact") is not None:
+        cnode = _mapping(node.get("pi_contact"), f"{where}.pi_contact", problems)
+        for key in cnode:
+            if key not in ("name", "phone", "email"):
+                problems.add(f"{where}.pi_contact.{key}", "unknown key (known: email, name, phone)")
+        c_phone, c_email = reach(cnode, f"{where}.pi_contact")
+        if not (c_phone or c_email):
+            problems.add(f"{where}.pi_contact", "give a phone or an e-mail customers can reach the contact by")
+        contact = Contact(_text(cnode, "name", f"{where}.pi_contact", problems) or "", c_phone, c_email)
+    return Party(_text(node, "name", where, problems) or "", uscc,
+                 _text(node, "address", where, problems, required=False), phone, email, contact)
+
+
+def _texts(node: dict, key: str, problems: _Problems) -> tuple[str, ...]:
+    """A notice item that is a list of short texts (one text is taken as a list of one)."""
+    value = node.get(key)
+    if isinstance(value, str) and value.strip():
+        return (value.strip(),)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    problems.add(f"notice.{key}", "is missing" if value is None else "a text or a list of texts")
+    return ()
+
+
+def _notice(value: Any, party: Party, problems: _Problems) -> Notice | None:
+    """``notice:`` — what PIPL Art. 17 asks of a notice (purposes, methods, categories, retention, how to
+    exercise the rights, by when), and with it the receiving party's contacts Art. 22 asks for."""
+    node = _mapping(value, "notice", problems)
+    for key in node:
+        if key not in NOTICE_KEYS:
+            problems.add(f"notice.{key}", f"unknown key (known: {', '.join(sorted(NOTICE_KEYS))})")
+    for key, what in (("address", "its address"), ("phone", "a telephone number"), ("email", "an e-mail address"),
+                      ("pi_contact", "its personal-information contact (pi_contact: {name, phone, email})")):
+        if not getattr(party, key):
+            problems.add(f"transfer.receiving_party.{key}", f"is missing: a notice must tell customers {what} "
+                                                            "(PIPL Art. 22)")
+    purposes, methods, categories = (_texts(node, k, problems) for k in ("purposes", "methods", "categories"))
+    retention = _text(node, "retention", "notice", problems) or ""
+    rights_node = _mapping(node.get("rights"), "notice.rights", problems)
+    rights = {}
+    for right in RIGHTS:
+        rights[right] = _text(rights_node, right, "notice.rights", problems) or ""
+    for key in rights_node:
+        if key not in RIGHTS:
+            problems.add(f"notice.rights.{key}", f"unknown right (known: {', '.join(RIGHTS)})")
+    within = None
+    try:
+        within = Duration.parse(str(node.get("respond_within", "")), "notice.respond_within")
+    except RetentionError:
+        problems.add("notice.respond_within", "the time customers have to object, as a duration such as 30d or 1m")
+    channels = node.get("channels", list(NOTICE_CHANNELS))
+    if not isinstance(channels, list) or not channels or any(c not in NOTICE_CHANNELS for c in channels) \
+            or len(set(channels)) != len(channels):
+        problems.add("notice.channels", f"a list of channels in order of preference, each once: "
+                                        f"{', '.join(NOTICE_CHANNELS)}")
+        channels = list(NOTICE_CHANNELS)
+    if within is None or problems.items:
+        return None
+    return Notice(purposes, methods, categories, retention, rights, within, tuple(channels))
 
 
 def _residual(node: Any, problems: _Problems) -> dict[str, float] | None:

@@ -13,12 +13,18 @@ import os
 import signal
 
 POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "load.after_prebuild",
-          "merge.during", "merge.before_commit")
+          "merge.during", "merge.before_commit", "deliver.after_send", "deliver.after_send_sms",
+          "deliver.after_send_email", "deliver.after_send_letter", "deliver.after_record")
+_hits: dict[str, int] = {}
 
 
 def point(name: str) -> None:
+    """``HANDOVER_KILL_AT=name`` kills at the point's first pass; with ``HANDOVER_KILL_AFTER=n``, its n-th
+    (the middle of a batch)."""
     if os.environ.get("HANDOVER_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        _hits[name] = _hits.get(name, 0) + 1
+        if _hits[name] >= int(os.environ.get("HANDOVER_KILL_AFTER", "1")):
+            os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("HANDOVER_PAUSE_AT") == name:
         _pause(os.environ["HANDOVER_PAUSE_FILE"])
 

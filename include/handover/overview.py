@@ -402,6 +402,22 @@ def schema_version(conn) -> int | None:
         return cur.fetchone()[0]
 
 
+def customers(conn) -> dict:
+    """The customers told and heard: notices per branch by status, objections and withdrawals by source and
+    their erasure requests' state, marketing opt-outs (counts only)."""
+    out: dict = {"notices": {}, "objections": {"objection": {}, "withdrawal": {}, "marketing_optouts": 0}}
+    with conn.cursor() as cur:
+        if not _exists(cur, "control.notices"):
+            return out
+        cur.execute("SELECT branch_id, status, count(*) FROM control.notices GROUP BY 1, 2 ORDER BY 1, 2")
+        for branch, status, n in cur.fetchall():
+            out["notices"].setdefault(branch, {})[status] = n
+    from handover.notices.objections import report
+
+    out["objections"] = report(conn)
+    return out
+
+
 def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprint: str | None = None) -> dict:
     """Everything the page shows, as one JSON-able dict. Reads only; leaves the connection's transaction
     rolled back."""
@@ -415,6 +431,7 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
             "purges": purges(conn),
             "erasures": erasures(conn),
             "legal_holds": legal_holds(conn),
+            "customers": customers(conn),
         }
     finally:
         conn.rollback()
@@ -422,5 +439,5 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
     return result
 
 
-__all__ = ["backups", "erasures", "legal_holds", "manifest", "overview", "plain", "purges", "reconciliation",
+__all__ = ["backups", "customers", "erasures", "legal_holds", "manifest", "overview", "plain", "purges", "reconciliation",
            "restores", "safe_message", "transfers", "validation_summary", "verification"]

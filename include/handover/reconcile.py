@@ -33,7 +33,9 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
                     token=sql.Identifier(analytics.token_name(entity)),
                     staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity))))
         loaded, in_tier = cur.fetchone()
-        found = {"loaded": loaded, "analytics": in_tier}
+        withheld = _withheld_from_analytics(cur, entity, tag) if in_tier < loaded else 0
+        # rows of customers who objected or withdrew consent are kept out of the analytics tier on purpose
+        found = {"loaded": loaded, "analytics": in_tier + withheld, "analytics_withheld": withheld}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
             extra = sql.SQL("JOIN {p} p ON p.entity = q.entity AND p.source_line = s.source_line "
                             "AND p.payload_hash = q.payload_hash").format(p=payload_table(tag)) \
@@ -46,6 +48,32 @@ def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
                 (entity, disposition))
             found[disposition] = cur.fetchone()[0]
     return found
+
+
+def _withheld_from_analytics(cur, entity: str, tag: str) -> int:
+    """The run's loaded rows with no analytics row because their customer objected or withdrew consent
+    (:func:`handover.notices.objections.keep_out_of_analytics`)."""
+    model = canonical.entity(entity)
+    names = model.field_names
+    whose = ["v.customer_id"] if "customer_id" in names else []
+    if "account_id" in names and entity != "accounts":
+        whose.append("(SELECT a.customer_id FROM vault.accounts a WHERE a.branch_id = v.branch_id "
+                     "AND a.account_id = v.account_id)")
+    if not whose:
+        return 0
+    objected = " OR ".join(f"o.customer_id = {w}" for w in whose)
+    key = sql.Identifier(model.key)
+    cur.execute(sql.SQL("""
+        SELECT count(*) FROM {t} s
+        JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key} AND v.row_hash = s.row_hash
+        WHERE NOT EXISTS (SELECT FROM {tier} a WHERE a.branch_id = s.branch_id AND a.{token} = s.{staged}
+                          AND a.row_hash = s.row_hash)
+          AND EXISTS (SELECT FROM control.objections o WHERE o.branch_id = v.branch_id AND ({objected}))
+    """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key,
+                tier=sql.Identifier("analytics", entity), token=sql.Identifier(analytics.token_name(entity)),
+                staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity)),
+                objected=sql.SQL(objected)))
+    return cur.fetchone()[0]
 
 
 def reconcile(source_rows: dict[str, int], dispositions: dict[str, dict],

@@ -520,7 +520,8 @@ summary { cursor: pointer; color: var(--info); }
 def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None) -> str:
     transfers = data["transfers"]
     sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
-                _restores_section(data["restores"]), _retention_section(data)]
+                _restores_section(data["restores"]), _retention_section(data),
+                _customers_section(data.get("customers") or {})]
     who = f" · signed in as {esc(user)}" if user else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -531,7 +532,7 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None) 
 {esc(when(data["generated_at"], seconds=True))} (times in UTC+8, Asia/Shanghai){who} ·
 <a href="{esc(base)}/api/overview">JSON</a></span></header>
 <nav><a href="#transfers">Transfers</a><a href="#backups">Backups</a><a href="#restores">Restores</a>
-<a href="#retention">Retention &amp; erasure</a></nav>
+<a href="#retention">Retention &amp; erasure</a><a href="#customers">Customers told &amp; heard</a></nav>
 {"".join(sections)}
 <p class="muted">Only ids of runs, backups and branches, counts, reason codes, dates, sizes, hashes and key
 fingerprints are shown here; no customer value is read for this page.</p>
@@ -763,6 +764,37 @@ def _retention_section(data: dict) -> str:
     if holds["customers"]:
         hold_text.append(f"on {num(holds['customers'])} customer{'s' if holds['customers'] != 1 else ''}")
     out.append(f'<p>Legal holds in force: {"; ".join(hold_text) or "none"}.</p></section>')
+    return "".join(out)
+
+
+def _customers_section(data: dict) -> str:
+    """Notices per branch by status; objections and withdrawals by source and their erasure requests."""
+    out = ['<section id="customers"><h2>Customers told and heard (PIPL Art. 15, 17, 22)</h2><h3>Notices</h3>']
+    notices = data.get("notices") or {}
+    if not notices:
+        out.append('<p class="empty">No notice run yet (DAG <code>customer_notice</code>).</p>')
+    else:
+        out.append('<table><thead><tr><th>branch</th><th class="n">notices</th><th>by status</th></tr></thead><tbody>')
+        for branch, by_status in notices.items():
+            statuses = ", ".join(f"{badge(s)} {num(n)}" for s, n in by_status.items())
+            out.append(f'<tr><td>{esc(branch)}</td><td class="n">{num(sum(by_status.values()))}</td>'
+                       f'<td>{statuses}</td></tr>')
+        out.append("</tbody></table>")
+    heard = data.get("objections") or {}
+    out.append("<h3>Objections and withdrawals</h3>")
+    rows = [(kind, heard.get(kind) or {}) for kind in ("objection", "withdrawal")]
+    if not any(r for _, r in rows):
+        out.append('<p class="empty">None received (<code>handover objection</code>, <code>handover replies</code>).'
+                   "</p>")
+    else:
+        out.append('<table><thead><tr><th>kind</th><th>by source</th><th>erasure requests</th></tr></thead><tbody>')
+        for kind, r in rows:
+            by_source = ", ".join(f"{esc(k)} {num(v)}" for k, v in (r.get("by_source") or {}).items()) or "—"
+            states = ", ".join(f"{badge(k)} {num(v)}" for k, v in (r.get("erasure_requests") or {}).items()) or "—"
+            out.append(f"<tr><td>{esc(kind)}</td><td>{by_source}</td><td>{states}</td></tr>")
+        out.append("</tbody></table>")
+    out.append(f'<p>Marketing opt-outs (退订): {num(heard.get("marketing_optouts", 0))} — offers stop; the notices '
+               "the law requires do not.</p></section>")
     return "".join(out)
 
 

@@ -140,6 +140,10 @@ def merge(conn, contract: Contract, tag: str, run_id: str,
                              "quarantine_rows_written": quarantined,
                              "exclusion_rows_written": excluded,
                              "quarantine_rows_resolved": _resolve_repaired(cur, contract, model, tag, run_id)}
+    from handover.notices.objections import keep_out_of_analytics
+
+    with conn.cursor() as cur:  # customers who objected or withdrew consent: never analysed again
+        written["objections"] = {"analytics_rows_removed": keep_out_of_analytics(cur, contract.branch_id)}
     written["anonymity"] = anonymity.enforce(conn, contract.branch_id, contract.min_k).as_dict()
     faults.point("merge.before_commit")
     with conn.cursor() as cur:  # fresh statistics for the reconciliation's joins

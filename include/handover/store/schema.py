@@ -22,8 +22,9 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 6  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
-#                    6: document types, customer fields, card transactions, field issues
+SCHEMA_VERSION = 7  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+#                    6: document types, customer fields, card transactions, field issues;
+#                    7: customer notices, their outbox, objections and marketing opt-outs (control)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -154,6 +155,52 @@ CREATE TABLE IF NOT EXISTS control.purges (
     id bigserial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz, dry_run boolean NOT NULL, today date NOT NULL, counts jsonb NOT NULL DEFAULT '{}',
     status text NOT NULL DEFAULT 'running');
+
+-- Customers told (PIPL Art. 17, 22), in control so that a restore never rolls back what was sent (and so
+-- never sends it again). A notice run: one notice per loaded customer, its outcome; the outbox: one row per
+-- message, written in the transaction that decides the notice — the customer's key and the channel, never
+-- an address (the deliverer decrypts the contact from the vault, one batch at a time).
+CREATE TABLE IF NOT EXISTS control.notice_runs (
+    id bigserial PRIMARY KEY, branch_id text NOT NULL, kind text NOT NULL, contract_sha256 text NOT NULL,
+    prepared_on date NOT NULL, deadline date NOT NULL, channels text[] NOT NULL, requested_by text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), finished_at timestamptz,
+    status text NOT NULL DEFAULT 'prepared', counts jsonb NOT NULL DEFAULT '{}');
+-- status: queued → attempted → delivered | bounced | undelivered | failed (after retries) | letter (fell back
+-- to a letter) | announcement (no channel reached: the public announcement) | objected (the customer objected
+-- before it went) | skipped (excluded: erased meanwhile)
+CREATE TABLE IF NOT EXISTS control.notices (
+    id bigserial PRIMARY KEY, run_id bigint NOT NULL REFERENCES control.notice_runs (id), branch_id text NOT NULL,
+    customer_id text NOT NULL, kind text NOT NULL, status text NOT NULL DEFAULT 'queued', channel text,
+    reasons text[] NOT NULL DEFAULT '{}', created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), delivered_at timestamptz,
+    UNIQUE (branch_id, kind, customer_id));
+CREATE INDEX IF NOT EXISTS notices_by_run ON control.notices (run_id, status);
+-- state: queued → sending (claimed: the attempt is recorded before anything is sent) → sent (the server's
+-- receipt) | retry (next_attempt_at) | failed | skipped (no valid contact: the notice falls back) |
+-- in_doubt (killed between a send and its receipt on a channel that cannot be asked: never sent again)
+CREATE TABLE IF NOT EXISTS control.outbox (
+    id bigserial PRIMARY KEY, notice_id bigint NOT NULL REFERENCES control.notices (id),
+    idempotency_key text NOT NULL UNIQUE, branch_id text NOT NULL, customer_id text NOT NULL,
+    channel text NOT NULL, state text NOT NULL DEFAULT 'queued', attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(), last_reason text, receipt text,
+    delivery text, created_at timestamptz NOT NULL DEFAULT clock_timestamp(), claimed_at timestamptz,
+    sent_at timestamptz, CHECK (channel IN ('sms', 'email', 'letter')));
+CREATE INDEX IF NOT EXISTS outbox_due ON control.outbox (state, next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS outbox_by_notice ON control.outbox (notice_id);
+
+-- Objections to the transfer and withdrawals of consent (PIPL Art. 15, 44): the customer by key (the key is
+-- resolved from the identifier given through the blind index), how it came, what was done; processing stops
+-- at once and an erasure request (basis consent_withdrawn) takes it from there.
+CREATE TABLE IF NOT EXISTS control.objections (
+    id bigserial PRIMARY KEY, branch_id text NOT NULL, customer_id text NOT NULL, kind text NOT NULL,
+    source text NOT NULL, received_by text NOT NULL, received_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    erasure_request_id bigint, outcome jsonb NOT NULL DEFAULT '{}',
+    CHECK (kind IN ('objection', 'withdrawal')));
+CREATE UNIQUE INDEX IF NOT EXISTS objections_once ON control.objections (branch_id, customer_id, kind);
+-- Marketing opt-outs (退订/TD): offers stop; the notices the law requires do not.
+CREATE TABLE IF NOT EXISTS control.marketing_optouts (
+    branch_id text NOT NULL, customer_id text NOT NULL, source text NOT NULL,
+    opted_out_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (branch_id, customer_id));
 
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
