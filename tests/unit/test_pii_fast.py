@@ -198,6 +198,24 @@ def test_forked_workers_find_what_one_process_finds(engine, found, monkeypatch):
     assert find_pii_many(CORPUS, engine, workers=2) == found
 
 
+def test_forked_workers_are_kept_for_the_next_batch_and_forgotten(engine, found, monkeypatch):
+    """A pool forked for one batch serves the next (no fork, no start); an analyzer the children do not
+    have, or whose recognizers changed, forks anew; ``forget`` ends them."""
+    monkeypatch.setattr(fast, "POOL_MIN_NOTES", 10)
+    monkeypatch.setattr(fast, "_CHUNK_NOTES", 50)
+    fast.forget(engine)
+    assert "pool" not in fast._FORKED
+    assert find_pii_many(CORPUS, engine, workers=2) == found
+    pool = fast._FORKED["pool"]
+    assert find_pii_many(CORPUS[::-1], engine, workers=2) == found[::-1]
+    assert fast._FORKED["pool"] is pool
+    other = analyzer(["宁海涛"])
+    assert find_pii_many(CORPUS, other, workers=2) == find_pii_many(CORPUS, other, workers=1)
+    assert fast._FORKED["pool"] is not pool and fast._FORKED["pool"].serves(engine, 1)
+    fast.forget(engine)
+    assert "pool" not in fast._FORKED
+
+
 def test_workers_from_the_fork_server_find_what_one_process_finds(engine, found, monkeypatch):
     """With another thread running, the workers start from the fork server (a fork would copy its locks)."""
     monkeypatch.setattr(fast, "POOL_MIN_NOTES", 10)

@@ -29,6 +29,9 @@ runs note by note through Presidio itself.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import gc
 import multiprocessing
 import os
 import threading
@@ -36,6 +39,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import regex as re
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer
@@ -320,7 +324,9 @@ def note_analyzer(analyzer: AnalyzerEngine) -> NoteAnalyzer:
 
 def forget(analyzer: AnalyzerEngine) -> None:
     """Drop everything the analysis of notes remembers — the compiled analyzer, the name recognizers'
-    clauses, the model's settled windows — so that a benchmark's next run starts cold."""
+    clauses, the model's settled windows, the kept worker processes — so that a benchmark's next run
+    starts cold."""
+    _shutdown_forked()  # and the workers with what they remember
     _COMPILED.pop(analyzer, None)
     for recognizer in analyzer.registry.recognizers:
         if isinstance(recognizer, names.NameRecognizer):
@@ -328,19 +334,39 @@ def forget(analyzer: AnalyzerEngine) -> None:
     name_model.forget()
 
 
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """The cyclic garbage collector paused: the hot path makes millions of small tuples and lists and no
+    cycles, and with the caches and jieba's dictionary on the heap one full collection in the middle of
+    a batch cost a third of it (0.47 s of 1.5 s on the 3,405 hand-written notes). Reference counting
+    frees everything as before; the collector runs again (where it was running) when the batch is done."""
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine) -> list[list[Span]]:
     """Findings for distinct notes, in one process."""
     compiled = note_analyzer(analyzer)
     found: list[list[Span]] = []
-    for at in range(0, len(notes), _CHUNK_NOTES):  # the model's batches, and what waits for them, bounded
-        chunk = notes[at : at + _CHUNK_NOTES]
-        compiled.prepare(chunk)
-        found.extend(compiled.analyze(note) for note in chunk)
+    with _no_cycle_collection():
+        for at in range(0, len(notes), _CHUNK_NOTES):  # the model's batches, and what waits for them, bounded
+            chunk = notes[at : at + _CHUNK_NOTES]
+            compiled.prepare(chunk)
+            found.extend(compiled.analyze(note) for note in chunk)
     return found
 
 
-# A worker's own analyzer, built by `_start_worker` from the customer names alone.
+# A worker's own analyzer, built by `_start_worker` from the customer names alone (fork-server workers).
 _WORKER: AnalyzerEngine | None = None
+# Analyzers by their id, for forked workers: a child has this process's analyzers as they were when it
+# was forked (its caches, its model session), and finds the one a chunk is for by its id here.
+_ANALYZERS: weakref.WeakValueDictionary[int, AnalyzerEngine] = weakref.WeakValueDictionary()
 
 
 def _customer_names(analyzer: AnalyzerEngine) -> frozenset[str] | None:
@@ -362,25 +388,82 @@ def _start_worker(names: frozenset[str]) -> None:
     _WORKER = engine.analyzer(names)
 
 
-def _analyze_in_worker(notes: list[str]) -> list[list[Span]]:
-    assert _WORKER is not None, "worker started without its analyzer"
-    return _analyze_distinct(notes, _WORKER)
+def _analyze_in_worker(notes: list[str], analyzer_id: int | None = None) -> list[list[Span]]:
+    analyzer = _WORKER if analyzer_id is None else _ANALYZERS.get(analyzer_id)
+    assert analyzer is not None, "worker started without its analyzer"
+    return _analyze_distinct(notes, analyzer)
 
 
 def _ready() -> bool:
-    return _WORKER is not None
+    return True
 
 
-def _pool(processes: int, analyzer: AnalyzerEngine, names: frozenset[str]) -> ProcessPoolExecutor:
-    """Worker processes with the analyzer. Forked from this process when it runs no other thread (a
-    fork copies only the thread that forks, and with it any lock another thread held): they start at
-    once, with the analyzer and its caches. Otherwise from a fork server, a clean process that has the
-    pipeline loaded (:mod:`handover.pii.preload`; its first start takes ~3 s); each builds its own
-    analyzer from the customer names."""
-    global _WORKER
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        _WORKER = analyzer  # what the children inherit
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+class _ForkedPool:
+    """Workers forked from this process, kept for the next batches: a fork takes a few milliseconds, but
+    a pool per call paid it (and the children's first pages copied) for every chunk of a thousand notes.
+    The children know the analyzers that existed when they were forked (``analyzers``, held here so that
+    their ids stay theirs); a batch for another analyzer forks anew. Shut down by :func:`forget`, when
+    this process exits, or when it is found to be another process's (this one forked since)."""
+
+    def __init__(self, processes: int) -> None:
+        self.pid = os.getpid()
+        self.processes = processes
+        self.analyzers = list(_ANALYZERS.values())
+        # an analyzer whose recognizers change afterwards is not the children's any more
+        self.ids = {id(a): _signature(a) for a in self.analyzers}
+        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+
+    def serves(self, analyzer: AnalyzerEngine, processes: int) -> bool:
+        return (
+            self.pid == os.getpid()
+            and self.processes == processes
+            and self.ids.get(id(analyzer)) == _signature(analyzer)
+        )
+
+    def shutdown(self) -> None:
+        if self.pid == os.getpid():
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _signature(analyzer: AnalyzerEngine) -> tuple[str, ...]:
+    return tuple(r.id for r in analyzer.registry.get_recognizers(LANGUAGE, all_fields=True))
+
+
+_FORKED: dict[str, _ForkedPool] = {}  # "pool": the one kept
+_FORKED_LOCK = threading.RLock()  # held while the kept pool is made, used or shut down
+
+
+def _shutdown_forked() -> None:
+    with _FORKED_LOCK:
+        pool = _FORKED.pop("pool", None)
+        if pool is not None:
+            pool.shutdown()
+
+
+atexit.register(_shutdown_forked)
+
+
+def _forked_pool(processes: int, analyzer: AnalyzerEngine) -> _ForkedPool | None:
+    """The kept forked pool for ``analyzer`` (made, or made anew, as needed; call with ``_FORKED_LOCK``
+    held); None where this process runs other threads (a fork copies only the thread that forks, and with
+    it any lock another held)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    pool = _FORKED.get("pool")
+    if pool is not None and pool.serves(analyzer, processes):
+        return pool
+    _shutdown_forked()
+    if threading.active_count() != 1:
+        return None
+    _ANALYZERS[id(analyzer)] = analyzer
+    pool = _FORKED["pool"] = _ForkedPool(processes)
+    return pool
+
+
+def _pool(processes: int, names: frozenset[str]) -> ProcessPoolExecutor:
+    """Worker processes from a fork server, a clean process that has the pipeline loaded
+    (:mod:`handover.pii.preload`; its first start takes ~3 s); each builds its own analyzer from the
+    customer names (for a process that runs other threads, where a fork is not safe)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["handover.pii.preload"])  # no effect once the server runs
     return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(names,))
@@ -389,10 +472,29 @@ def _pool(processes: int, analyzer: AnalyzerEngine, names: frozenset[str]) -> Pr
 def _analyze_on_all_cores(
     notes: list[str], analyzer: AnalyzerEngine, names: frozenset[str], workers: int
 ) -> list[list[Span]]:
-    """The notes split over this process and ``workers - 1`` others, in chunks taken from both ends of
-    one list: this process starts on the notes at once, from the front; the others take chunks from
-    the back once they have started (see `_pool`). A thread here hands them their chunks, so starting
-    them never holds this process up."""
+    """The notes split over this process and ``workers - 1`` others: forked ones, kept for the next
+    batch (`_ForkedPool`), or from the fork server where this process runs other threads (`_pool`)."""
+    with _FORKED_LOCK:
+        forked = _forked_pool(workers - 1, analyzer)
+        if forked is not None:
+            try:
+                return _split(notes, analyzer, workers, forked.executor, id(analyzer))
+            except BrokenProcessPool:
+                _shutdown_forked()  # a worker died: the next batch forks anew
+                raise
+    pool = _pool(workers - 1, names)
+    try:
+        return _split(notes, analyzer, workers, pool, None)
+    finally:
+        pool.shutdown()
+
+
+def _split(
+    notes: list[str], analyzer: AnalyzerEngine, workers: int, pool: ProcessPoolExecutor, analyzer_id: int | None
+) -> list[list[Span]]:
+    """The notes in chunks taken from both ends of one list: this process starts on them at once, from
+    the front; the others take chunks from the back once they have started. A thread here hands them
+    their chunks, so starting them never holds this process up."""
     size = max(64, min(_CHUNK_NOTES, -(-len(notes) // (workers * _CHUNKS_PER_WORKER))))
     chunks = deque(range(0, len(notes), size))
     lock = threading.Lock()
@@ -403,7 +505,6 @@ def _analyze_on_all_cores(
         with lock:
             return (chunks.pop() if from_back else chunks.popleft()) if chunks else None
 
-    pool = _pool(workers - 1, analyzer, names)
     started = pool.submit(_ready)  # in this thread: a fork happens here, before any thread of ours starts
 
     def feed() -> None:
@@ -413,7 +514,7 @@ def _analyze_on_all_cores(
             running: dict = {}
             while True:
                 while len(running) < 2 * (workers - 1) and (at := take(True)) is not None:
-                    running[pool.submit(_analyze_in_worker, notes[at : at + size])] = at
+                    running[pool.submit(_analyze_in_worker, notes[at : at + size], analyzer_id)] = at
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -427,7 +528,6 @@ def _analyze_on_all_cores(
     while (at := take(False)) is not None:
         parts[at] = _analyze_distinct(notes[at : at + size], analyzer)
     feeder.join()
-    pool.shutdown()
     if failure:
         raise failure[0]
     return [spans for at in sorted(parts) for spans in parts[at]]

@@ -206,6 +206,7 @@ _ADDRESSED = re.compile(
 # where candidates start: a surname's first character (compound surnames longest first)
 _SURNAME_FIRST = SURNAMES | {w[0] for w in COMPOUND_SURNAMES}
 _COMPOUND_LENGTHS = sorted({len(w) for w in COMPOUND_SURNAMES}, reverse=True)
+_COMPOUND_FIRST = frozenset(w[0] for w in COMPOUND_SURNAMES)
 _SURNAME_FIRST_CHAR = re.compile("[" + "".join(sorted(_SURNAME_FIRST)) + "]")
 
 # Latin script: a pinyin syllable table (initials × finals that occur), for names written in pinyin
@@ -526,7 +527,11 @@ class NameRecognizer(EntityRecognizer):
             start, char = match.start(), match.group()
             if any(s <= start < e for s, e in taken):
                 continue
-            surname = next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
+            surname = (
+                next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
+                if char in _COMPOUND_FIRST
+                else 1
+            )
             if surname == 1 and char not in SURNAMES:
                 continue
             found = self._candidate(text, index, start, surname)
@@ -589,9 +594,9 @@ class NameRecognizer(EntityRecognizer):
         options = []
         for length in (2, 1):
             given = text[given_at : given_at + length]
-            if len(given) < length or not all("\u4e00" <= c <= "\u9fff" for c in given):
-                continue
-            if any(c in NOT_GIVEN for c in given) and not (length == 2 and given_name):
+            if len(given) < length or not ("\u4e00" <= given[0] <= "\u9fff" and "\u4e00" <= given[-1] <= "\u9fff"):
+                continue  # (one or two characters: the first and the last are all of them)
+            if not NOT_GIVEN.isdisjoint(given) and not (length == 2 and given_name):
                 continue
             if length == 2 and weak_char and not given_name and known.frequency.get(given, 0) >= VERY_COMMON_WORD:
                 continue  # 查女儿, 和中文: a word-like surname character, then a common word
