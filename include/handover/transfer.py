@@ -356,7 +356,8 @@ def reconcile(ctx: RunContext) -> dict:
     source_rows = {e: extract_report(ctx.work_dir, e)["rows"] for e in contract.entities}
     with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
-        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag) for e in contract.entities}
+        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag, contract.branch_id)
+                                                  for e in contract.entities}
         try:
             result = _reconcile(source_rows, dispositions, destinations)
         except Exception as exc:
