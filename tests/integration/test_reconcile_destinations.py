@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-
 from handover import transfer
 from handover.reconcile import verify_destinations
 
