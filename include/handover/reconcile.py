@@ -18,24 +18,62 @@ from handover.store.staging import payload_table
 DISPOSITIONS = ("loaded", "quarantined", "excluded", "duplicates")
 
 
-def verify_destinations(conn, entity: str, tag: str) -> dict[str, int]:
+# A row's keyed content hash (computed over its normalised values, its key among them) as a number:
+# its first 64 bits, signed.
+_HASH_BITS = sql.SQL("('x' || encode(substr(row_hash, 1, 8), 'hex'))::bit(64)::bigint")
+
+
+def _summary(cur, rows: sql.Composable) -> tuple[int, int, int]:
+    """(count, sum, xor) of the rows' content hashes, in one scan."""
+    cur.execute(sql.SQL("SELECT count(*), coalesce(sum({h}::numeric), 0), coalesce(bit_xor({h}), 0) FROM {r} s")
+                .format(h=_HASH_BITS, r=rows))
+    count, total, xor = cur.fetchone()
+    return int(count), int(total), int(xor)
+
+
+def _found_by_summaries(cur, entity: str, tag: str, branch_id: str) -> int | None:
+    """The run's loaded rows, when the branch's vault and analytics partitions hold exactly their content
+    hashes — the same count, sum and xor of the hashes (a branch's first load, or a re-run of an unchanged
+    export): one scan of each instead of a three-way join of millions of rows (13 of the 15 s of this
+    step at 500,000 transactions). None otherwise (other rows there too, or missing ones): the join counts."""
+    from handover.store.partitions import partition_name
+
+    parts = []
+    for schema in ("vault", "analytics"):
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.{partition_name(entity, branch_id)}",))
+        if not cur.fetchone()[0]:
+            return None
+        parts.append(sql.Identifier(schema, partition_name(entity, branch_id)))
+    staged = _summary(cur, staging.loaded(entity, tag))
+    return staged[0] if all(_summary(cur, part) == staged for part in parts) else None
+
+
+def verify_destinations(conn, entity: str, tag: str, branch_id: str | None = None) -> dict[str, int]:
+    """How many of the run's loaded, quarantined and excluded rows the target holds: the loaded ones
+    with their content hash in the vault and in the analytics tier, the others in ops.quarantine (with
+    the payload's hash) and ops.exclusions, by file line. With ``branch_id``, a branch's first load is
+    checked by summaries when it can be (`_found_by_summaries`)."""
     model = canonical.entity(entity)
     key = sql.Identifier(model.key)
     with conn.cursor() as cur:
-        # one pass over the run's loaded rows: each found in the vault and in the analytics tier, with
-        # its content hash
-        cur.execute(sql.SQL("""
-            SELECT count(v.branch_id), count(a.branch_id) FROM {t} s
-            LEFT JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key} AND v.row_hash = s.row_hash
-            LEFT JOIN {tier} a ON a.branch_id = s.branch_id AND a.{token} = s.{staged} AND a.row_hash = s.row_hash
-        """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key,
-                    tier=sql.Identifier("analytics", entity),
-                    token=sql.Identifier(analytics.token_name(entity)),
-                    staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity))))
-        loaded, in_tier = cur.fetchone()
-        withheld = _withheld_from_analytics(cur, entity, tag) if in_tier < loaded else 0
-        # rows of customers who objected or withdrew consent are kept out of the analytics tier on purpose
-        found = {"loaded": loaded, "analytics": in_tier + withheld, "analytics_withheld": withheld}
+        loaded = None if branch_id is None else _found_by_summaries(cur, entity, tag, branch_id)
+        if loaded is not None:
+            found = {"loaded": loaded, "analytics": loaded, "analytics_withheld": 0}
+        else:
+            # one pass over the run's loaded rows: each found in the vault and in the analytics tier, with
+            # its content hash
+            cur.execute(sql.SQL("""
+                SELECT count(v.branch_id), count(a.branch_id) FROM {t} s
+                LEFT JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key} AND v.row_hash = s.row_hash
+                LEFT JOIN {tier} a ON a.branch_id = s.branch_id AND a.{token} = s.{staged} AND a.row_hash = s.row_hash
+            """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key,
+                        tier=sql.Identifier("analytics", entity),
+                        token=sql.Identifier(analytics.token_name(entity)),
+                        staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity))))
+            loaded, in_tier = cur.fetchone()
+            withheld = _withheld_from_analytics(cur, entity, tag) if in_tier < loaded else 0
+            # rows of customers who objected or withdrew consent are kept out of the analytics tier on purpose
+            found = {"loaded": loaded, "analytics": in_tier + withheld, "analytics_withheld": withheld}
         for disposition, table in (("quarantined", "quarantine"), ("excluded", "exclusions")):
             extra = sql.SQL("JOIN {p} p ON p.entity = q.entity AND p.source_line = s.source_line "
                             "AND p.payload_hash = q.payload_hash").format(p=payload_table(tag)) \

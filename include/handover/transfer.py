@@ -19,15 +19,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from handover import archive, checklist, faults, jurisdiction
+from handover import archive, faults, jurisdiction
 from handover import manifest as manifest_mod
 from handover.contract import AUTO, Contract, EntitySpec
 from handover.crypto import signing_key
 from handover.errors import ContractError, StoreError
 from handover.extract import extract_entity as _extract
 from handover.extract import extract_report
-from handover.reconcile import reconcile as _reconcile
-from handover.reconcile import verify_destinations
 from handover.run import RunContext, run_tag
 from handover.sources import database, inspect_source
 from handover.store import ops, partitions, schema, staging
@@ -36,7 +34,6 @@ from handover.store.connection import open_connection, translated
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
 from handover.store.keys import hasher as blind_index
-from handover.store.merge import merge, prebuild_partitions
 from handover.workarea import open_area, remove_area, write_private
 
 
@@ -334,6 +331,7 @@ def load_vault(ctx: RunContext) -> dict:
     contract = ctx.contract()
     if ctx.dry_run:
         return {"dry_run": True}
+    from handover.store.merge import merge, prebuild_partitions  # the load's imports: only the load pays them
     from handover.vault import seal_payloads
 
     with connect(ctx.dsn, "load") as conn:
@@ -352,11 +350,15 @@ def load_vault(ctx: RunContext) -> dict:
 
 
 def reconcile(ctx: RunContext) -> dict:
+    from handover.reconcile import reconcile as _reconcile
+    from handover.reconcile import verify_destinations
+
     contract = ctx.contract()
     source_rows = {e: extract_report(ctx.work_dir, e)["rows"] for e in contract.entities}
     with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
-        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag) for e in contract.entities}
+        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag, contract.branch_id)
+                                                  for e in contract.entities}
         try:
             result = _reconcile(source_rows, dispositions, destinations)
         except Exception as exc:
@@ -415,6 +417,8 @@ def _read_json(path: Path) -> dict:
 
 
 def publish_manifest(ctx: RunContext) -> dict:
+    from handover import checklist
+
     contract = ctx.contract()
     counts = json.loads((ctx.work_dir / "reconciliation.json").read_text())
     sources = json.loads((ctx.work_dir / "sources.json").read_text())

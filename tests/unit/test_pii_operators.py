@@ -242,9 +242,9 @@ def test_apply_column_equals_the_per_value_transform(hasher):
 
 def test_apply_column_generalizes_each_distinct_value_once(monkeypatch):
     calls = []
-    real = ops.generalize
+    real = ops.generalize_many
     monkeypatch.setattr(
-        ops, "generalize", lambda kind, value, level=None: calls.append(value) or real(kind, value, level)
+        ops, "generalize_many", lambda kind, values, level=None: calls.extend(values) or real(kind, values, level)
     )
     ids = [ID_MALE, ID_FEMALE] * 500 + [None]
     out = apply_column(pa.array(ids).dictionary_encode(), Rule("generalize"), kind="CN_RESIDENT_ID")
@@ -428,3 +428,17 @@ def test_classify_a_code_column(zh):
     codes = [f"C{n:06d}" for n in range(50)] + ["ACTIVE", "CLOSED"]
     entity, share, n = classify_column(pa.array(codes), zh)
     assert entity is None and share == 0 and n == 52
+
+
+def test_generalize_many_gives_what_generalize_gives_for_every_value():
+    from handover.pii.values import generalize_many
+
+    values = [ID_MALE, ID_FEMALE, ID_MALE.lower(), f" {ID_FEMALE} ", "110101199003074512", "11010119900307451X", "110101 19900307 4512", "９９0101199003074512",
+              "110101209903074512", "not an id", "", "440305198512310021", "11010119900230451X"]
+    for level in (None, "province", "county"):
+        assert generalize_many("CN_RESIDENT_ID", values, level) == \
+            [generalize("CN_RESIDENT_ID", v, level) for v in values]
+    assert generalize_many("BIRTH_DATE", ["1990-03-07", "x"]) == [generalize("BIRTH_DATE", "1990-03-07"),
+                                                                  generalize("BIRTH_DATE", "x")]
+    with pytest.raises(ValueError):
+        generalize_many("CN_RESIDENT_ID", values, "decade")

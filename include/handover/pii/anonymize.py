@@ -146,4 +146,4 @@ def apply_column(
             f"{', '.join(GENERALIZE_LEVELS)} (set kind in its rule)"
         )
     level = rule.params.get("level")
-    return _per_distinct(strings, lambda distinct: [operators.generalize(kind, v, level) for v in distinct])
+    return _per_distinct(strings, lambda distinct: operators.generalize_many(kind, distinct, level))

@@ -220,6 +220,33 @@ _GENERALIZERS = {
 }
 
 
+def generalize_many(kind: str, values: list[str], level: str | None = None) -> list[str]:
+    """`generalize` over many values, the same answers. Resident IDs are checked at numpy speed
+    (`handover.validators.resident_ids_ok`): one check-character sum per value in Python cost 0.1 ms,
+    10 s of a 100,000-customer chunk."""
+    if kind != "CN_RESIDENT_ID" or not values:
+        return [generalize(kind, v, level) for v in values]
+    import pandas as pd
+
+    from handover.validators import resident_ids_ok
+
+    levels = GENERALIZE_LEVELS[kind]
+    level = level or levels[0]
+    if level not in levels:
+        raise ValueError(f"{kind} generalises to {' or '.join(levels)}, not {level}")
+    numbers = [compact(unicodedata.normalize("NFKC", v).strip()).upper() for v in values]
+    ok = resident_ids_ok(pd.Series(numbers, dtype=object)).tolist()
+    failed = tag(kind)
+    out = []
+    for number, good in zip(numbers, ok, strict=True):
+        if not good:
+            out.append(failed)
+            continue
+        region = number[:6] if level == "county" else number[:2] + "0000"
+        out.append(f"{region}/{number[6:10]}/{'M' if int(number[16]) % 2 else 'F'}")
+    return out
+
+
 def generalize(kind: str, value: str, level: str | None = None) -> str:
     """The generalised form of one value; its tag when the value cannot be read as its kind.
 
