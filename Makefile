@@ -61,9 +61,11 @@ PII_BENCH_ARGS ?=
 PII_TIER_BENCH_ARGS ?=
 BACKUP_BENCH_ARGS ?=
 CORPUS_BENCH_ARGS ?=
+NOTICE_BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/pii.py --results bench/RESULTS.md $(PII_BENCH_ARGS)
 	$(BIN)/python bench/pii_tier.py --results bench/RESULTS.md $(PII_TIER_BENCH_ARGS)
 	$(BIN)/python bench/backup.py --results bench/RESULTS.md $(BACKUP_BENCH_ARGS)
 	$(BIN)/python bench/corpus.py --results bench/RESULTS.md $(CORPUS_BENCH_ARGS)
+	$(BIN)/python bench/notices.py --results bench/RESULTS.md $(NOTICE_BENCH_ARGS)

@@ -37,6 +37,7 @@ class SmtpBehaviour:
 
 
 class _SmtpHandler(socketserver.StreamRequestHandler):
+    disable_nagle_algorithm = True  # replies of several writes would each wait for the client's delayed ACK
     def _say(self, line: str) -> None:
         self.wfile.write(line.encode() + b"\r\n")
         self.wfile.flush()
@@ -140,6 +141,7 @@ class SmsGatewayServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes: without it each reply waits 40 ms
             def log_message(self, *args) -> None:
                 pass
 

@@ -5,17 +5,19 @@ For each batch (oldest due first, ``FOR UPDATE SKIP LOCKED``):
 
 1. **claim** — the rows become ``claimed`` (one commit); their customers' contacts are decrypted from the
    vault for this batch only (the one place a notice's address exists in plaintext, and only in memory).
-2. per message: a missing or invalid contact is ``skipped`` with its reason and the notice falls back to
-   its next channel; otherwise the row becomes ``sending`` with its attempt counted (committed *before*
-   anything is sent), the message goes out with its idempotency key, and the provider's receipt is recorded
-   with the outcome (committed). A transient failure is retried after a back-off (1, 5, 15, 30 minutes by
+2. a missing or invalid contact is ``skipped`` with its reason and the notice falls back to its next
+   channel; every other message becomes ``sending`` with its attempt counted (committed *before* anything
+   is sent), goes out with its idempotency key, and the provider's receipt is recorded with the outcome —
+   for channels that can be asked afterwards (the SMS gateway, the letter batch) the batch is marked and
+   recorded together (two commits a batch); for SMTP each message on its own (two commits a message, so
+   at most one is ever in doubt). A transient failure is retried after a back-off (1, 5, 15, 30 minutes by
    default: several attempts over tens of minutes), then ``failed``; a bounce or an undelivered report
    falls back at once.
 3. between messages the rate limit waits.
 
 **Killed and run again.** One deliverer drains at a time (an advisory lock); so the rows it finds
 ``claimed`` were never sent (they go back to the queue) and at most one per channel is ``sending``: in
-doubt. A channel that can be asked (the SMS gateway by ``client_ref``, the letter batch) is asked, and the
+doubt (for SMTP; a batch's worth for channels that can be asked). A channel that can be asked (the SMS gateway by ``client_ref``, the letter batch) is asked, and the
 message is recorded as the provider has it, or sent if it never arrived; SMTP cannot be asked, so an e-mail
 in doubt is never sent again — ``in_doubt``, and the notice falls back to its next channel. Nothing is sent twice.
 """
@@ -190,38 +192,77 @@ class Deliverer:
             with self.conn.cursor() as cur:
                 contacts = Contacts(cur, self.ciphers(branch), branch, [r[3] for r in mine])
             try:
-                for row in mine:
-                    self._one(row[:7], contacts, self.facts(row[7]))
+                ready = self._messages(mine, contacts)
             finally:
                 contacts.clear()
+            askable = [(r, m) for r, m in ready if getattr(self.channels[r[4]], "can_lookup", False)]
+            if askable:
+                self._send_askable(askable)
+            for row, message in ready:
+                if not getattr(self.channels[row[4]], "can_lookup", False):
+                    self._send_one(row, message)
         return True
 
-    def _one(self, row, contacts: Contacts, facts: render.NoticeFacts) -> None:
-        row_id, notice_id, _branch, customer, channel_name, key, attempts = row
-        field = {"sms": "mobile", "email": "email", "letter": "address"}[channel_name]
-        value = contacts.get(customer, field)
-        why = _valid(channel_name, value)
-        channel = self.channels.get(channel_name)
-        if why is None and channel is None:
-            why = f"{channel_name}_not_configured"
-        if why is not None:
-            with self.conn.cursor() as cur:
-                cur.execute("UPDATE control.outbox SET state = 'skipped', last_reason = %s WHERE id = %s",
-                            (why, row_id))
-                outbox.fall_back(cur, notice_id, channel_name, why)
-            self.conn.commit()
-            self._count(f"skipped_{why}")
-            return
-        message = self._message(channel_name, key, notice_id, value, facts,
-                                contacts.get(customer, "name") if channel_name == "letter" else None)
-        with self.conn.cursor() as cur:  # the attempt is on record before anything leaves
-            cur.execute("UPDATE control.outbox SET state = 'sending', attempts = attempts + 1 WHERE id = %s",
-                        (row_id,))
-            cur.execute("UPDATE control.notices SET status = 'attempted', channel = %s, "
-                        "updated_at = clock_timestamp() WHERE id = %s", (channel_name, notice_id))
+    def _messages(self, rows: list, contacts: Contacts) -> list[tuple]:
+        """The batch's messages, rendered; a missing or invalid contact skipped with its reason (and its
+        notice fallen back) in one transaction."""
+        ready = []
+        with self.conn.cursor() as cur:
+            for row in rows:
+                row_id, notice_id, _branch, customer, channel_name, key, _attempts, run_id = row
+                field = {"sms": "mobile", "email": "email", "letter": "address"}[channel_name]
+                value = contacts.get(customer, field)
+                why = _valid(channel_name, value)
+                if why is None and self.channels.get(channel_name) is None:
+                    why = f"{channel_name}_not_configured"
+                if why is not None:
+                    cur.execute("UPDATE control.outbox SET state = 'skipped', last_reason = %s WHERE id = %s",
+                                (why, row_id))
+                    outbox.fall_back(cur, notice_id, channel_name, why)
+                    self._count(f"skipped_{why}")
+                    continue
+                ready.append((row[:7], self._message(channel_name, key, notice_id, value, self.facts(run_id),
+                                                     contacts.get(customer, "name") if channel_name == "letter"
+                                                     else None)))
         self.conn.commit()
+        return ready
+
+    def _mark_sending(self, rows: list) -> None:
+        """The attempts on record before anything leaves (one commit)."""
+        ids = [r[0] for r in rows]
+        with self.conn.cursor() as cur:
+            cur.execute("UPDATE control.outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ANY(%s)",
+                        (ids,))
+            cur.execute("UPDATE control.notices n SET status = 'attempted', channel = o.channel, "
+                        "updated_at = clock_timestamp() FROM control.outbox o WHERE o.id = ANY(%s) "
+                        "AND n.id = o.notice_id", (ids,))
+        self.conn.commit()
+
+    def _send_askable(self, batch: list[tuple]) -> None:
+        """Channels whose provider can be asked (SMS, letters): the batch marked ``sending`` at once, sent,
+        and the receipts recorded together — killed in between, each is asked of the provider by its key."""
+        self._mark_sending([r for r, _ in batch])
+        outcomes = []
+        try:
+            for row, message in batch:
+                self._wait_for_rate()
+                outcomes.append((row, self.channels[row[4]].send(message)))
+                faults.point("deliver.after_send")
+                faults.point(f"deliver.after_send_{row[4]}")
+        finally:
+            with self.conn.cursor() as cur:
+                for (row_id, notice_id, _b, _c, channel_name, _k, attempts), outcome in outcomes:
+                    self._record(cur, row_id, notice_id, channel_name, attempts + 1, outcome)
+            self.conn.commit()
+        faults.point("deliver.after_record")
+
+    def _send_one(self, row, message: Message) -> None:
+        """A channel that cannot be asked (SMTP): one message at a time, its attempt and its receipt each
+        committed, so that at most one is ever in doubt."""
+        row_id, notice_id, _branch, _customer, channel_name, _key, attempts = row
+        self._mark_sending([row])
         self._wait_for_rate()
-        outcome = channel.send(message)
+        outcome = self.channels[channel_name].send(message)
         faults.point("deliver.after_send")
         faults.point(f"deliver.after_send_{channel_name}")
         with self.conn.cursor() as cur:
