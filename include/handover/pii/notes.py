@@ -432,7 +432,17 @@ def _signature(analyzer: AnalyzerEngine) -> tuple[str, ...]:
 
 
 _FORKED: dict[str, _ForkedPool] = {}  # "pool": the one kept
-_FORKED_LOCK = threading.RLock()  # held while the kept pool is made, used or shut down
+# held while the kept pool is made, used or shut down (so one batch at a time uses it; another thread's
+# batch waits); the workers are forked while it is held, so a child starts with a lock of its own
+_FORKED_LOCK = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    global _FORKED_LOCK
+    _FORKED_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _shutdown_forked() -> None:
