@@ -124,10 +124,10 @@ def test_a_workbook_that_inflates_far_beyond_its_size_is_refused_before_it_is_re
     assert (tmp_path / "客户信息.xlsx").stat().st_size < 1 << 20
     write_contract(tmp_path, {"customers": xlsx_source("customers")})
     spec = load_contract(tmp_path / "contract.yaml").entities["customers"]
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the check costs, not how busy the machine is
     with pytest.raises(LimitError, match="inflates .* times its size, over the limit of 200"):
         inspect_source(spec, tmp_path)
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
 
 
 def test_the_xlsx_scan_is_linear_in_the_sheets_size(tmp_path, monkeypatch):

@@ -64,10 +64,10 @@ def test_an_alias_bomb_is_refused_at_once_with_a_short_message():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(20))
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the parse costs, not how busy the machine is
     with pytest.raises(ContractError) as err:
         parse_yaml(bomb.encode(), Path("c.yaml"))
-    assert time.perf_counter() - started < 1 and len(str(err.value)) < 300
+    assert time.process_time() - started < 1 and len(str(err.value)) < 300
 
 
 def test_a_document_over_the_size_limit_is_not_read(tmp_path):

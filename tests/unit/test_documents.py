@@ -401,11 +401,11 @@ def test_a_chunk_of_100000_rows_with_repeats_is_right_and_fast():
     types = pd.Series([c for c, _ in rows], dtype=object)
     numbers = pd.Series([v for _, v in rows], dtype=object)
 
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the code costs, not how busy the machine is
     valid = d.valid_numbers(numbers, types)
     reasons = d.reasons_for(numbers, types)
     normalised = d.normalise_numbers(numbers, types)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     want = [expected[row] for row in rows]
     assert reasons == want
@@ -414,15 +414,19 @@ def test_a_chunk_of_100000_rows_with_repeats_is_right_and_fast():
     assert elapsed < 1.0, f"three passes over 100,000 rows took {elapsed:.2f} s"
 
 
-def test_100000_distinct_resident_ids_take_the_vectorised_rule():
+def test_100000_distinct_resident_ids_take_the_vectorised_rule(monkeypatch):
     rng = random.Random(7)
     bodies = {f"4403{rng.randint(1, 99):02d}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}"
               f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}" for _ in range(100_000)}
     numbers = pd.Series([rid(b) for b in bodies], dtype=object)
     types = pd.Series(["resident_id"] * len(numbers), dtype=object)
-    started = time.perf_counter()
+    # the vectorised rule, not a Python check per value: counted, not timed (a busy machine has no say)
+    calls = []
+    one_by_one = d.DocumentType.is_valid
+    monkeypatch.setattr(d.DocumentType, "is_valid", lambda self, v: calls.append(v) or one_by_one(self, v))
     assert d.valid_numbers(numbers, types).all()
-    assert time.perf_counter() - started < 2.0
+    assert len(calls) == 0, f"{len(calls):,} of {len(numbers):,} numbers checked one by one"
+    assert d.DOCUMENT_TYPES["resident_id"].bulk is not None
 
 
 def test_numbers_and_types_of_different_lengths_are_refused_without_values():

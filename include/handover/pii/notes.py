@@ -18,7 +18,9 @@ the context enhancer. :func:`find_pii_many` runs the same recognizers, compiled 
    clause yields is remembered) and has the model settle the open candidates of a whole chunk of notes
    at once (:meth:`NoteAnalyzer.prepare`: batches of windows, each distinct window once);
 5. the context words, the thresholds and the deduplication are Presidio's rules on the tuples;
-6. big batches are split over all cores, this process working too (`_analyze_on_all_cores`).
+6. big batches are split over all cores, this process working too (`_analyze_on_all_cores`): forked
+   workers (they inherit the analyzers, their caches and the model's session) kept for the next batch;
+7. the cyclic garbage collector is paused for a batch (`_no_cycle_collection`).
 
 None of these changes a finding or a score: the fast path finds what a per-note run finds. ``make bench``
 measures the two side by side on the same notes, generated and hand-written by others (recall against the
@@ -62,8 +64,8 @@ from handover.pii.policy import MaskingPolicy
 from handover.pii.recognizers import name_model, names, person
 
 # Below this many notes to analyse, this process is done before another has started and would wait for it
-# (a forked worker builds its own model session: ~0.3 s; a fork server's first start loads the pipeline,
-# ~3 s).
+# (forking the workers takes ~0.1 s — they are then kept for the next batch —; a fork server's first start
+# loads the pipeline, ~3 s).
 POOL_MIN_NOTES = 4_000
 _CHUNKS_PER_WORKER = 4
 _CHUNK_NOTES = 2_000  # at most, per chunk: small enough that no process waits long for the last
@@ -430,7 +432,17 @@ def _signature(analyzer: AnalyzerEngine) -> tuple[str, ...]:
 
 
 _FORKED: dict[str, _ForkedPool] = {}  # "pool": the one kept
-_FORKED_LOCK = threading.RLock()  # held while the kept pool is made, used or shut down
+# held while the kept pool is made, used or shut down (so one batch at a time uses it; another thread's
+# batch waits); the workers are forked while it is held, so a child starts with a lock of its own
+_FORKED_LOCK = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    global _FORKED_LOCK
+    _FORKED_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _shutdown_forked() -> None:

@@ -78,7 +78,7 @@ class _Model:
         for step in range(1, steps):
             total = score[:, :, None] + self.transitions[None, :, :]
             best = total.argmax(axis=1)
-            moved = np.take_along_axis(total, best[:, None, :], axis=1)[:, 0, :] + emissions[:, step, :]
+            moved = total.max(axis=1) + emissions[:, step, :]  # the value at ``best``
             live = (step < lengths)[:, None]
             score = np.where(live, moved, score)
             back[:, step, :] = np.where(live, best, stay)
