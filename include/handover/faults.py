@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "load.after_prebuild",
-          "merge.during", "merge.before_commit", "deliver.after_send", "deliver.after_send_sms",
-          "deliver.after_send_email", "deliver.after_send_letter", "deliver.after_record")
+TRANSFER_POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.before", "load.after_prebuild",
+                   "merge.during", "merge.before_commit")  # a transfer passes every one of these
+DELIVERY_POINTS = ("deliver.after_send", "deliver.after_send_sms", "deliver.after_send_email",
+                   "deliver.after_send_letter", "deliver.after_record")  # the notices' deliverer
+POINTS = TRANSFER_POINTS + DELIVERY_POINTS
 _hits: dict[str, int] = {}
 
 

@@ -87,7 +87,7 @@ def clean_state(pg_admin_dsn, small_export, sample_contract, tmp_path_factory):
         yield key, plain_state(dsn, key)
 
 
-@pytest.mark.parametrize("point", faults.POINTS)
+@pytest.mark.parametrize("point", faults.TRANSFER_POINTS)
 def test_killed_then_rerun_equals_clean_run(point, pg_dsn, clean_state, small_export, sample_contract, tmp_path):
     key, clean = clean_state
     assert clean["customers"] and clean["quarantine"] and clean["exclusions"]  # a comparison with substance
