@@ -87,8 +87,21 @@ def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
         and not recognizer.deny_list
     ):
         flags = recognizer.global_regex_flags
-        return re.compile("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags=flags)
+        return _compiled("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags)
     return None
+
+
+_REGEXES: dict[tuple[str, int], re.Pattern] = {}
+
+
+def _compiled(pattern: str, flags: int) -> re.Pattern:
+    """``re.compile`` kept for the process: an analyzer compiled anew (after :func:`forget`, or for another
+    branch's customers) has the same recognizers' patterns, and compiling them took longer than
+    analysing a thousand notes' numbers (the ``regex`` module's own cache is flushed by Presidio's)."""
+    compiled = _REGEXES.get((pattern, flags))
+    if compiled is None:
+        compiled = _REGEXES[(pattern, flags)] = re.compile(pattern, flags=flags)
+    return compiled
 
 
 class _Patterns:
@@ -105,7 +118,7 @@ class _Patterns:
         self.starts = getattr(recognizer, "starts", None)
         self.entity = recognizer.supported_entities[0]
         flags = recognizer.global_regex_flags
-        self.patterns = [(re.compile(p.regex, flags=flags), p.score) for p in recognizer.patterns]
+        self.patterns = [(_compiled(p.regex, flags), p.score) for p in recognizer.patterns]
         kind = type(recognizer)
         self.validate = None if kind.validate_result is PatternRecognizer.validate_result else recognizer.validate_result
         self.invalidate = (
@@ -207,22 +220,27 @@ class NoteAnalyzer:
     def prepare(self, notes: Sequence[str]) -> None:
         """Let the name recognizers settle the open candidates of many notes in the model's batches
         (:meth:`analyze` then finds them remembered)."""
+        self._prepare_folded([fold(note) for note in notes])
+
+    def _prepare_folded(self, folded: Sequence[str]) -> None:
         if self._names:
             try:
-                folded = [fold(note) for note in notes]
                 for recognizer in self._names:
                     recognizer.prepare(folded)
             except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
                 raise PiiScanError(
-                    f"PII analysis failed ({type(exc).__name__}) on a batch of {len(notes)} texts"
+                    f"PII analysis failed ({type(exc).__name__}) on a batch of {len(folded)} texts"
                 ) from None
 
     def analyze(self, note: str) -> list[Span]:
         """``(entity, start, end, score)`` for each PII span in ``note``, in text order."""
         if not self._own_rules:
             return scan(note, self.analyzer)
+        return self._analyze_folded(fold(note))  # as the analyzer reads it (same length: the same offsets)
+
+    def _analyze_folded(self, note: str) -> list[Span]:
         try:
-            return self._analyze(fold(note))  # as the analyzer reads it (same length: the same offsets)
+            return self._analyze(note)
         except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
             raise PiiScanError(
                 f"PII analysis failed ({type(exc).__name__}) on a text of {len(note)} characters"
@@ -359,8 +377,13 @@ def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine) -> list[li
     with _no_cycle_collection():
         for at in range(0, len(notes), _CHUNK_NOTES):  # the model's batches, and what waits for them, bounded
             chunk = notes[at : at + _CHUNK_NOTES]
-            compiled.prepare(chunk)
-            found.extend(compiled.analyze(note) for note in chunk)
+            if not compiled._own_rules:
+                compiled.prepare(chunk)
+                found.extend(compiled.analyze(note) for note in chunk)
+                continue
+            folded = [fold(note) for note in chunk]  # as the analyzer reads them, once
+            compiled._prepare_folded(folded)
+            found.extend(map(compiled._analyze_folded, folded))
     return found
 
 
