@@ -207,7 +207,6 @@ _ADDRESSED = re.compile(
 _SURNAME_FIRST = SURNAMES | {w[0] for w in COMPOUND_SURNAMES}
 _COMPOUND_LENGTHS = sorted({len(w) for w in COMPOUND_SURNAMES}, reverse=True)
 _COMPOUND_FIRST = frozenset(w[0] for w in COMPOUND_SURNAMES)
-_SURNAME_FIRST_CHAR = re.compile("[" + "".join(sorted(_SURNAME_FIRST)) + "]")
 
 # Latin script: a pinyin syllable table (initials × finals that occur), for names written in pinyin
 _INITIALS = ("", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "zh", "ch", "sh", "r",
@@ -312,6 +311,9 @@ class _Known:
     frequency: dict[str, int]  # jieba's frequency of every word
 
 
+_KNOWN: list[_Known] = []  # _names_known(), once built (read on the hot path without a call)
+
+
 @lru_cache(maxsize=1)
 def _names_known() -> _Known:
     """jieba's dictionary read for names: of its person names (tagged ``nr``) those made of a surname we
@@ -335,9 +337,11 @@ def _names_known() -> _Known:
         elif tag == "v" and len(word) == 2 and frequency.get(word, 0) >= VERB_FREQUENCY:
             verbs.add(word)
     char_tags = {w: t for w, t in jieba.posseg.dt.word_tag_tab.items() if len(w) == 1}
-    return _Known(
+    known = _Known(
         ordinary, given, frozenset(verbs), frozenset(words), frozenset(name_tagged), char_tags, frequency
     )
+    _KNOWN[:] = [known]
+    return known
 
 
 _FUNCTION_TAGS = frozenset("vpcudfrm")  # jieba's tags of verbs and function words (their first letter)
@@ -521,25 +525,26 @@ class NameRecognizer(EntityRecognizer):
             if "·" in text or "•" in text
             else []
         )
-        spans.extend((s, e, self.SURE, "minority name elements") for s, e in index.element_runs())
+        if index.elements:
+            spans.extend((s, e, self.SURE, "minority name elements") for s, e in index.element_runs())
         taken = [(s, e) for s, e, _, _ in spans]
-        for match in _SURNAME_FIRST_CHAR.finditer(text):
-            start, char = match.start(), match.group()
-            if any(s <= start < e for s, e in taken):
+        candidate, likely = self._candidate, self.LIKELY
+        for start, char in enumerate(text):
+            if char not in _SURNAME_FIRST or (taken and any(s <= start < e for s, e in taken)):
                 continue
-            surname = (
-                next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
-                if char in _COMPOUND_FIRST
-                else 1
-            )
-            if surname == 1 and char not in SURNAMES:
-                continue
-            found = self._candidate(text, index, start, surname)
+            if char in _COMPOUND_FIRST:
+                surname = next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
+                if surname == 1 and char not in SURNAMES:
+                    continue
+            else:
+                surname = 1  # (a first character of no compound surname is a surname)
+            found = candidate(text, index, start, surname)
             if found is not None:
                 spans.append(found)
-                if found[2] >= self.LIKELY:  # no candidate starts inside a settled name (阳 of 欧阳娜娜)
+                if found[2] >= likely:  # no candidate starts inside a settled name (阳 of 欧阳娜娜)
                     taken.append(found[:2])
-        spans.extend(self._unlisted(text, index, [(s, e) for s, e, _, _ in spans]))
+        if index.role_end:  # (the unlisted names stand after a role word)
+            spans.extend(self._unlisted(text, index, [(s, e) for s, e, _, _ in spans]))
         return spans
 
     def _unlisted(
@@ -579,13 +584,21 @@ class NameRecognizer(EntityRecognizer):
         if surname == 1 and text[start : start + 2] in COMPOUND_SURNAMES:
             return None  # the compound surname's own candidate
         given_at = start + surname
+        first = text[given_at : given_at + 1]
+        if not "\u4e00" <= first <= "\u9fff":
+            return None  # no Chinese character after the surname: no given name of one or two (below)
+        known = _KNOWN[0] if _KNOWN else _names_known()
+        if first in NOT_GIVEN and not (
+            known.given.get(text[given_at : given_at + 2], 0) >= STRONG_GIVEN
+            and text[given_at : given_at + 2] not in _TITLES
+        ):
+            return None  # 王的, 和了: no given name starts with it unless jieba knows the pair as one (below)
         if given_at in index.title_start:
             return None  # 王先生, 张经理: a form of address
         if surname == 1 and start > 0 and text[start - 1] in "老小阿":
             return None  # 老王, 小刘, 阿强: a nickname, not a name
         if text[given_at : given_at + 1] in _CANTONESE_TITLES and self._reads_on(text, index, given_at + 1):
             return None  # 陈生, 黄太: Mr Chan, Mrs Wong
-        known = _names_known()
         ordinary = known.ordinary
         weak_char = surname == 1 and text[start] in WEAK_SURNAMES
         head = text[start : given_at + 1]
@@ -904,7 +917,7 @@ for _words, _kind in (
         _KINDS[_word] = _KINDS.get(_word, 0) | _kind
 _LEXICON = ahocorasick.Automaton()
 for _word, _kind in _KINDS.items():
-    _LEXICON.add_word(_word, (_word, _kind))
+    _LEXICON.add_word(_word, (_word, _kind, len(_word)))
 _LEXICON.make_automaton()
 
 
@@ -921,20 +934,24 @@ class _Index:
         self.follow_start: dict[int, int] = {}  # start → the longest such word's length
         self.elements: dict[int, int] = {}  # start → the longest element's end
         self.title_start: set[int] = set()
-        for last, (word, kinds) in _LEXICON.iter(text):
+        before_at, role_start, follow_start = self.before_at, self.role_start, self.follow_start
+        for last, (word, kinds, length) in _LEXICON.iter(text):
             end = last + 1
-            start = end - len(word)
-            if kinds & _BEFORE_WORD and len(word) > len(self.before_at.get(end, "")):
-                self.before_at[end] = word
+            start = end - length
+            if kinds & _FOLLOW_WORD and follow_start.get(start, 0) < length:  # the commonest kind
+                follow_start[start] = length
+            if kinds == _FOLLOW_WORD:
+                continue
+            if kinds & _BEFORE_WORD and length > len(before_at.get(end, "")):
+                before_at[end] = word
             if kinds & _ROLE_WORD:
-                self.role_start[start] = max(self.role_start.get(start, 0), len(word))
-                if len(word) >= 2:
+                if role_start.get(start, 0) < length:
+                    role_start[start] = length
+                if length >= 2:
                     self.role_end.add(end)
                     self.inside_role.update(range(start + 1, end))
-            if kinds & _FOLLOW_WORD:
-                self.follow_start[start] = max(self.follow_start.get(start, 0), len(word))
-            if kinds & _ELEMENT:
-                self.elements[start] = max(self.elements.get(start, 0), end)
+            if kinds & _ELEMENT and self.elements.get(start, 0) < end:
+                self.elements[start] = end
             if kinds & _TITLE:
                 self.title_start.add(start)
 
