@@ -218,13 +218,22 @@ assert fast.find_pii_many(t.CORPUS, other, workers=2) == fast.find_pii_many(t.CO
 assert fast._FORKED["pool"] is not pool and fast._FORKED["pool"].serves(engine, 1)
 fast.forget(engine)
 assert "pool" not in fast._FORKED
+# an analyzer compiled before the fork is the children's too: one fork serves both
+third = analyzer(["欧阳娜娜"])
+fast.note_analyzer(third)
+assert fast.find_pii_many(t.CORPUS, engine, workers=2) == found
+pool = fast._FORKED["pool"]
+assert fast.find_pii_many(t.CORPUS, third, workers=2) == fast.find_pii_many(t.CORPUS, third, workers=1)
+assert fast._FORKED["pool"] is pool
+fast.forget(engine)
 print("ok")
 """
 
 
 def test_forked_workers_are_kept_for_the_next_batch_and_forgotten():
-    """A pool forked for one batch serves the next (no fork, no start); an analyzer the children do not
-    have, or whose recognizers changed, forks anew; ``forget`` ends them. In a fresh interpreter: the
+    """A pool forked for one batch serves the next (no fork, no start), for any analyzer compiled before
+    the fork; an analyzer the children do not have, or whose recognizers changed, forks anew; ``forget``
+    ends them. In a fresh interpreter: the
     pool is kept only where no other thread runs (this suite's process may have a server's thread)."""
     import subprocess
     import sys

@@ -253,12 +253,17 @@ class NoteAnalyzer:
         numbers = [
             (m.start(), m.end(), len(m.group()) - len(m.group().translate(_NO_DIGITS))) for m in _NUMBER.finditer(note)
         ]
+        most = max([d for _, _, d in numbers]) if numbers else 0
         windows: dict[int, list[tuple[int, int]]] = {0: [(0, len(note))]}
         for patterns in self._patterns:
             least = patterns.min_digits
+            if least > most:
+                continue  # no number with that many digits: no window to search (most notes, most recognizers)
             if least not in windows:
                 windows[least] = _windows([(s, e) for s, e, d in numbers if d >= least], len(note))
-            raw.extend(patterns.matches(note, windows[least]))
+            found = patterns.matches(note, windows[least])
+            if found:
+                raw.extend(found)
         for recognizer in self._customers:
             rid, score = recognizer.id, recognizer.SCORE
             raw.extend((person.ENTITY, s, e, score, rid) for s, e in recognizer.spans(note))
@@ -339,6 +344,9 @@ def note_analyzer(analyzer: AnalyzerEngine) -> NoteAnalyzer:
     compiled = _COMPILED.get(analyzer)
     if compiled is None or not compiled.current():
         compiled = _COMPILED[analyzer] = NoteAnalyzer(analyzer)
+        # known to the workers forked from now on: a batch for any analyzer compiled before the fork is
+        # theirs (one fork for several branches' analyzers, not one each)
+        _ANALYZERS[id(analyzer)] = analyzer
     return compiled
 
 

@@ -506,10 +506,12 @@ class NameRecognizer(EntityRecognizer):
                     if len(self._clauses) >= _CLAUSE_CACHE:
                         self._clauses.clear()
                     found = self._clauses[piece] = tuple(self._clause_spans(piece))
-                if where is None:
-                    spans.extend((at + s, at + e, score, how) for s, e, score, how in found)
+                if not found:  # most clauses
+                    pass
+                elif where is None:
+                    spans.extend(found if at == 0 else [(at + s, at + e, score, how) for s, e, score, how in found])
                 else:
-                    spans.extend((where[at + s], where[at + e - 1] + 1, score, how) for s, e, score, how in found)
+                    spans.extend([(where[at + s], where[at + e - 1] + 1, score, how) for s, e, score, how in found])
             at += len(piece)
         spans.extend(self._latin(text))
         if " " in text and len(text) <= _MEMO_LENGTH:
