@@ -606,6 +606,22 @@ class NameRecognizer(EntityRecognizer):
         head = text[start : given_at + 1]
         pair = text[given_at : given_at + 2]
         given_name = known.given.get(pair, 0) >= STRONG_GIVEN and pair not in _TITLES  # 晓东, 德才, 万福
+        at = start
+        while at > 0 and text[at - 1] in " ：:":  # 紧急联系人：蔡建明
+            at -= 1
+        before = index.before_at.get(at, "")
+        if len(before) == 1 and surname == 1 and text[start - 1 : start + 1] in ordinary:
+            before = ""  # 对方, 同步, 同时: the one-character word is part of a word with the surname character
+        if not before:
+            before = _role_like(text, start)  # 安全员, 对手方, 冒用者, 车主: a word that names a person's role
+        if not before:
+            # with no word before it, two of the tests below drop it whatever its given name: settled first
+            if ordinary.get(head, 0) >= (VERY_COMMON_WORD if given_name else COMMON_WORD):
+                return None  # a word, not a name (谢谢, 时间)
+            if start > 0 and not (_edge(text, start - 1) and not text[start - 1].isdigit()) and any(
+                text[start + 1 - n : start + 1] in ordinary for n in (2, 3) if start + 1 >= n
+            ):
+                return None  # the surname character ends the word before it (复印件, 用于签证)
         options = []
         for length in (2, 1):
             given = text[given_at : given_at + length]
@@ -634,14 +650,6 @@ class NameRecognizer(EntityRecognizer):
             married = text[given_at + 1 : given_at + 3]
             if known.given.get(married, 0) >= STRONG_GIVEN and self._reads_on(text, index, end + 1):
                 end, after = end + 1, True
-        at = start
-        while at > 0 and text[at - 1] in " ：:":  # 紧急联系人：蔡建明
-            at -= 1
-        before = index.before_at.get(at, "")
-        if len(before) == 1 and surname == 1 and text[start - 1 : start + 1] in ordinary:
-            before = ""  # 对方, 同步, 同时: the one-character word is part of a word with the surname character
-        if not before:
-            before = _role_like(text, start)  # 安全员, 对手方, 冒用者, 车主: a word that names a person's role
         weak = surname == 1 and text[start] in WEAK_SURNAMES and not given_name
         naming = before in NAMING_WORDS
         name = text[start:end]
