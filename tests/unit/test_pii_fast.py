@@ -418,3 +418,20 @@ def test_pattern_searches_are_compiled_once_per_process(engine):
     assert again is not first
     assert [p.search for p in again._patterns] == searches
     assert all(a is b for a, b in zip((p.search for p in again._patterns), searches, strict=True))
+
+
+def test_words_that_follow_names_are_found_where_asked_as_everywhere():
+    """The index looks up the words that follow a name where a name may end (not with the automaton's
+    other words): the same longest word at every position as a search of every position."""
+    from handover.pii.recognizers import names
+
+    texts = [t for t in CORPUS if t] + ["王芳已到网点说明情况", "客户来电说要到网点", "于是的的确确"]
+    for text in texts:
+        index = names._Index(text)
+        expected = {}
+        for at in range(len(text)):
+            lengths = [len(w) for w in names._FOLLOWS if text.startswith(w, at)]
+            if lengths:
+                expected[at] = max(lengths)
+        assert index.follow_start == expected, text
+        assert all(index.follows(at) == expected.get(at, 0) for at in range(len(text) + 1))

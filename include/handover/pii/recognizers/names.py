@@ -565,7 +565,7 @@ class NameRecognizer(EntityRecognizer):
                 continue
             stop = at + 1
             while stop < min(len(text), at + 6) and _HAN_CHAR.match(text[stop]) and (
-                stop - at < 2 or stop not in index.follow_start
+                stop - at < 2 or not index.follows(stop)
             ):
                 stop += 1
             candidate = text[at:stop]
@@ -715,7 +715,7 @@ class NameRecognizer(EntityRecognizer):
     def _reads_on(text: str, index: _Index, end: int) -> bool:
         """Whether the text after a name ending at ``end`` reads on: punctuation or the end, a word that
         follows names, or a verb (答应, 负责, 离开 …)."""
-        return _edge(text, end) or end in index.follow_start or text[end : end + 2] in _names_known().verbs
+        return _edge(text, end) or index.follows(end) or text[end : end + 2] in _names_known().verbs
 
     def _memo(self, text: str) -> list[tuple[int, int, float, str]]:
         """Payees in a transfer memo written as words between spaces (``阳光 物流费 青岛线``, ``房租3月 张磊
@@ -925,33 +925,35 @@ for _words, _kind in (
 ):  # fmt: skip
     for _word in _words:
         _KINDS[_word] = _KINDS.get(_word, 0) | _kind
+# … but for the words that follow names, the commonest (说, 到, 在, 的 …: half of all matches), which are
+# looked up where a name may end (`_Index.follows`)
 _LEXICON = ahocorasick.Automaton()
 for _word, _kind in _KINDS.items():
-    _LEXICON.add_word(_word, (_word, _kind, len(_word)))
+    if _kind & ~_FOLLOW_WORD:
+        _LEXICON.add_word(_word, (_word, _kind & ~_FOLLOW_WORD, len(_word)))
 _LEXICON.make_automaton()
+_FOLLOWING: dict[str, tuple[str, ...]] = {}  # first character → the words that follow names, longest first
+for _word in sorted(_FOLLOWS, key=len, reverse=True):
+    _FOLLOWING[_word[0]] = (*_FOLLOWING.get(_word[0], ()), _word)
 
 
 class _Index:
     """Where the rules' words are in one clause: the longest word that may stand before a name ending at
-    each position, where role words start and end, where words that follow names start, and the name
-    elements."""
+    each position, where role words start and end, the name elements, and (looked up where asked) where
+    words that follow names start."""
 
     def __init__(self, text: str) -> None:
         self.before_at: dict[int, str] = {}
         self.role_start: dict[int, int] = {}
         self.role_end: set[int] = set()
         self.inside_role: set[int] = set()  # positions strictly inside a role word
-        self.follow_start: dict[int, int] = {}  # start → the longest such word's length
+        self.text = text
         self.elements: dict[int, int] = {}  # start → the longest element's end
         self.title_start: set[int] = set()
-        before_at, role_start, follow_start = self.before_at, self.role_start, self.follow_start
+        before_at, role_start = self.before_at, self.role_start
         for last, (word, kinds, length) in _LEXICON.iter(text):
             end = last + 1
             start = end - length
-            if kinds & _FOLLOW_WORD and follow_start.get(start, 0) < length:  # the commonest kind
-                follow_start[start] = length
-            if kinds == _FOLLOW_WORD:
-                continue
             if kinds & _BEFORE_WORD and length > len(before_at.get(end, "")):
                 before_at[end] = word
             if kinds & _ROLE_WORD:
@@ -964,6 +966,19 @@ class _Index:
                 self.elements[start] = end
             if kinds & _TITLE:
                 self.title_start.add(start)
+
+    def follows(self, at: int) -> int:
+        """The length of the longest word that follows names starting at ``at`` (0: none)."""
+        text = self.text
+        for word in _FOLLOWING.get(text[at : at + 1], ()):
+            if text.startswith(word, at):
+                return len(word)
+        return 0
+
+    @property
+    def follow_start(self) -> dict[int, int]:
+        """Where words that follow names start → the longest one's length."""
+        return {at: length for at in range(len(self.text)) if (length := self.follows(at))}
 
     def element_runs(self) -> list[tuple[int, int]]:
         """Runs of one to three name elements, left to right, each the longest element where it starts;
