@@ -222,14 +222,28 @@ class NoteAnalyzer:
         (:meth:`analyze` then finds them remembered)."""
         self._prepare_folded([fold(note) for note in notes])
 
-    def _prepare_folded(self, folded: Sequence[str]) -> None:
+    def _prepare_folded(self, folded: Sequence[str], *, settle: bool = True) -> list[str]:
+        """As :meth:`prepare`, on folded notes; ``settle=False``: the windows for the model are returned,
+        for :meth:`_settle` (those of several calls at once)."""
+        windows: list[str] = []
         if self._names:
             try:
                 for recognizer in self._names:
-                    recognizer.prepare(folded)
+                    windows += recognizer.prepare(folded, settle=settle)
             except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
                 raise PiiScanError(
                     f"PII analysis failed ({type(exc).__name__}) on a batch of {len(folded)} texts"
+                ) from None
+        return windows
+
+    @staticmethod
+    def _settle(windows: list[str]) -> None:
+        if windows and name_model.available():
+            try:
+                name_model.person_spans(windows)
+            except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
+                raise PiiScanError(
+                    f"PII analysis failed ({type(exc).__name__}) on {len(windows)} windows of text"
                 ) from None
 
     def analyze(self, note: str) -> list[Span]:
@@ -447,7 +461,10 @@ class _ForkedPool:
         self.analyzers = list(_ANALYZERS.values())
         # an analyzer whose recognizers change afterwards is not the children's any more
         self.ids = {id(a): _signature(a) for a in self.analyzers}
-        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+        context = multiprocessing.get_context("fork")
+        # the count the workers share the notes of a batch by (`_share`): the children inherit it
+        self.counter = _FORKED_COUNT["count"] = context.Value("q", 0)
+        self.executor = ProcessPoolExecutor(processes, mp_context=context)
 
     def serves(self, analyzer: AnalyzerEngine, processes: int) -> bool:
         return (
@@ -466,6 +483,7 @@ def _signature(analyzer: AnalyzerEngine) -> tuple[str, ...]:
 
 
 _FORKED: dict[str, _ForkedPool] = {}  # "pool": the one kept
+_FORKED_COUNT: dict = {}  # "count": the kept pool's shared count (a forked child reads it here)
 # held while the kept pool is made, used or shut down (so one batch at a time uses it; another thread's
 # batch waits); the workers are forked while it is held, so a child starts with a lock of its own
 _FORKED_LOCK = threading.RLock()
@@ -515,15 +533,79 @@ def _pool(processes: int, names: frozenset[str]) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(names,))
 
 
+_TAKE = 32  # notes a process takes at a time from the shared count (a few milliseconds of work)
+
+
+def _take(counter) -> int:
+    """The first of the next ``_TAKE`` notes no process has taken yet."""
+    with counter.get_lock():
+        at = counter.value
+        counter.value = at + _TAKE
+    return at
+
+
+def _analyze_taking(notes: Sequence[str], analyzer: AnalyzerEngine, counter) -> list[tuple[int, list[Span]]]:
+    """``(index, findings)`` of the notes this process takes, ``_TAKE`` at a time, from a count it shares
+    with the others, until none are left: no process waits for another's last chunk, and each one's
+    open candidates go to the model together (up to ``_CHUNK_NOTES`` notes' worth at once)."""
+    compiled = note_analyzer(analyzer)
+    out: list[tuple[int, list[Span]]] = []
+    with _no_cycle_collection():
+        left = True
+        while left:
+            mine: list[tuple[int, str]] = []
+            windows: list[str] = []
+            while len(mine) < _CHUNK_NOTES:
+                at = _take(counter)
+                if at >= len(notes):
+                    left = False
+                    break
+                block = [(i, fold(notes[i])) for i in range(at, min(len(notes), at + _TAKE))]
+                windows += compiled._prepare_folded([f for _, f in block], settle=False)
+                mine += block
+            compiled._settle(windows)
+            out += [(i, compiled._analyze_folded(f)) for i, f in mine]
+    return out
+
+
+def _analyze_taking_in_worker(notes: list[str], analyzer_id: int) -> list[tuple[int, list[Span]]]:
+    analyzer = _ANALYZERS.get(analyzer_id)
+    counter = _FORKED_COUNT.get("count")
+    assert analyzer is not None and counter is not None, "worker forked without its analyzer"
+    return _analyze_taking(notes, analyzer, counter)
+
+
+def _share(notes: list[str], analyzer: AnalyzerEngine, pool: _ForkedPool) -> list[list[Span]]:
+    """The notes shared by this process and the kept forked workers through a count they all read
+    (`_analyze_taking`): each of them gets the whole list once and takes from it what nobody has."""
+    counter = pool.counter
+    counter.value = 0
+    futures = [pool.executor.submit(_analyze_taking_in_worker, notes, id(analyzer)) for _ in range(pool.processes)]
+    found: list[list[Span] | None] = [None] * len(notes)
+    try:
+        for i, spans in _analyze_taking(notes, analyzer, counter):
+            found[i] = spans
+    finally:
+        wait(futures)  # none left running on this batch's notes, whatever happened here
+    for future in futures:
+        for i, spans in future.result():
+            found[i] = spans
+    assert all(spans is not None for spans in found), "a note nobody analysed"
+    return found  # type: ignore[return-value]
+
+
 def _analyze_on_all_cores(
     notes: list[str], analyzer: AnalyzerEngine, names: frozenset[str], workers: int
 ) -> list[list[Span]]:
     """The notes split over this process and ``workers - 1`` others: forked ones, kept for the next
-    batch (`_ForkedPool`), or from the fork server where this process runs other threads (`_pool`)."""
+    batch (`_ForkedPool`), sharing the notes through a count (`_share`); or from the fork server where
+    this process runs other threads (`_pool`), in chunks (`_split`)."""
     with _FORKED_LOCK:
         forked = _forked_pool(workers - 1, analyzer)
         if forked is not None:
             try:
+                if note_analyzer(analyzer)._own_rules:
+                    return _share(notes, analyzer, forked)
                 return _split(notes, analyzer, workers, forked.executor, id(analyzer))
             except BrokenProcessPool:
                 _shutdown_forked()  # a worker died: the next batch forks anew

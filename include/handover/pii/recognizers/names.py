@@ -477,17 +477,21 @@ class NameRecognizer(EntityRecognizer):
         self._prepared.clear()
         self._clauses.clear()
 
-    def prepare(self, texts: Iterable[str]) -> None:
+    def prepare(self, texts: Iterable[str], *, settle: bool = True) -> list[str]:
         """Find the candidates of many texts at once and settle the open ones in the model's batches
-        (what :meth:`found` then asks of the model is remembered)."""
+        (what :meth:`found` then asks of the model is remembered). ``settle=False``: only find them, and
+        return the windows for the model (:func:`~handover.pii.recognizers.name_model.person_spans`
+        settles them, those of several calls at once)."""
         if len(self._prepared) > 10_000:
             self._prepared.clear()
         windows = []
         for text in texts:
             _, candidates = self._prepared[text] = self._open(text)
-            windows.extend(_window(text, s, e)[1] for s, e, _, _ in candidates)
-        if windows and name_model.available():
+            if candidates:
+                windows.extend(_window(text, s, e)[1] for s, e, _, _ in candidates)
+        if settle and windows and name_model.available():
             name_model.person_spans(windows)
+        return windows
 
     def spans(self, text: str) -> list[tuple[int, int, float, str]]:
         """``(start, end, score, how)`` of each name candidate in ``text`` (overlaps left to the analyzer).
