@@ -218,13 +218,22 @@ assert fast.find_pii_many(t.CORPUS, other, workers=2) == fast.find_pii_many(t.CO
 assert fast._FORKED["pool"] is not pool and fast._FORKED["pool"].serves(engine, 1)
 fast.forget(engine)
 assert "pool" not in fast._FORKED
+# an analyzer compiled before the fork is the children's too: one fork serves both
+third = analyzer(["欧阳娜娜"])
+fast.note_analyzer(third)
+assert fast.find_pii_many(t.CORPUS, engine, workers=2) == found
+pool = fast._FORKED["pool"]
+assert fast.find_pii_many(t.CORPUS, third, workers=2) == fast.find_pii_many(t.CORPUS, third, workers=1)
+assert fast._FORKED["pool"] is pool
+fast.forget(engine)
 print("ok")
 """
 
 
 def test_forked_workers_are_kept_for_the_next_batch_and_forgotten():
-    """A pool forked for one batch serves the next (no fork, no start); an analyzer the children do not
-    have, or whose recognizers changed, forks anew; ``forget`` ends them. In a fresh interpreter: the
+    """A pool forked for one batch serves the next (no fork, no start), for any analyzer compiled before
+    the fork; an analyzer the children do not have, or whose recognizers changed, forks anew; ``forget``
+    ends them. In a fresh interpreter: the
     pool is kept only where no other thread runs (this suite's process may have a server's thread)."""
     import subprocess
     import sys
@@ -343,3 +352,86 @@ def test_names_read_clause_by_clause_with_numbers_as_one_digit_are_the_same():
 
 _NOTE_LEVEL = ("Latin-script name", "pinyin name", "payee in a memo", "beside a name", "a name's other form",
                "its role in brackets after it")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("客户张其芳来电", "张其芳"),  # 其 starts no given name, but jieba knows 其芳 as one
+        ("经办人李向阳说", "李向阳"),
+        ("转给王之心房租", "王之心"),
+        ("张的", None),  # no given name after the surname: dropped before anything else is looked up
+        ("王了解", None),
+        ("客户王，已回电", None),
+        ("经办人王8号", None),
+        ("欧阳的", None),
+    ],
+)
+def test_a_candidate_without_a_given_name_is_dropped_and_a_known_given_name_kept(text, name):
+    """The name rules' first tests: no Chinese character after the surname, or one that starts no given
+    name (的, 了, 之 …) unless jieba knows the pair as a given name (其芳, 向阳, 之心)."""
+    from handover.pii.recognizers import names
+
+    found = [text[s:e] for s, e, score, _ in names.NameRecognizer().spans(text) if score >= 0.5]
+    assert found == ([name] if name else [])
+
+
+def test_the_collector_is_paused_for_the_whole_call(engine):
+    """No collection runs inside find_pii_many or anonymize_many (their lists before and after the
+    analysis set off collections too): at most the youngest generation's one as the call returns, of
+    what it made; and the collector runs again afterwards."""
+    import gc
+
+    inside = threading.Event()
+    during: list[int] = []
+
+    def count(phase, info):
+        if phase == "start" and inside.is_set():
+            during.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        for call in (find_pii_many, anonymize_many) * 2:
+            fast.forget(engine)
+            gc.collect()
+            inside.set()
+            call(CORPUS * 3, engine, workers=1)
+            inside.clear()
+            assert gc.isenabled()
+        assert set(during) <= {0} and len(during) <= 4, during
+        gc.disable()
+        try:
+            find_pii_many(CORPUS, engine, workers=1)
+            assert not gc.isenabled()  # a caller's paused collector stays paused
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(count)
+
+
+def test_pattern_searches_are_compiled_once_per_process(engine):
+    """An analyzer compiled anew (after forget) reuses the compiled searches."""
+    first = fast.note_analyzer(engine)
+    searches = [p.search for p in first._patterns]
+    fast.forget(engine)
+    again = fast.note_analyzer(engine)
+    assert again is not first
+    assert [p.search for p in again._patterns] == searches
+    assert all(a is b for a, b in zip((p.search for p in again._patterns), searches, strict=True))
+
+
+def test_words_that_follow_names_are_found_where_asked_as_everywhere():
+    """The index looks up the words that follow a name where a name may end (not with the automaton's
+    other words): the same longest word at every position as a search of every position."""
+    from handover.pii.recognizers import names
+
+    texts = [t for t in CORPUS if t] + ["王芳已到网点说明情况", "客户来电说要到网点", "于是的的确确"]
+    for text in texts:
+        index = names._Index(text)
+        expected = {}
+        for at in range(len(text)):
+            lengths = [len(w) for w in names._FOLLOWS if text.startswith(w, at)]
+            if lengths:
+                expected[at] = max(lengths)
+        assert index.follow_start == expected, text
+        assert all(index.follows(at) == expected.get(at, 0) for at in range(len(text) + 1))

@@ -142,3 +142,19 @@ def test_a_model_failure_reaches_the_caller_without_the_text(monkeypatch):
     with pytest.raises(PiiScanError) as failure:
         find_pii_many(["投诉 和宁海涛 有关", "石静画室学费"], engine, workers=1)
     assert "宁海涛" not in str(failure.value) and "石静" not in str(failure.value)
+
+
+def test_the_crfs_best_path_of_a_batch_of_one_length_is_each_rows_own():
+    """A batch of windows of one length skips the masking of finished rows: each row's path is the one it
+    has in a ragged batch (where that masking runs) and alone."""
+    import numpy as np
+
+    model = name_model._model()
+    rng = np.random.default_rng(7)
+    tags = model.transitions.shape[0]
+    emissions = rng.normal(size=(5, 9, tags)).astype(np.float32)
+    same = model._viterbi(emissions, np.full(5, 9, dtype=np.int64))
+    ragged = model._viterbi(np.concatenate([emissions, emissions[:1]]), np.array([9] * 5 + [4], dtype=np.int64))
+    for row in range(5):
+        alone = model._viterbi(emissions[row : row + 1], np.array([9], dtype=np.int64))
+        assert (same[row] == alone[0]).all() and (same[row] == ragged[row]).all()

@@ -87,8 +87,21 @@ def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
         and not recognizer.deny_list
     ):
         flags = recognizer.global_regex_flags
-        return re.compile("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags=flags)
+        return _compiled("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags)
     return None
+
+
+_REGEXES: dict[tuple[str, int], re.Pattern] = {}
+
+
+def _compiled(pattern: str, flags: int) -> re.Pattern:
+    """``re.compile`` kept for the process: an analyzer compiled anew (after :func:`forget`, or for another
+    branch's customers) has the same recognizers' patterns, and compiling them took longer than
+    analysing a thousand notes' numbers (the ``regex`` module's own cache is flushed by Presidio's)."""
+    compiled = _REGEXES.get((pattern, flags))
+    if compiled is None:
+        compiled = _REGEXES[(pattern, flags)] = re.compile(pattern, flags=flags)
+    return compiled
 
 
 class _Patterns:
@@ -105,7 +118,7 @@ class _Patterns:
         self.starts = getattr(recognizer, "starts", None)
         self.entity = recognizer.supported_entities[0]
         flags = recognizer.global_regex_flags
-        self.patterns = [(re.compile(p.regex, flags=flags), p.score) for p in recognizer.patterns]
+        self.patterns = [(_compiled(p.regex, flags), p.score) for p in recognizer.patterns]
         kind = type(recognizer)
         self.validate = None if kind.validate_result is PatternRecognizer.validate_result else recognizer.validate_result
         self.invalidate = (
@@ -207,22 +220,41 @@ class NoteAnalyzer:
     def prepare(self, notes: Sequence[str]) -> None:
         """Let the name recognizers settle the open candidates of many notes in the model's batches
         (:meth:`analyze` then finds them remembered)."""
+        self._prepare_folded([fold(note) for note in notes])
+
+    def _prepare_folded(self, folded: Sequence[str], *, settle: bool = True) -> list[str]:
+        """As :meth:`prepare`, on folded notes; ``settle=False``: the windows for the model are returned,
+        for :meth:`_settle` (those of several calls at once)."""
+        windows: list[str] = []
         if self._names:
             try:
-                folded = [fold(note) for note in notes]
                 for recognizer in self._names:
-                    recognizer.prepare(folded)
+                    windows += recognizer.prepare(folded, settle=settle)
             except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
                 raise PiiScanError(
-                    f"PII analysis failed ({type(exc).__name__}) on a batch of {len(notes)} texts"
+                    f"PII analysis failed ({type(exc).__name__}) on a batch of {len(folded)} texts"
+                ) from None
+        return windows
+
+    @staticmethod
+    def _settle(windows: list[str]) -> None:
+        if windows and name_model.available():
+            try:
+                name_model.person_spans(windows)
+            except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
+                raise PiiScanError(
+                    f"PII analysis failed ({type(exc).__name__}) on {len(windows)} windows of text"
                 ) from None
 
     def analyze(self, note: str) -> list[Span]:
         """``(entity, start, end, score)`` for each PII span in ``note``, in text order."""
         if not self._own_rules:
             return scan(note, self.analyzer)
+        return self._analyze_folded(fold(note))  # as the analyzer reads it (same length: the same offsets)
+
+    def _analyze_folded(self, note: str) -> list[Span]:
         try:
-            return self._analyze(fold(note))  # as the analyzer reads it (same length: the same offsets)
+            return self._analyze(note)
         except Exception as exc:  # noqa: BLE001  (any failure: its message may quote the text)
             raise PiiScanError(
                 f"PII analysis failed ({type(exc).__name__}) on a text of {len(note)} characters"
@@ -235,12 +267,17 @@ class NoteAnalyzer:
         numbers = [
             (m.start(), m.end(), len(m.group()) - len(m.group().translate(_NO_DIGITS))) for m in _NUMBER.finditer(note)
         ]
+        most = max([d for _, _, d in numbers]) if numbers else 0
         windows: dict[int, list[tuple[int, int]]] = {0: [(0, len(note))]}
         for patterns in self._patterns:
             least = patterns.min_digits
+            if least > most:
+                continue  # no number with that many digits: no window to search (most notes, most recognizers)
             if least not in windows:
                 windows[least] = _windows([(s, e) for s, e, d in numbers if d >= least], len(note))
-            raw.extend(patterns.matches(note, windows[least]))
+            found = patterns.matches(note, windows[least])
+            if found:
+                raw.extend(found)
         for recognizer in self._customers:
             rid, score = recognizer.id, recognizer.SCORE
             raw.extend((person.ENTITY, s, e, score, rid) for s, e in recognizer.spans(note))
@@ -321,6 +358,9 @@ def note_analyzer(analyzer: AnalyzerEngine) -> NoteAnalyzer:
     compiled = _COMPILED.get(analyzer)
     if compiled is None or not compiled.current():
         compiled = _COMPILED[analyzer] = NoteAnalyzer(analyzer)
+        # known to the workers forked from now on: a batch for any analyzer compiled before the fork is
+        # theirs (one fork for several branches' analyzers, not one each)
+        _ANALYZERS[id(analyzer)] = analyzer
     return compiled
 
 
@@ -341,7 +381,10 @@ def _no_cycle_collection():
     """The cyclic garbage collector paused: the hot path makes millions of small tuples and lists and no
     cycles, and with the caches and jieba's dictionary on the heap one full collection in the middle of
     a batch cost a third of it (0.47 s of 1.5 s on the 3,405 hand-written notes). Reference counting
-    frees everything as before; the collector runs again (where it was running) when the batch is done."""
+    frees everything as before; the collector runs again (where it was running) when the batch is done.
+    Paused for the whole of :func:`find_pii_many` and :func:`anonymize_many`, not only the analysis: the
+    lists they make per note before and after it set off collections too (a full one of 0.37 s and one
+    of the middle generation of 0.07 s in three calls on the dev corpora, measured with ``gc.callbacks``)."""
     enabled = gc.isenabled()
     if enabled:
         gc.disable()
@@ -359,8 +402,13 @@ def _analyze_distinct(notes: Sequence[str], analyzer: AnalyzerEngine) -> list[li
     with _no_cycle_collection():
         for at in range(0, len(notes), _CHUNK_NOTES):  # the model's batches, and what waits for them, bounded
             chunk = notes[at : at + _CHUNK_NOTES]
-            compiled.prepare(chunk)
-            found.extend(compiled.analyze(note) for note in chunk)
+            if not compiled._own_rules:
+                compiled.prepare(chunk)
+                found.extend(compiled.analyze(note) for note in chunk)
+                continue
+            folded = [fold(note) for note in chunk]  # as the analyzer reads them, once
+            compiled._prepare_folded(folded)
+            found.extend(map(compiled._analyze_folded, folded))
     return found
 
 
@@ -413,7 +461,10 @@ class _ForkedPool:
         self.analyzers = list(_ANALYZERS.values())
         # an analyzer whose recognizers change afterwards is not the children's any more
         self.ids = {id(a): _signature(a) for a in self.analyzers}
-        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+        context = multiprocessing.get_context("fork")
+        # the count the workers share the notes of a batch by (`_share`): the children inherit it
+        self.counter = _FORKED_COUNT["count"] = context.Value("q", 0)
+        self.executor = ProcessPoolExecutor(processes, mp_context=context)
 
     def serves(self, analyzer: AnalyzerEngine, processes: int) -> bool:
         return (
@@ -432,6 +483,7 @@ def _signature(analyzer: AnalyzerEngine) -> tuple[str, ...]:
 
 
 _FORKED: dict[str, _ForkedPool] = {}  # "pool": the one kept
+_FORKED_COUNT: dict = {}  # "count": the kept pool's shared count (a forked child reads it here)
 # held while the kept pool is made, used or shut down (so one batch at a time uses it; another thread's
 # batch waits); the workers are forked while it is held, so a child starts with a lock of its own
 _FORKED_LOCK = threading.RLock()
@@ -481,15 +533,79 @@ def _pool(processes: int, names: frozenset[str]) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(names,))
 
 
+_TAKE = 32  # notes a process takes at a time from the shared count (a few milliseconds of work)
+
+
+def _take(counter) -> int:
+    """The first of the next ``_TAKE`` notes no process has taken yet."""
+    with counter.get_lock():
+        at = counter.value
+        counter.value = at + _TAKE
+    return at
+
+
+def _analyze_taking(notes: Sequence[str], analyzer: AnalyzerEngine, counter) -> list[tuple[int, list[Span]]]:
+    """``(index, findings)`` of the notes this process takes, ``_TAKE`` at a time, from a count it shares
+    with the others, until none are left: no process waits for another's last chunk, and each one's
+    open candidates go to the model together (up to ``_CHUNK_NOTES`` notes' worth at once)."""
+    compiled = note_analyzer(analyzer)
+    out: list[tuple[int, list[Span]]] = []
+    with _no_cycle_collection():
+        left = True
+        while left:
+            mine: list[tuple[int, str]] = []
+            windows: list[str] = []
+            while len(mine) < _CHUNK_NOTES:
+                at = _take(counter)
+                if at >= len(notes):
+                    left = False
+                    break
+                block = [(i, fold(notes[i])) for i in range(at, min(len(notes), at + _TAKE))]
+                windows += compiled._prepare_folded([f for _, f in block], settle=False)
+                mine += block
+            compiled._settle(windows)
+            out += [(i, compiled._analyze_folded(f)) for i, f in mine]
+    return out
+
+
+def _analyze_taking_in_worker(notes: list[str], analyzer_id: int) -> list[tuple[int, list[Span]]]:
+    analyzer = _ANALYZERS.get(analyzer_id)
+    counter = _FORKED_COUNT.get("count")
+    assert analyzer is not None and counter is not None, "worker forked without its analyzer"
+    return _analyze_taking(notes, analyzer, counter)
+
+
+def _share(notes: list[str], analyzer: AnalyzerEngine, pool: _ForkedPool) -> list[list[Span]]:
+    """The notes shared by this process and the kept forked workers through a count they all read
+    (`_analyze_taking`): each of them gets the whole list once and takes from it what nobody has."""
+    counter = pool.counter
+    counter.value = 0
+    futures = [pool.executor.submit(_analyze_taking_in_worker, notes, id(analyzer)) for _ in range(pool.processes)]
+    found: list[list[Span] | None] = [None] * len(notes)
+    try:
+        for i, spans in _analyze_taking(notes, analyzer, counter):
+            found[i] = spans
+    finally:
+        wait(futures)  # none left running on this batch's notes, whatever happened here
+    for future in futures:
+        for i, spans in future.result():
+            found[i] = spans
+    assert all(spans is not None for spans in found), "a note nobody analysed"
+    return found  # type: ignore[return-value]
+
+
 def _analyze_on_all_cores(
     notes: list[str], analyzer: AnalyzerEngine, names: frozenset[str], workers: int
 ) -> list[list[Span]]:
     """The notes split over this process and ``workers - 1`` others: forked ones, kept for the next
-    batch (`_ForkedPool`), or from the fork server where this process runs other threads (`_pool`)."""
+    batch (`_ForkedPool`), sharing the notes through a count (`_share`); or from the fork server where
+    this process runs other threads (`_pool`), in chunks (`_split`)."""
     with _FORKED_LOCK:
         forked = _forked_pool(workers - 1, analyzer)
         if forked is not None:
             try:
+                if note_analyzer(analyzer)._own_rules:
+                    return _share(notes, analyzer, forked)
                 return _split(notes, analyzer, workers, forked.executor, id(analyzer))
             except BrokenProcessPool:
                 _shutdown_forked()  # a worker died: the next batch forks anew
@@ -562,6 +678,13 @@ def find_pii_many(
     """For each note, what :func:`~handover.pii.engine.scan` finds in it (``[]`` for an empty note or
     ``None``). ``workers``: processes for a big batch (default: all cores; 1: this process only).
     ``cache`` keeps findings across calls."""
+    with _no_cycle_collection():  # the whole call: its own lists and dicts too (see there)
+        return _find_pii_many(notes, analyzer, workers, cache)
+
+
+def _find_pii_many(
+    notes: Sequence[str | None], analyzer: AnalyzerEngine, workers: int | None, cache: NoteCache | None
+) -> list[list[Span]]:
     workers = _default_workers() if workers is None else max(1, workers)
     found: dict[str, list[Span]] = {}
     todo: list[str] = []
@@ -625,6 +748,11 @@ def anonymize_many(
     """Each note with what :func:`find_pii_many` finds in it replaced by the policy's operator for its
     entity — as :func:`~handover.pii.anonymize.anonymize_text` replaces what it finds. Identical notes are
     masked once, and each distinct span once."""
+    with _no_cycle_collection():
+        return _anonymize_many(notes, analyzer, policy, hasher, cipher, column, workers, cache)
+
+
+def _anonymize_many(notes, analyzer, policy, hasher, cipher, column, workers, cache) -> list[str | None]:
     spans = find_pii_many(notes, analyzer, workers=workers, cache=cache)
     policy = policy or MaskingPolicy()
     configs = None

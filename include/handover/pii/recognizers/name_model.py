@@ -75,10 +75,15 @@ class _Model:
         score = emissions[:, 0, :].copy()
         back = np.zeros((rows, steps, tags), dtype=np.int64)
         stay = np.broadcast_to(np.arange(tags), (rows, tags))
+        # a batch of windows of one length (as `person_spans` makes them) has every row live at every step
+        ragged = int(lengths.min()) < steps
         for step in range(1, steps):
             total = score[:, :, None] + self.transitions[None, :, :]
             best = total.argmax(axis=1)
             moved = total.max(axis=1) + emissions[:, step, :]  # the value at ``best``
+            if not ragged:
+                score, back[:, step, :] = moved, best
+                continue
             live = (step < lengths)[:, None]
             score = np.where(live, moved, score)
             back[:, step, :] = np.where(live, best, stay)

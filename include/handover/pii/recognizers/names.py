@@ -207,7 +207,6 @@ _ADDRESSED = re.compile(
 _SURNAME_FIRST = SURNAMES | {w[0] for w in COMPOUND_SURNAMES}
 _COMPOUND_LENGTHS = sorted({len(w) for w in COMPOUND_SURNAMES}, reverse=True)
 _COMPOUND_FIRST = frozenset(w[0] for w in COMPOUND_SURNAMES)
-_SURNAME_FIRST_CHAR = re.compile("[" + "".join(sorted(_SURNAME_FIRST)) + "]")
 
 # Latin script: a pinyin syllable table (initials × finals that occur), for names written in pinyin
 _INITIALS = ("", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "zh", "ch", "sh", "r",
@@ -312,6 +311,9 @@ class _Known:
     frequency: dict[str, int]  # jieba's frequency of every word
 
 
+_KNOWN: list[_Known] = []  # _names_known(), once built (read on the hot path without a call)
+
+
 @lru_cache(maxsize=1)
 def _names_known() -> _Known:
     """jieba's dictionary read for names: of its person names (tagged ``nr``) those made of a surname we
@@ -335,9 +337,11 @@ def _names_known() -> _Known:
         elif tag == "v" and len(word) == 2 and frequency.get(word, 0) >= VERB_FREQUENCY:
             verbs.add(word)
     char_tags = {w: t for w, t in jieba.posseg.dt.word_tag_tab.items() if len(w) == 1}
-    return _Known(
+    known = _Known(
         ordinary, given, frozenset(verbs), frozenset(words), frozenset(name_tagged), char_tags, frequency
     )
+    _KNOWN[:] = [known]
+    return known
 
 
 _FUNCTION_TAGS = frozenset("vpcudfrm")  # jieba's tags of verbs and function words (their first letter)
@@ -473,17 +477,21 @@ class NameRecognizer(EntityRecognizer):
         self._prepared.clear()
         self._clauses.clear()
 
-    def prepare(self, texts: Iterable[str]) -> None:
+    def prepare(self, texts: Iterable[str], *, settle: bool = True) -> list[str]:
         """Find the candidates of many texts at once and settle the open ones in the model's batches
-        (what :meth:`found` then asks of the model is remembered)."""
+        (what :meth:`found` then asks of the model is remembered). ``settle=False``: only find them, and
+        return the windows for the model (:func:`~handover.pii.recognizers.name_model.person_spans`
+        settles them, those of several calls at once)."""
         if len(self._prepared) > 10_000:
             self._prepared.clear()
         windows = []
         for text in texts:
             _, candidates = self._prepared[text] = self._open(text)
-            windows.extend(_window(text, s, e)[1] for s, e, _, _ in candidates)
-        if windows and name_model.available():
+            if candidates:
+                windows.extend(_window(text, s, e)[1] for s, e, _, _ in candidates)
+        if settle and windows and name_model.available():
             name_model.person_spans(windows)
+        return windows
 
     def spans(self, text: str) -> list[tuple[int, int, float, str]]:
         """``(start, end, score, how)`` of each name candidate in ``text`` (overlaps left to the analyzer).
@@ -502,10 +510,12 @@ class NameRecognizer(EntityRecognizer):
                     if len(self._clauses) >= _CLAUSE_CACHE:
                         self._clauses.clear()
                     found = self._clauses[piece] = tuple(self._clause_spans(piece))
-                if where is None:
-                    spans.extend((at + s, at + e, score, how) for s, e, score, how in found)
+                if not found:  # most clauses
+                    pass
+                elif where is None:
+                    spans.extend(found if at == 0 else [(at + s, at + e, score, how) for s, e, score, how in found])
                 else:
-                    spans.extend((where[at + s], where[at + e - 1] + 1, score, how) for s, e, score, how in found)
+                    spans.extend([(where[at + s], where[at + e - 1] + 1, score, how) for s, e, score, how in found])
             at += len(piece)
         spans.extend(self._latin(text))
         if " " in text and len(text) <= _MEMO_LENGTH:
@@ -521,25 +531,26 @@ class NameRecognizer(EntityRecognizer):
             if "·" in text or "•" in text
             else []
         )
-        spans.extend((s, e, self.SURE, "minority name elements") for s, e in index.element_runs())
+        if index.elements:
+            spans.extend((s, e, self.SURE, "minority name elements") for s, e in index.element_runs())
         taken = [(s, e) for s, e, _, _ in spans]
-        for match in _SURNAME_FIRST_CHAR.finditer(text):
-            start, char = match.start(), match.group()
-            if any(s <= start < e for s, e in taken):
+        candidate, likely = self._candidate, self.LIKELY
+        for start, char in enumerate(text):
+            if char not in _SURNAME_FIRST or (taken and any(s <= start < e for s, e in taken)):
                 continue
-            surname = (
-                next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
-                if char in _COMPOUND_FIRST
-                else 1
-            )
-            if surname == 1 and char not in SURNAMES:
-                continue
-            found = self._candidate(text, index, start, surname)
+            if char in _COMPOUND_FIRST:
+                surname = next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
+                if surname == 1 and char not in SURNAMES:
+                    continue
+            else:
+                surname = 1  # (a first character of no compound surname is a surname)
+            found = candidate(text, index, start, surname)
             if found is not None:
                 spans.append(found)
-                if found[2] >= self.LIKELY:  # no candidate starts inside a settled name (阳 of 欧阳娜娜)
+                if found[2] >= likely:  # no candidate starts inside a settled name (阳 of 欧阳娜娜)
                     taken.append(found[:2])
-        spans.extend(self._unlisted(text, index, [(s, e) for s, e, _, _ in spans]))
+        if index.role_end:  # (the unlisted names stand after a role word)
+            spans.extend(self._unlisted(text, index, [(s, e) for s, e, _, _ in spans]))
         return spans
 
     def _unlisted(
@@ -558,7 +569,7 @@ class NameRecognizer(EntityRecognizer):
                 continue
             stop = at + 1
             while stop < min(len(text), at + 6) and _HAN_CHAR.match(text[stop]) and (
-                stop - at < 2 or stop not in index.follow_start
+                stop - at < 2 or not index.follows(stop)
             ):
                 stop += 1
             candidate = text[at:stop]
@@ -579,18 +590,42 @@ class NameRecognizer(EntityRecognizer):
         if surname == 1 and text[start : start + 2] in COMPOUND_SURNAMES:
             return None  # the compound surname's own candidate
         given_at = start + surname
+        first = text[given_at : given_at + 1]
+        if not "\u4e00" <= first <= "\u9fff":
+            return None  # no Chinese character after the surname: no given name of one or two (below)
+        known = _KNOWN[0] if _KNOWN else _names_known()
+        if first in NOT_GIVEN and not (
+            known.given.get(text[given_at : given_at + 2], 0) >= STRONG_GIVEN
+            and text[given_at : given_at + 2] not in _TITLES
+        ):
+            return None  # 王的, 和了: no given name starts with it unless jieba knows the pair as one (below)
         if given_at in index.title_start:
             return None  # 王先生, 张经理: a form of address
         if surname == 1 and start > 0 and text[start - 1] in "老小阿":
             return None  # 老王, 小刘, 阿强: a nickname, not a name
         if text[given_at : given_at + 1] in _CANTONESE_TITLES and self._reads_on(text, index, given_at + 1):
             return None  # 陈生, 黄太: Mr Chan, Mrs Wong
-        known = _names_known()
         ordinary = known.ordinary
         weak_char = surname == 1 and text[start] in WEAK_SURNAMES
         head = text[start : given_at + 1]
         pair = text[given_at : given_at + 2]
         given_name = known.given.get(pair, 0) >= STRONG_GIVEN and pair not in _TITLES  # 晓东, 德才, 万福
+        at = start
+        while at > 0 and text[at - 1] in " ：:":  # 紧急联系人：蔡建明
+            at -= 1
+        before = index.before_at.get(at, "")
+        if len(before) == 1 and surname == 1 and text[start - 1 : start + 1] in ordinary:
+            before = ""  # 对方, 同步, 同时: the one-character word is part of a word with the surname character
+        if not before:
+            before = _role_like(text, start)  # 安全员, 对手方, 冒用者, 车主: a word that names a person's role
+        if not before:
+            # with no word before it, two of the tests below drop it whatever its given name: settled first
+            if ordinary.get(head, 0) >= (VERY_COMMON_WORD if given_name else COMMON_WORD):
+                return None  # a word, not a name (谢谢, 时间)
+            if start > 0 and not (_edge(text, start - 1) and not text[start - 1].isdigit()) and any(
+                text[start + 1 - n : start + 1] in ordinary for n in (2, 3) if start + 1 >= n
+            ):
+                return None  # the surname character ends the word before it (复印件, 用于签证)
         options = []
         for length in (2, 1):
             given = text[given_at : given_at + length]
@@ -619,14 +654,6 @@ class NameRecognizer(EntityRecognizer):
             married = text[given_at + 1 : given_at + 3]
             if known.given.get(married, 0) >= STRONG_GIVEN and self._reads_on(text, index, end + 1):
                 end, after = end + 1, True
-        at = start
-        while at > 0 and text[at - 1] in " ：:":  # 紧急联系人：蔡建明
-            at -= 1
-        before = index.before_at.get(at, "")
-        if len(before) == 1 and surname == 1 and text[start - 1 : start + 1] in ordinary:
-            before = ""  # 对方, 同步, 同时: the one-character word is part of a word with the surname character
-        if not before:
-            before = _role_like(text, start)  # 安全员, 对手方, 冒用者, 车主: a word that names a person's role
         weak = surname == 1 and text[start] in WEAK_SURNAMES and not given_name
         naming = before in NAMING_WORDS
         name = text[start:end]
@@ -692,7 +719,7 @@ class NameRecognizer(EntityRecognizer):
     def _reads_on(text: str, index: _Index, end: int) -> bool:
         """Whether the text after a name ending at ``end`` reads on: punctuation or the end, a word that
         follows names, or a verb (答应, 负责, 离开 …)."""
-        return _edge(text, end) or end in index.follow_start or text[end : end + 2] in _names_known().verbs
+        return _edge(text, end) or index.follows(end) or text[end : end + 2] in _names_known().verbs
 
     def _memo(self, text: str) -> list[tuple[int, int, float, str]]:
         """Payees in a transfer memo written as words between spaces (``阳光 物流费 青岛线``, ``房租3月 张磊
@@ -902,41 +929,60 @@ for _words, _kind in (
 ):  # fmt: skip
     for _word in _words:
         _KINDS[_word] = _KINDS.get(_word, 0) | _kind
+# … but for the words that follow names, the commonest (说, 到, 在, 的 …: half of all matches), which are
+# looked up where a name may end (`_Index.follows`)
 _LEXICON = ahocorasick.Automaton()
 for _word, _kind in _KINDS.items():
-    _LEXICON.add_word(_word, (_word, _kind))
+    if _kind & ~_FOLLOW_WORD:
+        _LEXICON.add_word(_word, (_word, _kind & ~_FOLLOW_WORD, len(_word)))
 _LEXICON.make_automaton()
+_FOLLOWING: dict[str, tuple[str, ...]] = {}  # first character → the words that follow names, longest first
+for _word in sorted(_FOLLOWS, key=len, reverse=True):
+    _FOLLOWING[_word[0]] = (*_FOLLOWING.get(_word[0], ()), _word)
 
 
 class _Index:
     """Where the rules' words are in one clause: the longest word that may stand before a name ending at
-    each position, where role words start and end, where words that follow names start, and the name
-    elements."""
+    each position, where role words start and end, the name elements, and (looked up where asked) where
+    words that follow names start."""
 
     def __init__(self, text: str) -> None:
         self.before_at: dict[int, str] = {}
         self.role_start: dict[int, int] = {}
         self.role_end: set[int] = set()
         self.inside_role: set[int] = set()  # positions strictly inside a role word
-        self.follow_start: dict[int, int] = {}  # start → the longest such word's length
+        self.text = text
         self.elements: dict[int, int] = {}  # start → the longest element's end
         self.title_start: set[int] = set()
-        for last, (word, kinds) in _LEXICON.iter(text):
+        before_at, role_start = self.before_at, self.role_start
+        for last, (word, kinds, length) in _LEXICON.iter(text):
             end = last + 1
-            start = end - len(word)
-            if kinds & _BEFORE_WORD and len(word) > len(self.before_at.get(end, "")):
-                self.before_at[end] = word
+            start = end - length
+            if kinds & _BEFORE_WORD and length > len(before_at.get(end, "")):
+                before_at[end] = word
             if kinds & _ROLE_WORD:
-                self.role_start[start] = max(self.role_start.get(start, 0), len(word))
-                if len(word) >= 2:
+                if role_start.get(start, 0) < length:
+                    role_start[start] = length
+                if length >= 2:
                     self.role_end.add(end)
                     self.inside_role.update(range(start + 1, end))
-            if kinds & _FOLLOW_WORD:
-                self.follow_start[start] = max(self.follow_start.get(start, 0), len(word))
-            if kinds & _ELEMENT:
-                self.elements[start] = max(self.elements.get(start, 0), end)
+            if kinds & _ELEMENT and self.elements.get(start, 0) < end:
+                self.elements[start] = end
             if kinds & _TITLE:
                 self.title_start.add(start)
+
+    def follows(self, at: int) -> int:
+        """The length of the longest word that follows names starting at ``at`` (0: none)."""
+        text = self.text
+        for word in _FOLLOWING.get(text[at : at + 1], ()):
+            if text.startswith(word, at):
+                return len(word)
+        return 0
+
+    @property
+    def follow_start(self) -> dict[int, int]:
+        """Where words that follow names start → the longest one's length."""
+        return {at: length for at in range(len(self.text)) if (length := self.follows(at))}
 
     def element_runs(self) -> list[tuple[int, int]]:
         """Runs of one to three name elements, left to right, each the longest element where it starts;
