@@ -114,6 +114,20 @@ def _transfer(args) -> int:
     return 0
 
 
+def _update(args) -> int:
+    """A change file applied here, without Airflow (the customer_updates DAG's steps); counts only printed.
+    The confirmations wait in the outbox for the deliverer (the DAG's deliver_confirmations)."""
+    from handover import updates
+
+    state = Path(args.state_dir)
+    ctx = updates.UpdateContext(run_id=args.run_id or f"cli__{uuid.uuid4().hex[:12]}", contract_path=args.contract,
+                                dsn=args.dsn, master_key=_master_key(), work_root=str(state / "work"),
+                                change_file=args.file, sheet=args.sheet, batch=args.batch, actor="cli")
+    counts = updates.run_all(ctx)
+    print(json.dumps({k: v for k, v in counts.items() if k != "applied_now"}, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
 @contextlib.contextmanager
 def _run_log(path: Path):
     """Write what the run says (printed, and the handover loggers' INFO records) to ``path`` as well: the
@@ -525,6 +539,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--recipient", help="who receives the data (recorded in the manifest)")
     run.add_argument("--state-dir", default=".handover/cli")
     run.set_defaults(func=_transfer)
+
+    upd = sub.add_parser("update", help="apply a change file of customers' contacts (更新信息), with history")
+    upd.add_argument("contract")
+    upd.add_argument("file", help="the change file (CSV or XLSX): the key column and the changed columns")
+    upd.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    upd.add_argument("--sheet", help="XLSX: the sheet (default: the first)")
+    upd.add_argument("--batch", type=int, default=500, help="rows decided per transaction")
+    upd.add_argument("--run-id", help="the run to go on with (a killed one), or a new one")
+    upd.add_argument("--state-dir", default=".handover/cli")
+    upd.set_defaults(func=_update)
 
     find = sub.add_parser("find", help="find customers by an identifier (blind index)")
     find.add_argument("--dsn", required=True)

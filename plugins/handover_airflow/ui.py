@@ -794,7 +794,25 @@ def _customers_section(data: dict) -> str:
             out.append(f"<tr><td>{esc(kind)}</td><td>{by_source}</td><td>{states}</td></tr>")
         out.append("</tbody></table>")
     out.append(f'<p>Marketing opt-outs (退订): {num(heard.get("marketing_optouts", 0))} — offers stop; the notices '
-               "the law requires do not.</p></section>")
+               "the law requires do not.</p>")
+    out.append(_updates_part(data.get("updates") or {}))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _updates_part(updates: dict) -> str:
+    """Contact updates (更新信息): change files by status, their rows by disposition, earlier versions kept,
+    the confirmations of changed contacts by status (counts only)."""
+    out = ["<h3>Contact updates (更新信息)</h3>"]
+    if not updates.get("runs"):
+        out.append('<p class="empty">No change file applied yet (DAG <code>customer_updates</code>).</p>')
+        return "".join(out)
+    runs = ", ".join(f"{badge(s)} {num(n)}" for s, n in updates["runs"].items())
+    rows = ", ".join(f"{esc(d)} {num(n)}" for d, n in (updates.get("rows") or {}).items()) or "—"
+    told = ", ".join(f"{badge(s)} {num(n)}" for s, n in (updates.get("confirmations") or {}).items()) or "—"
+    out.append(f"<p>Change files: {runs}. Rows: {rows}. Earlier versions kept: "
+               f'{num(updates.get("earlier_versions", 0))} of {num(updates.get("customers_with_history", 0))} '
+               f"customers. Confirmations to the old and the new contact: {told}.</p>")
     return "".join(out)
 
 

@@ -209,9 +209,16 @@ def erase_customer(cur, branch: str, customer: str, *, analytics_only: bool = Fa
     for entity in CHILDREN_FIRST:
         cur.execute(f"DELETE FROM vault.{entity} WHERE {where[entity]}", params)
         counts[f"vault.{entity}"] = cur.rowcount
+    # the earlier versions of the record (contact updates: handover.updates) go with it, and so does what
+    # the change files said of the customer
+    cur.execute("SELECT to_regclass('vault.customer_history') IS NOT NULL")
+    if cur.fetchone()[0]:
+        cur.execute("DELETE FROM vault.customer_history WHERE branch_id = %s AND customer_id = %s", (branch, customer))
+        counts["vault.customer_history"] = cur.rowcount
+        cur.execute("DELETE FROM ops.update_rows WHERE branch_id = %s AND customer_id = %s", (branch, customer))
     cur.execute("DELETE FROM ops.activity WHERE branch_id = %s AND customer_id = %s", (branch, customer))
-    cur.execute("DELETE FROM ops.quarantine WHERE branch_id = %s AND entity = 'customers' AND record_key = %s",
-                (branch, customer))
+    cur.execute("DELETE FROM ops.quarantine WHERE branch_id = %s AND entity IN ('customers', 'customer_updates') "
+                "AND record_key = %s", (branch, customer))
     counts["ops.quarantine"] = cur.rowcount
     return counts
 
