@@ -406,9 +406,10 @@ def _replies(args) -> int:
     from handover.store import connect
 
     path = Path(args.file)
-    with connect(args.dsn, "replies") as conn:
-        counts = objections.process_replies(conn, _blind_index(conn), path.read_bytes(), file=path.name,
-                                            received_by=args.received_by or os.environ.get("USER", "cli"))
+    process = objections.process_letters if args.command == "letters" else objections.process_replies
+    with connect(args.dsn, args.command) as conn:
+        counts = process(conn, _blind_index(conn), path.read_bytes(), file=path.name,
+                         received_by=args.received_by or os.environ.get("USER", "cli"))
     print(json.dumps(counts, ensure_ascii=False))
     return 0
 
@@ -638,6 +639,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("file")
     rep.add_argument("--received-by")
     rep.set_defaults(func=_replies)
+    let = sub.add_parser("letters", help="act on a CSV of processed letters (id_kind,identifier,branch_id,intent)")
+    let.add_argument("file")
+    let.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    let.add_argument("--received-by", help="who processed the letters (default: $USER)")
+    let.set_defaults(func=_replies)
     hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
     place = hold.add_parser("place", help="hold a branch (--branch) or customers (--kind; one per line of stdin)")
     place.add_argument("--dsn", required=True)
