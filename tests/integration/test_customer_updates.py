@@ -226,6 +226,24 @@ def test_a_change_file_with_a_column_that_may_not_change_is_refused_before_anyth
         updates.run_all(_context(ctx, path, "upd-y"))
 
 
+def test_an_xlsx_change_file_takes_the_same_path(transferred, tmp_path):
+    from openpyxl import Workbook
+
+    ctx, _, _ = transferred
+    person = _people(ctx, 1)[0]
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "变更"
+    sheet.append(["客户编号", "联系地址", "电子邮箱"])
+    sheet.append([person["id"], "上海市静安区南京西路1号", "not-an-address"])
+    sheet.append([person["id"], "上海市静安区南京西路1号", None])
+    path = tmp_path / "客户信息变更.xlsx"
+    book.save(path)
+    counts = updates.run_all(_context(ctx, path, "upd-xlsx"))
+    assert (counts["rows"], counts["applied"], counts["quarantined"]) == (2, 1, 1)
+    assert counts["reasons"] == {"invalid_email": 1} and counts["fields_changed"] == {"address": 1}
+
+
 def test_master_key_is_never_in_the_context_repr(tmp_path):
     ctx = updates.UpdateContext(run_id="r", contract_path="c", dsn="d", master_key=MasterKey(os.urandom(32)),
                                 work_root=str(tmp_path), change_file="f.csv")

@@ -55,13 +55,20 @@ def classify_reply(text: str) -> str | None:
     return None
 
 
+# Customers whose processing has stopped, by branch and key: they objected or withdrew consent, or their erasure
+# was refused while a legal basis (AML) keeps the records (handover.purge.erasure.carry_out). One place: the
+# load keeps them out of analytics, the reconciliation counts their rows as withheld, offers leave them out.
+STOPPED = ("(SELECT branch_id, customer_id FROM control.objections UNION "
+           "SELECT branch_id, customer_id FROM control.processing_stopped)")
+
+
 def keep_out_of_analytics(cur, branch_id: str) -> int:
-    """In the load's transaction: the analytics rows of the branch's customers who objected or withdrew.
-    Returns the rows removed."""
+    """In the load's transaction: the analytics rows of the branch's customers whose processing has stopped
+    (:data:`STOPPED`). Returns the rows removed."""
     cur.execute("SELECT to_regclass('control.objections') IS NOT NULL")
     if not cur.fetchone()[0]:
         return 0
-    cur.execute("SELECT DISTINCT customer_id FROM control.objections WHERE branch_id = %s ORDER BY 1", (branch_id,))
+    cur.execute(f"SELECT DISTINCT customer_id FROM {STOPPED} s WHERE branch_id = %s ORDER BY 1", (branch_id,))
     removed = 0
     for (customer,) in cur.fetchall():
         removed += sum(erasure.erase_customer(cur, branch_id, customer, analytics_only=True).values())
@@ -132,11 +139,11 @@ def opt_out(conn, hasher, *, id_kind: str, value: str, branch_id: str | None, so
 
 
 def marketing_audience(cur, branch_id: str) -> list[str]:
-    """The branch's customers an offer may go to: loaded, not opted out of marketing, not objecting or
-    withdrawn. (The transfer notice is not marketing: it goes to everyone who has not objected.)"""
+    """The branch's customers an offer may go to: loaded, not opted out of marketing, processing not stopped
+    (objecting, withdrawn, or an erasure refused for AML). (The transfer notice is not marketing: it goes to everyone who has not objected.)"""
     cur.execute("SELECT c.customer_id FROM vault.customers c WHERE c.branch_id = %s AND NOT EXISTS "
                 "(SELECT FROM control.marketing_optouts m WHERE m.branch_id = c.branch_id AND m.customer_id = "
-                "c.customer_id) AND NOT EXISTS (SELECT FROM control.objections o WHERE o.branch_id = c.branch_id "
+                f"c.customer_id) AND NOT EXISTS (SELECT FROM {STOPPED} o WHERE o.branch_id = c.branch_id "
                 "AND o.customer_id = c.customer_id) ORDER BY 1", (branch_id,))
     return [r[0] for r in cur.fetchall()]
 

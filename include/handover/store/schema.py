@@ -26,7 +26,8 @@ SCHEMA_VERSION = 8  # 3: vault tables partitioned by branch; 4: the analytics ti
 #                    6: document types, customer fields, card transactions, field issues;
 #                    7: customer notices, their outbox, objections and marketing opt-outs (control);
 #                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
-#                       in the outbox (notices of kind contact_change, the contact's version)
+#                       in the outbox (notices of kind contact_change, the contact's version);
+#                       control.processing_stopped (erasures refused for a legal basis)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -205,6 +206,12 @@ CREATE TABLE IF NOT EXISTS control.objections (
     erasure_request_id bigint, outcome jsonb NOT NULL DEFAULT '{}',
     CHECK (kind IN ('objection', 'withdrawal')));
 CREATE UNIQUE INDEX IF NOT EXISTS objections_once ON control.objections (branch_id, customer_id, kind);
+-- Customers whose processing stopped because their erasure was refused while a legal basis (AML) keeps the
+-- records: by key, so that every later load leaves them out of the analytics tier as it does objectors (their
+-- erasure request holds the identifier's keyed hash only); removed when the erasure is carried out.
+CREATE TABLE IF NOT EXISTS control.processing_stopped (
+    branch_id text NOT NULL, customer_id text NOT NULL, request_id bigint NOT NULL, reason text NOT NULL,
+    stopped_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (branch_id, customer_id));
 -- Marketing opt-outs (退订/TD): offers stop; the notices the law requires do not.
 CREATE TABLE IF NOT EXISTS control.marketing_optouts (
     branch_id text NOT NULL, customer_id text NOT NULL, source text NOT NULL,
