@@ -129,6 +129,17 @@ def test_change_file_applied_with_history_blind_indexes_analytics_and_confirmati
     assert len(quarantined) == 4 and sorted(k for k, r in quarantined if r == ["update_conflict"]) == [
         people[4]["id"]] * 2 and ("NOPE-999", ["unknown_customer"]) in quarantined
     assert not Path(ctx.work_root, "upd-upd-1").exists()  # the plaintext work area is gone
+    from handover import overview
+    from handover_airflow.ui import render_page
+
+    with psycopg2.connect(ctx.dsn) as conn:
+        data = overview.overview(conn)
+    seen = data["customers"]["updates"]
+    assert seen["rows"] == {"applied": 3, "duplicate": 1, "quarantined": 4, "unchanged": 1}
+    assert seen["earlier_versions"] == 3 and sum(seen["confirmations"].values()) == 6
+    assert not data["customers"]["notices"]  # confirmations are not transfer notices
+    page = render_page(data)
+    assert "Contact updates" in page and not [v for p in people for v in (p["mobile"], p["email"]) if v in page]
 
 
 def test_confirmations_reach_the_old_and_the_new_contact_once(transferred, tmp_path):
