@@ -114,6 +114,20 @@ def _transfer(args) -> int:
     return 0
 
 
+def _update(args) -> int:
+    """A change file applied here, without Airflow (the customer_updates DAG's steps); counts only printed.
+    The confirmations wait in the outbox for the deliverer (the DAG's deliver_confirmations)."""
+    from handover import updates
+
+    state = Path(args.state_dir)
+    ctx = updates.UpdateContext(run_id=args.run_id or f"cli__{uuid.uuid4().hex[:12]}", contract_path=args.contract,
+                                dsn=args.dsn, master_key=_master_key(), work_root=str(state / "work"),
+                                change_file=args.file, sheet=args.sheet, batch=args.batch, actor="cli")
+    counts = updates.run_all(ctx)
+    print(json.dumps({k: v for k, v in counts.items() if k != "applied_now"}, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
 @contextlib.contextmanager
 def _run_log(path: Path):
     """Write what the run says (printed, and the handover loggers' INFO records) to ``path`` as well: the
@@ -392,9 +406,10 @@ def _replies(args) -> int:
     from handover.store import connect
 
     path = Path(args.file)
-    with connect(args.dsn, "replies") as conn:
-        counts = objections.process_replies(conn, _blind_index(conn), path.read_bytes(), file=path.name,
-                                            received_by=args.received_by or os.environ.get("USER", "cli"))
+    process = objections.process_letters if args.command == "letters" else objections.process_replies
+    with connect(args.dsn, args.command) as conn:
+        counts = process(conn, _blind_index(conn), path.read_bytes(), file=path.name,
+                         received_by=args.received_by or os.environ.get("USER", "cli"))
     print(json.dumps(counts, ensure_ascii=False))
     return 0
 
@@ -526,6 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--state-dir", default=".handover/cli")
     run.set_defaults(func=_transfer)
 
+    upd = sub.add_parser("update", help="apply a change file of customers' contacts (更新信息), with history")
+    upd.add_argument("contract")
+    upd.add_argument("file", help="the change file (CSV or XLSX): the key column and the changed columns")
+    upd.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    upd.add_argument("--sheet", help="XLSX: the sheet (default: the first)")
+    upd.add_argument("--batch", type=int, default=500, help="rows decided per transaction")
+    upd.add_argument("--run-id", help="the run to go on with (a killed one), or a new one")
+    upd.add_argument("--state-dir", default=".handover/cli")
+    upd.set_defaults(func=_update)
+
     find = sub.add_parser("find", help="find customers by an identifier (blind index)")
     find.add_argument("--dsn", required=True)
     group = find.add_mutually_exclusive_group(required=True)
@@ -614,6 +639,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("file")
     rep.add_argument("--received-by")
     rep.set_defaults(func=_replies)
+    let = sub.add_parser("letters", help="act on a CSV of processed letters (id_kind,identifier,branch_id,intent)")
+    let.add_argument("file")
+    let.add_argument("--dsn", required=True, help="libpq connection string of the target store")
+    let.add_argument("--received-by", help="who processed the letters (default: $USER)")
+    let.set_defaults(func=_replies)
     hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
     place = hold.add_parser("place", help="hold a branch (--branch) or customers (--kind; one per line of stdin)")
     place.add_argument("--dsn", required=True)

@@ -16,7 +16,8 @@ TRANSFER_POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.bef
                    "merge.during", "merge.before_commit")  # a transfer passes every one of these
 DELIVERY_POINTS = ("deliver.after_send", "deliver.after_send_sms", "deliver.after_send_email",
                    "deliver.after_send_letter", "deliver.after_record")  # the notices' deliverer
-POINTS = TRANSFER_POINTS + DELIVERY_POINTS
+UPDATE_POINTS = ("updates.after_batch",)  # a change file's batches (handover.updates)
+POINTS = TRANSFER_POINTS + DELIVERY_POINTS + UPDATE_POINTS
 _hits: dict[str, int] = {}
 
 

@@ -403,18 +403,23 @@ def schema_version(conn) -> int | None:
 
 
 def customers(conn) -> dict:
-    """The customers told and heard: notices per branch by status, objections and withdrawals by source and
-    their erasure requests' state, marketing opt-outs (counts only)."""
-    out: dict = {"notices": {}, "objections": {"objection": {}, "withdrawal": {}, "marketing_optouts": 0}}
+    """The customers told and heard: transfer notices per branch by status, objections and withdrawals by
+    source and their erasure requests' state, marketing opt-outs; and kept current: change files applied,
+    their rows by disposition, earlier versions kept, confirmations of changed contacts (counts only)."""
+    out: dict = {"notices": {}, "objections": {"objection": {}, "withdrawal": {}, "marketing_optouts": 0},
+                 "updates": {}}
     with conn.cursor() as cur:
         if not _exists(cur, "control.notices"):
             return out
-        cur.execute("SELECT branch_id, status, count(*) FROM control.notices GROUP BY 1, 2 ORDER BY 1, 2")
+        cur.execute("SELECT branch_id, status, count(*) FROM control.notices WHERE kind = 'transfer' "
+                    "GROUP BY 1, 2 ORDER BY 1, 2")
         for branch, status, n in cur.fetchall():
             out["notices"].setdefault(branch, {})[status] = n
     from handover.notices.objections import report
+    from handover.updates import report as updates_report
 
     out["objections"] = report(conn)
+    out["updates"] = updates_report(conn)
     return out
 
 

@@ -54,6 +54,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "invalid_country": ("国籍/国家无法识别", "not a known country or nationality"),
     "unknown_card": ("交易卡号在本网点账户中找不到", "the transaction's card is on none of the branch's accounts"),
     "ambiguous_card": ("交易卡号对应多个账户", "the transaction's card is on several accounts"),
+    # change files (handover.updates)
+    "unknown_customer": ("变更文件中的客户不在本网点已迁移客户中", "the change file names a customer the vault does not hold"),
+    "update_conflict": ("变更文件对同一客户有内容不同的多条变更", "the change file changes one customer in two different ways"),
 }
 
 

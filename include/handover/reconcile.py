@@ -89,8 +89,10 @@ def verify_destinations(conn, entity: str, tag: str, branch_id: str | None = Non
 
 
 def _withheld_from_analytics(cur, entity: str, tag: str) -> int:
-    """The run's loaded rows with no analytics row because their customer objected or withdrew consent
-    (:func:`handover.notices.objections.keep_out_of_analytics`)."""
+    """The run's loaded rows with no analytics row because their customer's processing has stopped — an
+    objection, a withdrawal, an erasure refused for AML (:func:`handover.notices.objections.keep_out_of_analytics`)."""
+    from handover.notices.objections import STOPPED
+
     model = canonical.entity(entity)
     names = model.field_names
     whose = ["v.customer_id"] if "customer_id" in names else []
@@ -106,11 +108,11 @@ def _withheld_from_analytics(cur, entity: str, tag: str) -> int:
         JOIN {vault} v ON v.branch_id = s.branch_id AND v.{key} = s.{key} AND v.row_hash = s.row_hash
         WHERE NOT EXISTS (SELECT FROM {tier} a WHERE a.branch_id = s.branch_id AND a.{token} = s.{staged}
                           AND a.row_hash = s.row_hash)
-          AND EXISTS (SELECT FROM control.objections o WHERE o.branch_id = v.branch_id AND ({objected}))
+          AND EXISTS (SELECT FROM {stopped} o WHERE o.branch_id = v.branch_id AND ({objected}))
     """).format(t=staging.loaded(entity, tag), vault=sql.Identifier("vault", entity), key=key,
                 tier=sql.Identifier("analytics", entity), token=sql.Identifier(analytics.token_name(entity)),
                 staged=sql.Identifier(analytics.STAGED_PREFIX + analytics.token_name(entity)),
-                objected=sql.SQL(objected)))
+                objected=sql.SQL(objected), stopped=sql.SQL(STOPPED)))
     return cur.fetchone()[0]
 
 

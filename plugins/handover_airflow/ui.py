@@ -10,6 +10,16 @@ Routes (every one behind Airflow's own authentication and authorisation, see bel
 - ``GET /manifests/{run_id}``            the signed manifest, byte for byte as signed (``manifest-….json``)
 - ``GET /manifests/{run_id}/signature``  its Ed25519 signature, base64 (``manifest-….json.sig``)
 - ``GET /manifests/{run_id}/public-key`` the public key stored beside it (``manifest-….pub.pem``)
+- ``POST /objections``                   the operator's action: a customer's objection or withdrawal recorded
+                                          (`handover.notices.objections.record`, source ``page`` or ``letter``)
+
+The action is a form on the page, posted in the request body — the identifier is never in a URL, a log line
+or the answer. It asks the auth manager for the custom view with ``method="POST"`` as well (FAB: edit on
+``Handover``; the SimpleAuthManager grants every method to each role that has the view), and, when the
+session comes from the UI's ``_token`` cookie (which a browser sends with any request), a CSRF token: the
+form carries an HMAC of the session's token, which another site cannot read or make; a request that a
+browser marks as cross-site (``Sec-Fetch-Site``) is refused before that. A Bearer header is never sent by a
+browser on its own: such a request needs no form token.
 
 Authentication and authorisation: the app is built with two app-wide dependencies. Airflow's
 ``airflow.api_fastapi.core_api.security.get_user`` takes the JWT from ``Authorization: Bearer`` or from the
@@ -32,6 +42,8 @@ server.
 """
 
 import datetime as dt
+import hashlib
+import hmac
 import html
 import logging
 import math
@@ -48,10 +60,14 @@ FORBIDDEN = "Forbidden: your Airflow role does not grant the Handover view"
 CHINA = dt.timezone(dt.timedelta(hours=8), "UTC+8")  # Asia/Shanghai: no daylight saving time since 1991
 CONNECT_TIMEOUT = 5
 
+FORM_LIMIT = 4_096  # bytes of a posted form: an identifier and a few choices
+CSRF_PURPOSE = b"handover/page-action"
+
 SECURITY_HEADERS = {
-    # No script at all, nothing from another origin: the page is self-contained by policy, not just by habit.
+    # No script at all, nothing from another origin: the page is self-contained by policy, not just by habit;
+    # its one form posts to this app only.
     "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                                "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"),
+                                "frame-ancestors 'self'; base-uri 'none'; form-action 'self'"),
     "X-Frame-Options": "SAMEORIGIN",  # shown inside the Airflow UI (same origin), nowhere else
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -96,9 +112,10 @@ def target_dsn() -> str:
 
 
 @contextmanager
-def store():
-    """A read-only connection to the target store; :class:`StoreUnavailable` with a message fit for the page
-    (the error class, never a traceback or a DSN) when there is none. The details go to the server log."""
+def store(readonly: bool = True):
+    """A read-only connection to the target store (``readonly=False``: for the page's one action);
+    :class:`StoreUnavailable` with a message fit for the page (the error class, never a traceback or a DSN)
+    when there is none. The details go to the server log."""
     from handover.errors import StoreError
     from handover.store import connect
     from psycopg2.extensions import make_dsn, parse_dsn
@@ -115,7 +132,7 @@ def store():
     params.pop("application_name", None)
     opened = False
     try:
-        with connect(make_dsn(**params), "handover page", application_name="handover-ui", readonly=True) as conn:
+        with connect(make_dsn(**params), "handover page", application_name="handover-ui", readonly=readonly) as conn:
             opened = True
             yield conn
     except StoreError as exc:  # told without values (handover.store.connection): fit for the server log
@@ -157,12 +174,13 @@ def download_name(run_id: str, suffix: str) -> str:
 
 # -- the FastAPI app -----------------------------------------------------------------------------------
 
-def authorised(user) -> bool:
-    """Whether Airflow's auth manager lets ``user`` see the Handover page (the custom view :data:`VIEW`)."""
+def authorised(user, method: str = "GET") -> bool:
+    """Whether Airflow's auth manager lets ``user`` see the Handover page (the custom view :data:`VIEW`), or —
+    ``method="POST"`` — act on it."""
     from airflow.api_fastapi.app import get_auth_manager
 
     try:
-        return bool(get_auth_manager().is_authorized_custom_view(method="GET", resource_name=VIEW, user=user))
+        return bool(get_auth_manager().is_authorized_custom_view(method=method, resource_name=VIEW, user=user))
     except Exception as exc:  # noqa: BLE001 — an auth manager that cannot decide (a role it does not know): no
         log.warning("handover page: the auth manager could not authorise a user (%s)", type(exc).__name__)
         return False
@@ -229,7 +247,27 @@ def create_app():
     def page(request: Request, user: GetUserDep):  # the app-wide dependency's result, cached per request
         data = read_overview()
         base = request.scope.get("root_path", "").rstrip("/")
-        return HTMLResponse(render_page(data, base=base, user=_user_name(user)))
+        token, _ = session_token(request)
+        act = csrf_token(token) if token and authorised(user, "POST") else None
+        return HTMLResponse(render_page(data, base=base, user=_user_name(user), csrf=act))
+
+    @api.post("/objections", response_class=HTMLResponse)
+    async def record_objection(request: Request, user: GetUserDep):
+        if not authorised(user, "POST"):
+            raise StarletteHTTPException(403, FORBIDDEN)
+        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            raise StarletteHTTPException(403, "a cross-site request may not act on the Handover page")
+        body = await request.body()
+        if len(body) > FORM_LIMIT:
+            raise StarletteHTTPException(413, "the form is larger than an objection can be")
+        form = parse_form(body)
+        token, from_cookie = session_token(request)
+        if from_cookie and not (token and hmac.compare_digest(form.get("csrf", ""), csrf_token(token))):
+            raise StarletteHTTPException(403, "the form's token does not match your session: reload the page and "
+                                              "send the form again")
+        base = request.scope.get("root_path", "").rstrip("/")
+        status, text = act_on_objection(form, _user_name(user) or "operator")
+        return HTMLResponse(render_action(text, base=base), status_code=status)
 
     @api.get("/api/overview")
     def overview_json():
@@ -260,6 +298,94 @@ def create_app():
                                  f'attachment; filename="{download_name(run_id, ".pub.pem")}"'})
 
     return api
+
+
+def session_token(request) -> tuple[str | None, bool]:
+    """The request's Airflow token, and whether it came from the UI's cookie (sent by a browser with every
+    request, so a form posted with it needs a CSRF token) rather than an ``Authorization`` header."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None, False
+    return request.cookies.get("_token"), True
+
+
+def csrf_token(session: str) -> str:
+    """The form token of a session: an HMAC of its (secret, unguessable) token — another site can neither read
+    it nor make it."""
+    return hmac.new(session.encode("utf-8"), CSRF_PURPOSE, hashlib.sha256).hexdigest()
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body: the first value of each field (never logged)."""
+    from urllib.parse import parse_qs
+
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {k: v[0] for k, v in fields.items() if v}
+
+
+ACTION_KINDS = {"objection": "objection (反对转移)", "withdrawal": "withdrawal of consent (撤回同意)"}
+ACTION_SOURCES = {"page": "told the operator (counter, telephone)", "letter": "a letter"}
+ID_KINDS = {"customer_id": "customer id (with its branch)", "mobile": "mobile", "id_number": "ID number"}
+
+
+def act_on_objection(form: dict[str, str], operator: str) -> tuple[int, str]:
+    """Record the objection or withdrawal the form describes; (HTTP status, what to tell the operator). The
+    identifier goes to the blind index and nowhere else: not into the answer, nor a log line."""
+    from handover.errors import HandoverError
+    from handover.notices import objections
+
+    kind, id_kind = form.get("kind", ""), form.get("id_kind", "")
+    source, branch = form.get("source", "page"), (form.get("branch_id") or "").strip() or None
+    if kind not in ACTION_KINDS or id_kind not in ID_KINDS or source not in ACTION_SOURCES:
+        return 400, "The form is not complete: choose what the customer said, how they are named and how it came."
+    if id_kind == "customer_id" and branch is None:
+        return 400, "A customer id names a customer within a branch: give the branch too."
+    try:
+        with store(readonly=False) as conn:
+            hasher = page_hasher(conn)
+            if hasher is None:
+                return 409, "The target store has no customers yet (no blind-index key): nobody to record this for."
+            outcomes = objections.record(conn, hasher, kind=kind, id_kind=id_kind, value=form.get("identifier", ""),
+                                         branch_id=branch, source=source, received_by=f"page:{operator}")
+    except HandoverError as exc:  # names the kind and the rule, never the value (handover.purge.erasure)
+        return 400, f"Not recorded: {exc}."
+    log.info("handover page: %s recorded by %s for %d customer(s)", kind, operator, len(outcomes))
+    if not outcomes:
+        return 404, "No loaded customer matches that identifier: nothing was recorded."
+    done = [o for o in outcomes if not o["already"]]
+    parts = [f"{ACTION_KINDS[kind].capitalize()} recorded for {len(outcomes)} customer(s)."]
+    if done:
+        parts.append(f"Processing stopped: {sum(o['analytics_rows_removed'] for o in done)} analytics row(s) removed, "
+                     f"{sum(o['messages_cancelled'] for o in done)} waiting message(s) cancelled; erasure request(s) "
+                     f"{', '.join(str(o['erasure_request']) for o in done)} filed for the retention schedule.")
+    if len(done) < len(outcomes):
+        parts.append(f"{len(outcomes) - len(done)} had said so before: nothing more to do for them.")
+    return 200, " ".join(parts)
+
+
+def page_hasher(conn):
+    """The blind-index hasher of the store, under the master key (Variable ``handover_master_key``, read the
+    API server's way); None when the store has none (nothing indexed: nobody to find)."""
+    from airflow.models.variable import Variable
+    from handover.crypto import MasterKey
+    from handover.store import keys
+
+    from handover_airflow.runtime import MASTER_KEY_VARIABLE
+
+    text = Variable.get(MASTER_KEY_VARIABLE, default_var=None)
+    if not text:
+        raise StoreUnavailable(f"The master key (Variable {MASTER_KEY_VARIABLE}) is not configured: the page cannot "
+                               "find a customer by identifier.")
+    return keys.hasher(conn, MasterKey.from_text(text), create=False)
+
+
+def render_action(text: str, *, base: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Handover: objection</title>'
+            f'<style>{CSS}</style></head><body><header><h1>Handover · 网点转让</h1></header>'
+            f'<p>{esc(text)}</p><p><a href="{esc(base)}/#customers">Back to the page</a></p></body></html>')
 
 
 def _user_name(user) -> str | None:
@@ -517,11 +643,12 @@ summary { cursor: pointer; color: var(--info); }
 """
 
 
-def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None) -> str:
+def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, csrf: str | None = None) -> str:
+    """The page; ``csrf``: the session's form token, when the user may act (the objection form is shown)."""
     transfers = data["transfers"]
     sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
                 _restores_section(data["restores"]), _retention_section(data),
-                _customers_section(data.get("customers") or {})]
+                _customers_section(data.get("customers") or {}, base=base, csrf=csrf)]
     who = f" · signed in as {esc(user)}" if user else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -767,8 +894,28 @@ def _retention_section(data: dict) -> str:
     return "".join(out)
 
 
-def _customers_section(data: dict) -> str:
-    """Notices per branch by status; objections and withdrawals by source and their erasure requests."""
+def _objection_form(base: str, csrf: str) -> str:
+    """The operator's action: an objection or withdrawal, the identifier posted in the body (never a URL)."""
+    def options(choices: dict) -> str:
+        return "".join(f'<option value="{esc(k)}">{esc(v)}</option>' for k, v in choices.items())
+
+    return (f'<form method="post" action="{esc(base)}/objections" class="action" autocomplete="off">'
+            f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+            f'<label>The customer <select name="kind">{options(ACTION_KINDS)}</select></label> '
+            f'<label>named by <select name="id_kind">{options(ID_KINDS)}</select></label> '
+            '<label><input name="identifier" type="password" required maxlength="64" autocomplete="off" '
+            'placeholder="identifier"></label> '
+            '<label>branch <input name="branch_id" maxlength="64" placeholder="(for a customer id)"></label> '
+            f'<label>came as <select name="source">{options(ACTION_SOURCES)}</select></label> '
+            '<button type="submit">Record and stop processing</button></form>'
+            '<p class="muted">Processing stops at once (analytics rows removed, waiting messages cancelled, later '
+            "loads leave the customer out) and an erasure request is filed; the identifier is looked up by its "
+            "blind index and kept nowhere.</p>")
+
+
+def _customers_section(data: dict, *, base: str = URL_PREFIX, csrf: str | None = None) -> str:
+    """Notices per branch by status; objections and withdrawals by source and their erasure requests; the
+    objection form for a user who may act."""
     out = ['<section id="customers"><h2>Customers told and heard (PIPL Art. 15, 17, 22)</h2><h3>Notices</h3>']
     notices = data.get("notices") or {}
     if not notices:
@@ -782,6 +929,8 @@ def _customers_section(data: dict) -> str:
         out.append("</tbody></table>")
     heard = data.get("objections") or {}
     out.append("<h3>Objections and withdrawals</h3>")
+    if csrf:
+        out.append(_objection_form(base, csrf))
     rows = [(kind, heard.get(kind) or {}) for kind in ("objection", "withdrawal")]
     if not any(r for _, r in rows):
         out.append('<p class="empty">None received (<code>handover objection</code>, <code>handover replies</code>).'
@@ -794,7 +943,25 @@ def _customers_section(data: dict) -> str:
             out.append(f"<tr><td>{esc(kind)}</td><td>{by_source}</td><td>{states}</td></tr>")
         out.append("</tbody></table>")
     out.append(f'<p>Marketing opt-outs (退订): {num(heard.get("marketing_optouts", 0))} — offers stop; the notices '
-               "the law requires do not.</p></section>")
+               "the law requires do not.</p>")
+    out.append(_updates_part(data.get("updates") or {}))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _updates_part(updates: dict) -> str:
+    """Contact updates (更新信息): change files by status, their rows by disposition, earlier versions kept,
+    the confirmations of changed contacts by status (counts only)."""
+    out = ["<h3>Contact updates (更新信息)</h3>"]
+    if not updates.get("runs"):
+        out.append('<p class="empty">No change file applied yet (DAG <code>customer_updates</code>).</p>')
+        return "".join(out)
+    runs = ", ".join(f"{badge(s)} {num(n)}" for s, n in updates["runs"].items())
+    rows = ", ".join(f"{esc(d)} {num(n)}" for d, n in (updates.get("rows") or {}).items()) or "—"
+    told = ", ".join(f"{badge(s)} {num(n)}" for s, n in (updates.get("confirmations") or {}).items()) or "—"
+    out.append(f"<p>Change files: {runs}. Rows: {rows}. Earlier versions kept: "
+               f'{num(updates.get("earlier_versions", 0))} of {num(updates.get("customers_with_history", 0))} '
+               f"customers. Confirmations to the old and the new contact: {told}.</p>")
     return "".join(out)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -120,6 +122,53 @@ def test_aml_retention_refuses_stops_processing_and_retries_on_the_day(store_and
         outcome, = erasure.carry_out(conn, hasher, due)
         assert outcome["state"] == "done"
     assert set(_present(ctx.dsn, customer).values()) == {0}
+
+
+def test_a_customer_refused_erasure_for_aml_stays_out_of_analytics_in_later_loads(
+        store_and_people, sample_contract, sample_export, tmp_path, master_key_text):
+    """Refused because AML keeps the records, the customer's processing stops — and stays stopped: a later load
+    of the branch (a re-sent export) leaves them out of the analytics tier, as it does an objecting customer,
+    and the reconciliation counts those rows as withheld."""
+    from handover import transfer
+    from handover.notices import objections
+
+    from tests.support.stores import run_context as _ctx
+
+    ctx, hasher, people = store_and_people
+    customer = next(p["客户编号"].strip() for p in people if _analytics_rows(ctx.dsn, p["客户编号"].strip()) > 1)
+    with psycopg2.connect(ctx.dsn) as conn:
+        erasure.file_request(conn, hasher, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
+                             requested_by="dpo")
+        outcome, = erasure.carry_out(conn, hasher, dt.date(2026, 12, 1))
+        assert outcome["state"] == "refused" and outcome["reason"].startswith("aml:")
+    assert _analytics_rows(ctx.dsn, customer) == 0
+    folder, _ = sample_export
+    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    assert _analytics_rows(ctx.dsn, customer) == 0  # still stopped
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["counts"]["customers"]["loaded"] > 0  # reconciled: the withheld rows counted as such
+    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
+        assert customer not in objections.marketing_audience(cur, BRANCH)  # and offered nothing
+        cur.execute("SELECT count(*) FROM vault.customers WHERE customer_id = %s", (customer,))
+        assert cur.fetchone()[0] == 1  # stored, as AML requires
+        outcome, = erasure.carry_out(conn, hasher, AFTER_AML)
+        assert outcome["state"] == "done"
+        cur.execute("SELECT count(*) FROM control.processing_stopped WHERE customer_id = %s", (customer,))
+        assert cur.fetchone()[0] == 0  # erased: nothing of them is left to keep out
+
+
+def _analytics_rows(dsn: str, customer: str) -> int:
+    """The customer's rows in the analytics tier (customers, accounts, transactions, interactions)."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        n = 0
+        for entity in ("customers", "accounts", "interactions"):
+            cur.execute(f"SELECT count(*) FROM analytics.{entity} a JOIN vault.{entity} v USING (branch_id, row_hash) "
+                        "WHERE v.customer_id = %s", (customer,))
+            n += cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM analytics.transactions a JOIN vault.transactions v USING (branch_id, row_hash) "
+                    "JOIN vault.accounts x ON x.branch_id = v.branch_id AND x.account_id = v.account_id "
+                    "WHERE x.customer_id = %s", (customer,))
+        return n + cur.fetchone()[0]
 
 
 def test_a_legal_hold_refuses_until_released(store_and_people):

@@ -132,6 +132,39 @@ def test_a_file_of_sms_replies_opts_out_objects_and_withdraws(store_and_people, 
     assert told["new"] == everyone - 2  # the objector and the withdrawn customer are not notified
 
 
+def test_a_file_of_processed_letters_objects_withdraws_and_opts_out(store_and_people, tmp_path, monkeypatch,
+                                                                       capsys, master_key_text):
+    from handover import cli
+
+    ctx, _, people = store_and_people
+    a, b, c = people[20:23]
+    lines = ["id_kind,identifier,branch_id,intent",
+             f"customer_id,{a['客户编号'].strip()},{BRANCH},反对转移",
+             f"mobile,{b['手机号码']},,本人撤回同意",
+             f"id_number,{c['证件号码']},,退订",
+             f"customer_id,{a['客户编号'].strip()},,反对",      # a customer id without its branch
+             "passport,E12345678,,反对",                         # not a kind of identifier
+             "mobile,12345,,反对",                               # not a mobile
+             "mobile,13800000000,,撤回",                         # nobody
+             f"mobile,{b['手机号码']},,来信咨询"]                 # not a request
+    path = tmp_path / "letters.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    assert cli.main(["letters", str(path), "--dsn", ctx.dsn, "--received-by", "desk"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts == {"customer_id_without_branch": 1, "invalid_id_kind": 1, "invalid_mobile": 1,
+                      "marketing_optout": 1, "not_acted_on": 1, "objection": 1, "unknown_sender": 1, "withdrawal": 1}
+    assert _analytics_of(ctx.dsn, a["客户编号"].strip()) == 0 and _analytics_of(ctx.dsn, b["客户编号"].strip()) == 0
+    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT kind, source, received_by FROM control.objections ORDER BY id")
+        assert cur.fetchall() == [("objection", "letter", "desk"), ("withdrawal", "letter", "desk")]
+        cur.execute("SELECT source FROM control.marketing_optouts")
+        assert cur.fetchall() == [("letter",)]
+    assert cli.main(["letters", str(path), "--dsn", ctx.dsn]) == 0  # the same file again: nothing new
+    again = json.loads(capsys.readouterr().out)
+    assert again["objection_repeated"] == again["withdrawal_repeated"] == 1
+
+
 def _contract_path():
     from tests.conftest import ROOT
 

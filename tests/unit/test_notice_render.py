@@ -71,3 +71,14 @@ def test_a_contract_without_a_notice_section_says_what_to_add(sample_contract):
     contract = dataclasses.replace(load_contract(sample_contract), notice=None)
     with pytest.raises(NoticeError, match="has no notice section"):
         NoticeFacts.of(contract, DAY)
+
+
+def test_a_confirmation_of_a_changed_contact_says_neither_value_and_fits_two_segments(facts):
+    for role in render.ROLES:
+        text = render.confirmation_sms(facts, "BG7", "mobile", role)
+        assert "如非本人操作" in text and facts.party.phone in text and sms_segments(text) <= 2
+        subject, plain, html = render.confirmation_email(facts, "BG8", "email", role)
+        assert "电子邮箱" in subject and "BG8" in plain and "<strong>" in html
+    assert "不再接收" in render.confirmation_sms(facts, "BG7", "mobile", "old")
+    with pytest.raises(NoticeError):
+        render.confirmation_sms(facts, "BG7", "address", "old")

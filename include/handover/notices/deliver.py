@@ -52,16 +52,25 @@ class DeliverySettings:
 
 
 class Contacts:
-    """The contacts of one batch, decrypted from the vault; forgotten when the batch ends."""
+    """The contacts of one batch, decrypted from the vault; forgotten when the batch ends. A message to an
+    earlier contact (a confirmation to the mobile a change replaced) reads it from that version of the
+    record (``vault.customer_history``)."""
 
-    def __init__(self, cur, cipher, branch_id: str, customers: list[str]) -> None:
+    def __init__(self, cur, cipher, branch_id: str, customers: list[str],
+                 versions: list[tuple[str, int]] = ()) -> None:
         cur.execute("SELECT customer_id, mobile_enc, email_enc, address_enc, name_enc FROM vault.customers "
                     "WHERE branch_id = %s AND customer_id = ANY(%s)", (branch_id, customers))
-        self._rows = {r[0]: r[1:] for r in cur.fetchall()}
+        self._rows = {(r[0], None): r[1:] for r in cur.fetchall()}
+        if versions:
+            cur.execute("SELECT h.customer_id, h.version, h.mobile_enc, h.email_enc, h.address_enc, h.name_enc "
+                        "FROM vault.customer_history h JOIN unnest(%s::text[], %s::int[]) AS w (customer_id, version) "
+                        "ON w.customer_id = h.customer_id AND w.version = h.version WHERE h.branch_id = %s",
+                        ([c for c, _ in versions], [v for _, v in versions], branch_id))
+            self._rows.update({(r[0], r[1]): r[2:] for r in cur.fetchall()})
         self._cipher = cipher
 
-    def get(self, customer: str, field: str) -> str | None:
-        row = self._rows.get(customer)
+    def get(self, customer: str, field: str, version: int | None = None) -> str | None:
+        row = self._rows.get((customer, version))
         if row is None:
             return None
         index = ("mobile", "email", "address", "name").index(field)
@@ -181,7 +190,8 @@ class Deliverer:
                         "FOR UPDATE SKIP LOCKED) UPDATE control.outbox o SET state = 'claimed', "
                         "claimed_at = clock_timestamp() FROM due WHERE o.id = due.id "
                         "RETURNING o.id, o.notice_id, o.branch_id, o.customer_id, o.channel, o.idempotency_key, "
-                        "o.attempts, (SELECT run_id FROM control.notices n WHERE n.id = o.notice_id)",
+                        "o.attempts, (SELECT run_id FROM control.notices n WHERE n.id = o.notice_id), "
+                        "o.contact_version, (SELECT kind FROM control.notices n WHERE n.id = o.notice_id)",
                         (self.settings.batch,))
             rows = sorted(cur.fetchall())
         self.conn.commit()
@@ -190,7 +200,8 @@ class Deliverer:
         for branch in sorted({r[2] for r in rows}):
             mine = [r for r in rows if r[2] == branch]
             with self.conn.cursor() as cur:
-                contacts = Contacts(cur, self.ciphers(branch), branch, [r[3] for r in mine])
+                contacts = Contacts(cur, self.ciphers(branch), branch, [r[3] for r in mine],
+                                    [(r[3], r[8]) for r in mine if r[8] is not None])
             try:
                 ready = self._messages(mine, contacts)
             finally:
@@ -209,9 +220,9 @@ class Deliverer:
         ready = []
         with self.conn.cursor() as cur:
             for row in rows:
-                row_id, notice_id, _branch, customer, channel_name, key, _attempts, run_id = row
+                row_id, notice_id, _branch, customer, channel_name, key, _attempts, run_id, version, kind = row
                 field = {"sms": "mobile", "email": "email", "letter": "address"}[channel_name]
-                value = contacts.get(customer, field)
+                value = contacts.get(customer, field, version)
                 why = _valid(channel_name, value)
                 if why is None and self.channels.get(channel_name) is None:
                     why = f"{channel_name}_not_configured"
@@ -221,9 +232,13 @@ class Deliverer:
                     outbox.fall_back(cur, notice_id, channel_name, why)
                     self._count(f"skipped_{why}")
                     continue
-                ready.append((row[:7], self._message(channel_name, key, notice_id, value, self.facts(run_id),
-                                                     contacts.get(customer, "name") if channel_name == "letter"
-                                                     else None)))
+                if kind == outbox.CONFIRMATION:
+                    message = self._confirmation(channel_name, key, notice_id, value, self.facts(run_id),
+                                                 "old" if version is not None else "new")
+                else:
+                    message = self._message(channel_name, key, notice_id, value, self.facts(run_id),
+                                            contacts.get(customer, "name") if channel_name == "letter" else None)
+                ready.append((row[:7], message))
         self.conn.commit()
         return ready
 
@@ -278,6 +293,15 @@ class Deliverer:
             subject, text, html = render.email(facts, reference)
             return Message(key, channel, value, subject, text, html)
         return Message(key, channel, value, None, render.letter(facts, reference, name or "客户", value), name=name)
+
+    def _confirmation(self, channel: str, key: str, notice_id: int, value: str, facts, role: str) -> Message:
+        """A changed contact confirmed (``role``: the old contact or the new one): `handover.updates`."""
+        reference = f"BG{notice_id}"
+        what = "mobile" if channel == "sms" else "email"
+        if channel == "sms":
+            return Message(key, channel, value, None, render.confirmation_sms(facts, reference, what, role))
+        subject, text, html = render.confirmation_email(facts, reference, what, role)
+        return Message(key, channel, value, subject, text, html)
 
     def _wait_for_rate(self) -> None:
         if self.settings.per_second > 0:

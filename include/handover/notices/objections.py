@@ -17,7 +17,8 @@ A **marketing opt-out** (退订, TD, T) is not an objection: offers stop (``cont
 notices the law requires do not.
 
 Replies to the notice SMS come as a CSV file (``mobile,text[,received_at]``): :func:`classify_reply` reads
-each reply's intent.
+each reply's intent. Letters, once the service desk has read them, come as a CSV file too
+(``id_kind,identifier,branch_id,intent``: :func:`process_letters`); the operator's page records one at a time.
 """
 
 from __future__ import annotations
@@ -54,13 +55,20 @@ def classify_reply(text: str) -> str | None:
     return None
 
 
+# Customers whose processing has stopped, by branch and key: they objected or withdrew consent, or their erasure
+# was refused while a legal basis (AML) keeps the records (handover.purge.erasure.carry_out). One place: the
+# load keeps them out of analytics, the reconciliation counts their rows as withheld, offers leave them out.
+STOPPED = ("(SELECT branch_id, customer_id FROM control.objections UNION "
+           "SELECT branch_id, customer_id FROM control.processing_stopped)")
+
+
 def keep_out_of_analytics(cur, branch_id: str) -> int:
-    """In the load's transaction: the analytics rows of the branch's customers who objected or withdrew.
-    Returns the rows removed."""
+    """In the load's transaction: the analytics rows of the branch's customers whose processing has stopped
+    (:data:`STOPPED`). Returns the rows removed."""
     cur.execute("SELECT to_regclass('control.objections') IS NOT NULL")
     if not cur.fetchone()[0]:
         return 0
-    cur.execute("SELECT DISTINCT customer_id FROM control.objections WHERE branch_id = %s ORDER BY 1", (branch_id,))
+    cur.execute(f"SELECT DISTINCT customer_id FROM {STOPPED} s WHERE branch_id = %s ORDER BY 1", (branch_id,))
     removed = 0
     for (customer,) in cur.fetchall():
         removed += sum(erasure.erase_customer(cur, branch_id, customer, analytics_only=True).values())
@@ -131,51 +139,87 @@ def opt_out(conn, hasher, *, id_kind: str, value: str, branch_id: str | None, so
 
 
 def marketing_audience(cur, branch_id: str) -> list[str]:
-    """The branch's customers an offer may go to: loaded, not opted out of marketing, not objecting or
-    withdrawn. (The transfer notice is not marketing: it goes to everyone who has not objected.)"""
+    """The branch's customers an offer may go to: loaded, not opted out of marketing, processing not stopped
+    (objecting, withdrawn, or an erasure refused for AML). (The transfer notice is not marketing: it goes to everyone who has not objected.)"""
     cur.execute("SELECT c.customer_id FROM vault.customers c WHERE c.branch_id = %s AND NOT EXISTS "
                 "(SELECT FROM control.marketing_optouts m WHERE m.branch_id = c.branch_id AND m.customer_id = "
-                "c.customer_id) AND NOT EXISTS (SELECT FROM control.objections o WHERE o.branch_id = c.branch_id "
+                f"c.customer_id) AND NOT EXISTS (SELECT FROM {STOPPED} o WHERE o.branch_id = c.branch_id "
                 "AND o.customer_id = c.customer_id) ORDER BY 1", (branch_id,))
     return [r[0] for r in cur.fetchall()]
 
 
-def process_replies(conn, hasher, raw: bytes, *, file: str, received_by: str) -> dict:
-    """An inbound file of SMS replies (CSV, UTF-8: ``mobile,text`` with a header): each acted on by its intent.
-    Counts per intent and outcome (a line whose mobile is not one counts as invalid_mobile), never a value."""
+def _rows(raw: bytes, file: str, columns: set[str]) -> csv.DictReader:
+    """An inbound CSV (UTF-8, a header naming ``columns``), or a :class:`HandoverError` naming the file."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise HandoverError(f"{file}, line {line}: not UTF-8 text") from None
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"mobile", "text"} <= {f.strip() for f in reader.fieldnames}:
-        raise HandoverError(f"{file}: the header must name the columns mobile and text")
-    counts: dict[str, int] = {}
+    if not reader.fieldnames or not columns <= {f.strip() for f in reader.fieldnames}:
+        raise HandoverError(f"{file}: the header must name the columns {' and '.join(sorted(columns))}")
+    reader.fieldnames = [f.strip() for f in reader.fieldnames]
+    return reader
 
+
+def _act(conn, hasher, counts: dict, intent: str | None, *, id_kind: str, value: str, branch_id: str | None,
+         source: str, received_by: str) -> None:
+    """One inbound message acted on by its intent; ``counts`` gets its outcome (never the value)."""
     def add(key: str) -> None:
         counts[key] = counts.get(key, 0) + 1
 
-    for row in reader:
-        intent = classify_reply(row.get("text") or "")
-        if intent is None:
-            add("not_acted_on")
+    if intent is None:
+        add("not_acted_on")
+        return
+    try:
+        if intent == "marketing_optout":
+            found = opt_out(conn, hasher, id_kind=id_kind, value=value, branch_id=branch_id, source=source)
+            add("marketing_optout" if found else "unknown_sender")
+            return
+        outcomes = record(conn, hasher, kind=intent, id_kind=id_kind, value=value, branch_id=branch_id,
+                          source=source, received_by=received_by)
+    except HandoverError:
+        add(f"invalid_{id_kind}")
+        return
+    if not outcomes:
+        add("unknown_sender")
+    for outcome in outcomes:
+        add(f"{intent}_repeated" if outcome["already"] else intent)
+
+
+def process_replies(conn, hasher, raw: bytes, *, file: str, received_by: str) -> dict:
+    """An inbound file of SMS replies (CSV, UTF-8: ``mobile,text`` with a header): each acted on by its intent.
+    Counts per intent and outcome (a line whose mobile is not one counts as invalid_mobile), never a value."""
+    counts: dict[str, int] = {}
+    for row in _rows(raw, file, {"mobile", "text"}):
+        _act(conn, hasher, counts, classify_reply(row.get("text") or ""), id_kind="mobile",
+             value=row.get("mobile") or "", branch_id=None, source="sms_reply", received_by=received_by)
+    return dict(sorted(counts.items()))
+
+
+LETTER_COLUMNS = {"id_kind", "identifier", "branch_id", "intent"}
+
+
+def process_letters(conn, hasher, raw: bytes, *, file: str, received_by: str) -> dict:
+    """An inbound file of the letters the service desk has processed (CSV, UTF-8, a header
+    ``id_kind,identifier,branch_id,intent``): per letter, how it names the customer (``customer_id`` with its
+    branch, ``mobile`` or ``id_number``) and what it asks (``intent``, read as a reply is: 反对 / objection,
+    撤回 / withdrawal, 退订 / marketing opt-out). Each acted on with source ``letter``; counts per intent and
+    outcome (an identifier that is not one of its kind counts as ``invalid_<kind>``), never a value."""
+    from handover.purge.erasure import KINDS as ID_KINDS
+
+    counts: dict[str, int] = {}
+    for row in _rows(raw, file, LETTER_COLUMNS):
+        id_kind = (row.get("id_kind") or "").strip()
+        if id_kind not in ID_KINDS:
+            counts["invalid_id_kind"] = counts.get("invalid_id_kind", 0) + 1
             continue
-        try:
-            if intent == "marketing_optout":
-                found = opt_out(conn, hasher, id_kind="mobile", value=row.get("mobile") or "", branch_id=None,
-                                source="sms_reply")
-                add("marketing_optout" if found else "unknown_sender")
-                continue
-            outcomes = record(conn, hasher, kind=intent, id_kind="mobile", value=row.get("mobile") or "",
-                              branch_id=None, source="sms_reply", received_by=received_by)
-        except HandoverError:
-            add("invalid_mobile")
+        branch = (row.get("branch_id") or "").strip() or None
+        if id_kind == "customer_id" and branch is None:
+            counts["customer_id_without_branch"] = counts.get("customer_id_without_branch", 0) + 1
             continue
-        if not outcomes:
-            add("unknown_sender")
-        for outcome in outcomes:
-            add(f"{intent}_repeated" if outcome["already"] else intent)
+        _act(conn, hasher, counts, classify_reply(row.get("intent") or ""), id_kind=id_kind,
+             value=row.get("identifier") or "", branch_id=branch, source="letter", received_by=received_by)
     return dict(sorted(counts.items()))
 
 

@@ -21,6 +21,7 @@ import hashlib
 from handover.contract import Contract
 
 KIND = "transfer"
+CONFIRMATION = "contact_change"  # a changed mobile or e-mail confirmed to the old and the new contact (handover.updates)
 _LOCK = 7_340_021  # one preparation per branch at a time (with the branch's hash)
 # the vault's ciphertext column that says a customer has a value for the channel
 CHANNEL_COLUMN = {"sms": "mobile_enc", "email": "email_enc", "letter": "address_enc"}
@@ -102,6 +103,10 @@ def fall_back(cur, notice_id: int, failed_channel: str, reason: str) -> str:
     cur.execute("SELECT n.branch_id, n.customer_id, n.kind, r.channels FROM control.notices n "
                 "JOIN control.notice_runs r ON r.id = n.run_id WHERE n.id = %s", (notice_id,))
     branch, customer, kind, channels = cur.fetchone()
+    if kind != KIND:  # a confirmation goes to one contact, the one it confirms: nowhere else
+        cur.execute("UPDATE control.notices SET status = 'undelivered', reasons = reasons || ARRAY[%s], "
+                    "updated_at = clock_timestamp() WHERE id = %s", (reason, notice_id))
+        return "undelivered"
     later = channels[channels.index(failed_channel) + 1:] if failed_channel in channels else []
     cur.execute("SELECT channel FROM control.outbox WHERE notice_id = %s", (notice_id,))
     tried = {r[0] for r in cur.fetchall()}
@@ -123,10 +128,10 @@ def fall_back(cur, notice_id: int, failed_channel: str, reason: str) -> str:
     return "queued"
 
 
-def counts(conn, run_id: int | None = None, branch_id: str | None = None) -> dict:
-    """Notices by status and channel, and the reasons met (codes only): for the report, the manifest's duty
-    and the Handover page."""
-    where, params = ("n.run_id = %s", (run_id,)) if run_id else ("n.branch_id = %s", (branch_id,))
+def counts(conn, run_id: int | None = None, branch_id: str | None = None, kind: str = KIND) -> dict:
+    """Notices (of ``kind``) by status and channel, and the reasons met (codes only): for the report, the
+    manifest's duty and the Handover page."""
+    where, params = ("n.run_id = %s", (run_id,)) if run_id else ("n.branch_id = %s AND n.kind = %s", (branch_id, kind))
     with conn.cursor() as cur:
         cur.execute(f"SELECT status, count(*) FROM control.notices n WHERE {where} GROUP BY 1 ORDER BY 1", params)
         by_status = dict(cur.fetchall())

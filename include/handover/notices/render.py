@@ -122,3 +122,30 @@ def letter(facts: NoticeFacts, reference: str, name: str, address: str) -> str:
 def announcement(facts: NoticeFacts, unreachable: int) -> str:
     """The public announcement (公告) for the customers no channel reached: no customer named."""
     return _render("announcement.txt", facts._context(unreachable=unreachable))
+
+
+# What a confirmation calls the contact that changed (handover.updates: a changed mobile or e-mail).
+CONTACT_NAMES = {"mobile": "手机号码", "email": "电子邮箱"}
+ROLES = ("old", "new")  # to the contact the change replaced, to the one it set
+
+
+def _confirmation_context(facts: NoticeFacts, reference: str, what: str, role: str) -> dict:
+    if what not in CONTACT_NAMES or role not in ROLES:
+        raise NoticeError(f"a confirmation is of {', '.join(CONTACT_NAMES)} to the {' or '.join(ROLES)} contact")
+    return facts._context(reference=reference, what=CONTACT_NAMES[what], role=role)
+
+
+def confirmation_sms(facts: NoticeFacts, reference: str, what: str, role: str) -> str:
+    """The SMS confirming a changed contact (``role``: sent to the old contact or to the new one)."""
+    text = _render("confirm_sms.txt", _confirmation_context(facts, reference, what, role)).strip()
+    if sms_segments(text) > SMS_MOST_SEGMENTS:
+        raise NoticeError(f"the confirmation SMS is {sms_segments(text)} segments, over {SMS_MOST_SEGMENTS}: "
+                          "shorten templates/confirm_sms.txt or the party's name")
+    return text
+
+
+def confirmation_email(facts: NoticeFacts, reference: str, what: str, role: str) -> tuple[str, str, str]:
+    """(subject, text, HTML) of the e-mail confirming a changed contact."""
+    context = _confirmation_context(facts, reference, what, role)
+    return (_render("confirm_email_subject.txt", context).strip(), _render("confirm_email.txt", context),
+            _render("confirm_email.html", context))

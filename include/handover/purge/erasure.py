@@ -7,8 +7,9 @@
   and ``ops`` (its activity, quarantined customer row, exclusions), children first, in one transaction;
   or the request is **refused with a recorded reason**: a legal hold (re-checked every night), or a
   retention class with a legal basis (e.g. ``aml``) whose period has not run — then processing stops (the
-  customer's analytics rows go; the vault keeps only storage) and the request waits until the day the
-  period ends (``retry_after``), when the nightly run carries it out.
+  customer's analytics rows go, and every later load leaves them out — ``control.processing_stopped``, as
+  for an objection; the vault keeps only storage) and the request waits until the day the period ends
+  (``retry_after``), when the nightly run carries it out.
 - **Tombstones** (``control.tombstones``): every identifier of an erased customer, as keyed hashes, kept
   where no backup is. :func:`apply_tombstones` runs after every restore, before the restored data is
   used: an erased customer never comes back.
@@ -209,9 +210,16 @@ def erase_customer(cur, branch: str, customer: str, *, analytics_only: bool = Fa
     for entity in CHILDREN_FIRST:
         cur.execute(f"DELETE FROM vault.{entity} WHERE {where[entity]}", params)
         counts[f"vault.{entity}"] = cur.rowcount
+    # the earlier versions of the record (contact updates: handover.updates) go with it, and so does what
+    # the change files said of the customer
+    cur.execute("SELECT to_regclass('vault.customer_history') IS NOT NULL")
+    if cur.fetchone()[0]:
+        cur.execute("DELETE FROM vault.customer_history WHERE branch_id = %s AND customer_id = %s", (branch, customer))
+        counts["vault.customer_history"] = cur.rowcount
+        cur.execute("DELETE FROM ops.update_rows WHERE branch_id = %s AND customer_id = %s", (branch, customer))
     cur.execute("DELETE FROM ops.activity WHERE branch_id = %s AND customer_id = %s", (branch, customer))
-    cur.execute("DELETE FROM ops.quarantine WHERE branch_id = %s AND entity = 'customers' AND record_key = %s",
-                (branch, customer))
+    cur.execute("DELETE FROM ops.quarantine WHERE branch_id = %s AND entity IN ('customers', 'customer_updates') "
+                "AND record_key = %s", (branch, customer))
     counts["ops.quarantine"] = cur.rowcount
     return counts
 
@@ -295,6 +303,10 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list
                 for b, c in matches:  # processing stops: nothing analysable remains, the vault only stores
                     for table, n in erase_customer(cur, b, c, analytics_only=True).items():
                         stopped[table] = stopped.get(table, 0) + n
+                    # and stays stopped: every later load leaves them out of analytics (keep_out_of_analytics)
+                    cur.execute("INSERT INTO control.processing_stopped (branch_id, customer_id, request_id, reason) "
+                                "VALUES (%s, %s, %s, %s) ON CONFLICT (branch_id, customer_id) DO UPDATE SET "
+                                "request_id = EXCLUDED.request_id, reason = EXCLUDED.reason", (b, c, request_id, why))
                 outcome["processing_stopped"] = stopped
             else:
                 identifiers = {(kind, bytes(wanted))}
@@ -304,6 +316,8 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list
                     identifiers.update(found)
                     for table, n in erase_customer(cur, b, c).items():
                         erased[table] = erased.get(table, 0) + n
+                    cur.execute("DELETE FROM control.processing_stopped WHERE branch_id = %s AND customer_id = %s",
+                                (b, c))
                 erased["ops.exclusions"] = _erase_exclusions(cur, sorted(identifiers))
                 for k, value in sorted(identifiers):
                     cur.execute("INSERT INTO control.tombstones (kind, digest, request_id, erased_at) "

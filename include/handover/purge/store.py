@@ -151,7 +151,20 @@ def delete_rows(cur, entity: str, keys_query: str, params: dict) -> int:
         if entity == "customers":
             cur.execute("DELETE FROM ops.activity WHERE branch_id = %s AND customer_id = ANY(%s)",
                         (branch, [k for _, k in rows]))
+            # a purged customer's earlier versions (handover.updates) go with the record
+            cur.execute("DELETE FROM vault.customer_history WHERE branch_id = %s AND customer_id = ANY(%s)",
+                        (branch, [k for _, k in rows]))
     return len(gone)
+
+
+# A batch of a branch's earlier customer versions that are due: an earlier version is kept as long as its
+# customer's class keeps a record, counted from the day the version was replaced (``valid_to``, in Shanghai)
+# — a legal minimum never cut short by a change of mobile — and never while the customer is held.
+HISTORY_DUE = ("DELETE FROM vault.customer_history h USING (SELECT branch_id, customer_id, version FROM "
+               "vault.customer_history x WHERE x.branch_id = %(branch)s AND (x.valid_to AT TIME ZONE 'Asia/Shanghai')::date "
+               "<= %(cutoff)s AND NOT EXISTS (SELECT 1 FROM purge_held p WHERE p.branch_id = x.branch_id "
+               "AND p.customer_id = x.customer_id) LIMIT %(batch)s) d WHERE (h.branch_id, h.customer_id, h.version) "
+               "= (d.branch_id, d.customer_id, d.version)")
 
 
 def _held(cur, held: set[tuple[str, str]]) -> None:
@@ -203,7 +216,28 @@ def purge_vault(conn, today: dt.date, *, held_branches: set[str], held_customers
                 out.append({"branch_id": branch, "entity": entity, "class": rule.name,
                             "rule": f"keep {rule.keep} after {rule.after}", "cutoff": bound.isoformat(),
                             "deleted": deleted, "remaining": remaining})
+            rule = rules.get((branch, "customers"))
+            if rule is not None:
+                out.append(_purge_history(conn, cur, branch, rule, today, dry_run, batch))
     return out
+
+
+def _purge_history(conn, cur, branch: str, rule: RetentionClass, today: dt.date, dry_run: bool,
+                   batch: int) -> dict:
+    bound = cutoff(today, rule.keep)
+    params = {"branch": branch, "cutoff": bound, "batch": batch}
+    deleted = 0
+    while True:
+        cur.execute(HISTORY_DUE, params)
+        deleted += cur.rowcount
+        if not dry_run:
+            conn.commit()
+        if cur.rowcount < batch:
+            break
+    cur.execute("SELECT count(*) FROM vault.customer_history WHERE branch_id = %s", (branch,))
+    return {"branch_id": branch, "entity": "customer_history", "class": rule.name,
+            "rule": f"keep {rule.keep} after the version was replaced", "cutoff": bound.isoformat(),
+            "deleted": deleted, "remaining": cur.fetchone()[0]}
 
 
 def _shanghai_date(column: str) -> str:

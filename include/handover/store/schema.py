@@ -22,9 +22,12 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 7  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 8  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
-#                    7: customer notices, their outbox, objections and marketing opt-outs (control)
+#                    7: customer notices, their outbox, objections and marketing opt-outs (control);
+#                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
+#                       in the outbox (notices of kind contact_change, the contact's version);
+#                       control.processing_stopped (erasures refused for a legal basis)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -172,8 +175,11 @@ CREATE TABLE IF NOT EXISTS control.notices (
     id bigserial PRIMARY KEY, run_id bigint NOT NULL REFERENCES control.notice_runs (id), branch_id text NOT NULL,
     customer_id text NOT NULL, kind text NOT NULL, status text NOT NULL DEFAULT 'queued', channel text,
     reasons text[] NOT NULL DEFAULT '{}', created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), delivered_at timestamptz,
-    UNIQUE (branch_id, kind, customer_id));
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), delivered_at timestamptz);
+-- one transfer notice per customer; confirmations of a changed contact (kind contact_change) one per change
+ALTER TABLE control.notices DROP CONSTRAINT IF EXISTS notices_branch_id_kind_customer_id_key;
+CREATE UNIQUE INDEX IF NOT EXISTS notices_once ON control.notices (branch_id, kind, customer_id)
+    WHERE kind = 'transfer';
 CREATE INDEX IF NOT EXISTS notices_by_run ON control.notices (run_id, status);
 -- state: queued → sending (claimed: the attempt is recorded before anything is sent) → sent (the server's
 -- receipt) | retry (next_attempt_at) | failed | skipped (no valid contact: the notice falls back) |
@@ -185,6 +191,9 @@ CREATE TABLE IF NOT EXISTS control.outbox (
     next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(), last_reason text, receipt text,
     delivery text, created_at timestamptz NOT NULL DEFAULT clock_timestamp(), claimed_at timestamptz,
     sent_at timestamptz, CHECK (channel IN ('sms', 'email', 'letter')));
+-- the contact a message goes to: the customer's current record (NULL), or an earlier version of it
+-- (vault.customer_history.version: a confirmation to the mobile or e-mail a change replaced)
+ALTER TABLE control.outbox ADD COLUMN IF NOT EXISTS contact_version integer;
 CREATE INDEX IF NOT EXISTS outbox_due ON control.outbox (state, next_attempt_at, id);
 CREATE INDEX IF NOT EXISTS outbox_by_notice ON control.outbox (notice_id);
 
@@ -197,6 +206,12 @@ CREATE TABLE IF NOT EXISTS control.objections (
     erasure_request_id bigint, outcome jsonb NOT NULL DEFAULT '{}',
     CHECK (kind IN ('objection', 'withdrawal')));
 CREATE UNIQUE INDEX IF NOT EXISTS objections_once ON control.objections (branch_id, customer_id, kind);
+-- Customers whose processing stopped because their erasure was refused while a legal basis (AML) keeps the
+-- records: by key, so that every later load leaves them out of the analytics tier as it does objectors (their
+-- erasure request holds the identifier's keyed hash only); removed when the erasure is carried out.
+CREATE TABLE IF NOT EXISTS control.processing_stopped (
+    branch_id text NOT NULL, customer_id text NOT NULL, request_id bigint NOT NULL, reason text NOT NULL,
+    stopped_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (branch_id, customer_id));
 -- Marketing opt-outs (退订/TD): offers stop; the notices the law requires do not.
 CREATE TABLE IF NOT EXISTS control.marketing_optouts (
     branch_id text NOT NULL, customer_id text NOT NULL, source text NOT NULL,
@@ -209,32 +224,73 @@ CREATE TABLE IF NOT EXISTS control.restores (
     rows jsonb, error text);
 """
 
+# Contact updates (handover.updates): each change file's run and what became of each of its rows — applied,
+# quarantined (with its reasons, the row sealed in ops.quarantine as entity customer_updates), unchanged (the
+# vault holds these values already: the same file again changes nothing) or duplicate (the same change twice
+# in one file). Keys only, never a value.
+UPDATES_DDL = """
+CREATE TABLE IF NOT EXISTS ops.update_runs (
+    run_id text PRIMARY KEY, branch_id text NOT NULL, file text NOT NULL, sha256 text NOT NULL,
+    contract_sha256 text NOT NULL, fields text[] NOT NULL, status text NOT NULL DEFAULT 'running',
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), finished_at timestamptz,
+    counts jsonb NOT NULL DEFAULT '{}', notice_run bigint);
+CREATE TABLE IF NOT EXISTS ops.update_rows (
+    run_id text NOT NULL REFERENCES ops.update_runs (run_id), source_line integer NOT NULL,
+    branch_id text NOT NULL, customer_id text, disposition text NOT NULL, fields text[] NOT NULL DEFAULT '{}',
+    reasons text[] NOT NULL DEFAULT '{}', version integer, decided_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (run_id, source_line),
+    CHECK (disposition IN ('applied', 'quarantined', 'excluded', 'unchanged', 'duplicate')));
+CREATE INDEX IF NOT EXISTS update_rows_by_customer ON ops.update_rows (branch_id, customer_id);
+"""
+
+
+def history_columns() -> list[tuple[str, str]]:
+    """vault.customer_history: every column of a vault customer row (its ciphertexts as they were), and the
+    version's number and validity — dbt snapshots' valid-from / valid-to."""
+    return vault_columns(canonical.CUSTOMERS) + [
+        ("key_id", "text"), ("row_hash", "bytea"), ("version", "integer"), ("valid_from", "timestamptz"),
+        ("valid_to", "timestamptz"), ("changed_by_run", "text")]
+
+
+def history_ddl() -> str:
+    """The earlier versions of each customer's record (in the vault, so in every backup; erased and purged
+    with the customer): one row per version a change replaced, encrypted as it was, valid from ``valid_from``
+    until ``valid_to`` (the current version is the vault's own row)."""
+    body = [f"{n} {t}" + (' COLLATE "C" NOT NULL' if n in ("branch_id", "customer_id") else "")
+            + (" NOT NULL" if n in ("key_id", "row_hash", "version", "valid_from", "valid_to", "changed_by_run")
+               else "") for n, t in history_columns()]
+    body.append("PRIMARY KEY (branch_id, customer_id, version)")
+    return ("CREATE TABLE IF NOT EXISTS vault.customer_history (\n    " + ",\n    ".join(body) + ");\n"
+            "CREATE INDEX IF NOT EXISTS customer_history_valid_to ON vault.customer_history (branch_id, valid_to);\n")
+
+
 def full_ddl() -> str:
     return (OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
-            + CONTROL_DDL)
+            + CONTROL_DDL + UPDATES_DDL + history_ddl())
 
 
-_FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's format_type names them
+_FORMAT_TYPE = {"timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}  # how PostgreSQL's format_type names them
 
 
 def _evolve(cur) -> None:
     """Additive changes to existing vault and analytics tables: new columns are added; a column whose type
     changed needs a written migration, so the run stops and says which."""
-    for entity in canonical.ENTITIES.values():
-        tiers = (("vault", vault_columns(entity)),
-                 ("analytics", [(c.name, c.sql_type) for c in analytics_columns(entity)]))
-        for tier, columns in tiers:
-            cur.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
-                        "JOIN pg_attribute a ON a.attrelid = (c.table_schema || '.' || c.table_name)::regclass "
-                        "AND a.attname = c.column_name WHERE c.table_schema = %s AND c.table_name = %s",
-                        (tier, entity.name))
-            existing = dict(cur.fetchall())
-            for name, sqltype in columns:
-                if name not in existing:
-                    cur.execute(f"ALTER TABLE {tier}.{entity.name} ADD COLUMN IF NOT EXISTS {name} {sqltype}")
-                elif existing[name] != _FORMAT_TYPE.get(sqltype, sqltype):
-                    raise SchemaError(f"{tier}.{entity.name}.{name} is {existing[name]} but the model says "
-                                      f"{sqltype}: write a migration for it")
+    tables = [(tier, entity.name, columns) for entity in canonical.ENTITIES.values()
+              for tier, columns in (("vault", vault_columns(entity)),
+                                    ("analytics", [(c.name, c.sql_type) for c in analytics_columns(entity)]))]
+    tables.append(("vault", "customer_history", history_columns()))  # a customer's columns, as the vault's
+    for tier, table, columns in tables:
+        cur.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+                    "JOIN pg_attribute a ON a.attrelid = (c.table_schema || '.' || c.table_name)::regclass "
+                    "AND a.attname = c.column_name WHERE c.table_schema = %s AND c.table_name = %s",
+                    (tier, table))
+        existing = dict(cur.fetchall())
+        for name, sqltype in columns:
+            if name not in existing:
+                cur.execute(f"ALTER TABLE {tier}.{table} ADD COLUMN IF NOT EXISTS {name} {sqltype}")
+            elif existing[name] != _FORMAT_TYPE.get(sqltype, sqltype):
+                raise SchemaError(f"{tier}.{table}.{name} is {existing[name]} but the model says "
+                                  f"{sqltype}: write a migration for it")
 
 
 _LEGACY = "vault_v2"  # where a version-2 store's unpartitioned tables wait while they are moved
