@@ -82,6 +82,7 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "ops.exclusions": ("SELECT", "INSERT", "UPDATE", "DELETE"),
     "ops.activity": ("SELECT", "INSERT", "UPDATE", "DELETE"),
     "ops.archives": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # an expired archive's row goes with its file
+    "ops.update_rows": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # what a change file said: erased with a customer
     "control": ("SELECT", "INSERT", "UPDATE"),  # what was done to the store: decided, never deleted
     "control.tombstones": ("SELECT", "INSERT"),  # an erased customer stays erased
     "control.backup_checks": ("SELECT", "INSERT"),
