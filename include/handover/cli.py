@@ -32,6 +32,12 @@
                                                       stop marketing, 反对/撤回 object or withdraw
     handover hold place|release|list --dsn DSN ...   legal holds on a branch or a customer
     handover erasures --dsn DSN                       every erasure request's state
+    handover audit verify --dsn DSN [--dest FOLDER|s3://…] (--fingerprint HEX | --trusted-key PEM)
+                                                      recompute the audit trail's hash chain and check it
+                                                      against its signed checkpoints (in the store's control
+                                                      and beside the backups): exit 1 if an entry was
+                                                      edited, deleted or inserted
+    handover audit checkpoint --dsn DSN [--dest …]    sign the chain's head now (HANDOVER_SIGNING_KEY)
     handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
                                                       the backups without Airflow (after a loss of it
                                                       too): list, verify (--full), restore into --dsn
@@ -496,6 +502,43 @@ def _backup(args) -> int:
     return 0
 
 
+def _trusted(args) -> set[str]:
+    """The fingerprints of the signers a check trusts: --fingerprint, --trusted-key, HANDOVER_SIGNING_KEY's."""
+    from handover.crypto import fingerprint, public_pem, signing_key
+
+    found = set()
+    if args.fingerprint:
+        found.add(args.fingerprint.strip().lower().replace(":", ""))
+    if args.trusted_key:
+        found.add(fingerprint(Path(args.trusted_key).read_bytes()))
+    text = _signing_text()
+    if text:
+        found.add(fingerprint(public_pem(signing_key(text))))
+    return found
+
+
+def _audit(args) -> int:
+    from handover import audit_trail
+    from handover.crypto import signing_key
+    from handover.store import connect, schema
+
+    dest = _destination(args.dest, args.endpoint_url) if args.dest else None
+    with connect(args.dsn, "audit", application_name="handover-audit") as conn:
+        if args.action == "checkpoint":
+            schema.ensure_schema(conn)
+            cp = audit_trail.checkpoint(conn, signing_key(_signing_text()), dest)
+            print(f"checkpoint: entry {cp.get('seq', 0)}, hash {cp.get('hash', '—')[:16]}…")
+            return 0
+        checkpoints = audit_trail.recorded(conn) + (audit_trail.stored(dest) if dest else [])
+        trusted = _trusted(args)
+        verdict = audit_trail.verify(conn, checkpoints, trusted=trusted or None)
+    for line in verdict.lines:
+        print(line)
+    if not trusted and verdict.counts["checkpoints"]:
+        print("signer: none trusted — give --fingerprint or --trusted-key (or HANDOVER_SIGNING_KEY)")
+    return 0 if verdict.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="handover", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -631,6 +674,18 @@ def main(argv: list[str] | None = None) -> int:
     ers = sub.add_parser("erasures", help="every erasure request's state")
     ers.add_argument("--dsn", required=True)
     ers.set_defaults(func=_erasures)
+
+    aud = sub.add_parser("audit", help="the audit trail's hash chain").add_subparsers(dest="action", required=True)
+    for action, text in (("verify", "recompute the chain; check it against its signed checkpoints"),
+                         ("checkpoint", "sign the chain's head now (HANDOVER_SIGNING_KEY)")):
+        cmd = aud.add_parser(action, help=text)
+        cmd.add_argument("--dsn", required=True)
+        cmd.add_argument("--dest", help="the backups' folder or s3://bucket/prefix (checkpoints beside them)")
+        cmd.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+        if action == "verify":
+            cmd.add_argument("--fingerprint", help="the signing key's fingerprint you were given")
+            cmd.add_argument("--trusted-key", help="the signing key's public PEM you trust")
+        cmd.set_defaults(func=_audit)
 
     bak = sub.add_parser("backup", help="the store's backups, without Airflow").add_subparsers(
         dest="action", required=True)

@@ -22,9 +22,12 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 7  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 8  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
-#                    7: customer notices, their outbox, objections and marketing opt-outs (control)
+#                    7: customer notices, their outbox, objections and marketing opt-outs (control);
+#                    8: the audit trail hash-chained (ops.audit seq/prev_hash/hash, ops.audit_head), its
+#                       signed checkpoints, PIPIA records, compliance reviews and remediation items,
+#                       incidents (control)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -59,6 +62,63 @@ BEGIN RAISE EXCEPTION 'ops.audit is append-only'; END $$;
 DROP TRIGGER IF EXISTS audit_append_only ON ops.audit;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ops.audit
     FOR EACH STATEMENT EXECUTE FUNCTION ops.audit_is_append_only();
+-- The hash chain (handover.audit_trail): every entry carries its place (seq), the previous entry's hash and
+-- its own — SHA-256 over the previous hash and the entry's fields, each length-prefixed. The trigger computes
+-- them under the row lock of ops.audit_head, so entries written by parallel tasks chain one after another
+-- (seq, not id, is the chain's order: ids are drawn before the lock). It runs as the owner: the runner may
+-- insert entries but never set the head.
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS seq bigint;
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS prev_hash bytea;
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS hash bytea;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_by_seq ON ops.audit (seq);
+CREATE TABLE IF NOT EXISTS ops.audit_head (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL, hash bytea NOT NULL);
+CREATE OR REPLACE FUNCTION ops.audit_field(v text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    RETURN coalesce('s' || octet_length(v) || ':' || v, 'n');
+CREATE OR REPLACE FUNCTION ops.audit_entry_hash(prev bytea, seq bigint, at timestamptz, run_id text,
+    branch_id text, actor text, action text, detail jsonb) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    RETURN sha256(prev || convert_to(ops.audit_field(seq::text)
+        || ops.audit_field(((extract(epoch FROM at) * 1000000)::bigint)::text) || ops.audit_field(run_id)
+        || ops.audit_field(branch_id) || ops.audit_field(actor) || ops.audit_field(action)
+        || ops.audit_field(detail::text), 'UTF8'));
+CREATE OR REPLACE FUNCTION ops.audit_chain() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE head record;
+BEGIN
+    SELECT h.seq, h.hash INTO head FROM ops.audit_head h FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO ops.audit_head (seq, hash) VALUES (0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT DO NOTHING;
+        SELECT h.seq, h.hash INTO head FROM ops.audit_head h FOR UPDATE;
+    END IF;
+    NEW.seq := head.seq + 1;
+    NEW.prev_hash := head.hash;
+    NEW.hash := ops.audit_entry_hash(head.hash, NEW.seq, NEW.at, NEW.run_id, NEW.branch_id, NEW.actor,
+                                     NEW.action, NEW.detail);
+    UPDATE ops.audit_head SET seq = NEW.seq, hash = NEW.hash;
+    RETURN NEW;
+END $fn$;
+-- A store of version 7 or older: its entries chained once, in the order they were written.
+DO $mig$ DECLARE r record; prev bytea; n bigint := 0;
+BEGIN
+    IF NOT EXISTS (SELECT FROM ops.audit_head) AND EXISTS (SELECT FROM ops.audit WHERE seq IS NULL) THEN
+        prev := decode(repeat('00', 32), 'hex');
+        ALTER TABLE ops.audit DISABLE TRIGGER audit_append_only;
+        FOR r IN SELECT * FROM ops.audit ORDER BY id LOOP
+            n := n + 1;
+            UPDATE ops.audit SET seq = n, prev_hash = prev,
+                hash = ops.audit_entry_hash(prev, n, r.at, r.run_id, r.branch_id, r.actor, r.action, r.detail)
+                WHERE id = r.id RETURNING hash INTO prev;
+        END LOOP;
+        ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only;
+        INSERT INTO ops.audit_head (seq, hash) VALUES (n, prev);
+    END IF;
+END $mig$;
+INSERT INTO ops.audit_head (seq, hash) VALUES (0, decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING;
+DROP TRIGGER IF EXISTS audit_chain ON ops.audit;
+CREATE TRIGGER audit_chain BEFORE INSERT ON ops.audit FOR EACH ROW EXECUTE FUNCTION ops.audit_chain();
 
 -- Rows that failed verification: reason codes, where they came from, their content encrypted.
 CREATE TABLE IF NOT EXISTS ops.quarantine (
@@ -201,6 +261,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS objections_once ON control.objections (branch_
 CREATE TABLE IF NOT EXISTS control.marketing_optouts (
     branch_id text NOT NULL, customer_id text NOT NULL, source text NOT NULL,
     opted_out_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (branch_id, customer_id));
+
+-- Signed checkpoints of the audit chain's head (handover.audit_trail), also written beside the backups. A
+-- restore that rolls ops.audit back reuses places (seq), hence the key.
+CREATE TABLE IF NOT EXISTS control.audit_checkpoints (
+    seq bigint NOT NULL, hash text NOT NULL, entry_at timestamptz NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT clock_timestamp(), text text NOT NULL, signature text NOT NULL,
+    public_key text NOT NULL, signer_fingerprint text NOT NULL, PRIMARY KEY (seq, hash));
 
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
