@@ -199,6 +199,9 @@ def airflow_target(dsn, master_key_text, signing_key_text, monkeypatch, tmp_path
     if p.get("password"):
         conn["password"] = p["password"]
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", json.dumps(conn))
+    from tests.support.stores import approve_pipia
+
+    approve_pipia(dsn, folder=tmp_path / "pipia")  # the sample's impact assessment, approved: a transfer loads
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", signing_key_text)
     monkeypatch.setenv("HANDOVER_ARCHIVE_ROOT", str(tmp_path / "archive"))

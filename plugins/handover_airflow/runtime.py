@@ -115,6 +115,7 @@ def run_context(context: dict) -> RunContext:
         source_dsn=source_dsn(),
         cross_border_approval=params.get("cross_border_approval") or None,
         recipient=params.get("recipient") or None,
+        pipia=params.get("pipia") or None,
         master_key=master_key(),
         signing_key_text=_secret(SIGNING_KEY_VARIABLE),
         archive_root=_setting("handover_archive_root", "HANDOVER_ARCHIVE_ROOT", str(home / "handover" / "archive")),

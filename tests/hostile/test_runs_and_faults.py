@@ -27,6 +27,7 @@ from handover.store import runlock
 
 from tests.conftest import ROOT
 from tests.integration.test_transfer_store import SIGNING_KEY
+from tests.support.stores import approve_pipia
 
 BRANCH = "SH-PD-0042"
 CONTRACT = ROOT / "contracts" / "sample_branch.yaml"
@@ -96,6 +97,7 @@ def test_a_second_transfer_of_a_branch_is_refused_and_the_first_finishes(pg_dsn,
 
 
 def _ctx(pg_dsn, master_key_text, folder, tmp_path, run_id, **kw) -> RunContext:
+    approve_pipia(pg_dsn, CONTRACT, tmp_path / "pipia")
     return RunContext(run_id=run_id, contract_path=str(CONTRACT), dsn=pg_dsn,
                       master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
                       output_root=str(tmp_path / "out"), source_dir=str(folder), target_region="CN",

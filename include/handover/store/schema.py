@@ -269,6 +269,17 @@ CREATE TABLE IF NOT EXISTS control.audit_checkpoints (
     taken_at timestamptz NOT NULL DEFAULT clock_timestamp(), text text NOT NULL, signature text NOT NULL,
     public_key text NOT NULL, signer_fingerprint text NOT NULL, PRIMARY KEY (seq, hash));
 
+-- Impact assessments (PIPIA, PIPL Art. 55–56: handover.pipia): the signed record, its named approver, the
+-- decision (who, when, how), kept at least three years after it (retention class pipia).
+CREATE TABLE IF NOT EXISTS control.pipia (
+    reference text PRIMARY KEY, branch_id text NOT NULL, contract_sha256 text NOT NULL, record jsonb NOT NULL,
+    text text NOT NULL, sha256 text NOT NULL, signature text NOT NULL, public_key text NOT NULL,
+    signer_fingerprint text NOT NULL, approver text NOT NULL, overall text NOT NULL,
+    status text NOT NULL DEFAULT 'drafted', drafted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    decided_by text, decided_at timestamptz, decided_via text, decision_note text,
+    retention_class text NOT NULL DEFAULT 'pipia', keep_until date NOT NULL,
+    CHECK (status IN ('drafted', 'approved', 'rejected')));
+
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
     overwrite boolean NOT NULL, requested_by text NOT NULL, status text NOT NULL,
