@@ -42,7 +42,12 @@ os.environ.update({
     # Airflow writes a random one into airflow.cfg when it first creates it; a process that loaded its
     # configuration before that (this one) has none, so the API app could not sign or check a token.
     "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
+    # OpenLineage events of every DAG run of the session, to one file (handover_airflow.lineage)
+    "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(_SESSION_DIR / "lineage.jsonl"),
+                                                   "append": True}),
+    "AIRFLOW__OPENLINEAGE__NAMESPACE": "handover-tests",
 })
+LINEAGE_EVENTS = _SESSION_DIR / "lineage.jsonl"
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 
 

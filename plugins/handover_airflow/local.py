@@ -100,8 +100,13 @@ def environment() -> dict[str, str]:
         "HANDOVER_WORK_ROOT": str(STATE / "work"),
         "HANDOVER_OUTPUT_ROOT": str(STATE / "output"),
         "GX_ANALYTICS_ENABLED": "False",
+        # every task's inputs and outputs as OpenLineage events (handover_airflow.lineage), to a file
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
+                                                       "log_file_path": str(STATE / "lineage" / "events.jsonl")}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "handover",
     }
     home.mkdir(parents=True, exist_ok=True)
+    (STATE / "lineage").mkdir(parents=True, exist_ok=True)
     return env
 
 
