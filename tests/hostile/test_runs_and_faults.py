@@ -43,6 +43,7 @@ def small_export(tmp_path_factory):
 
 
 def _start(dsn, folder, state: Path, master_key_text, run_id, pause_at=None, release=None) -> subprocess.Popen:
+    approve_pipia(dsn, CONTRACT, state.parent / "pipia")
     env = {**os.environ, "HANDOVER_MASTER_KEY": master_key_text, "HANDOVER_SIGNING_KEY": SIGNING_KEY}
     for name in ("HANDOVER_KILL_AT", "HANDOVER_PAUSE_AT", "HANDOVER_PAUSE_FILE"):
         env.pop(name, None)

@@ -49,6 +49,7 @@ def exports(tmp_path_factory) -> tuple[Path, Path, dict]:
 def _contract(tmp_path: Path, absent: str) -> Path:
     doc = yaml.safe_load((CORPUS / "contracts" / "custonly.yaml").read_text(encoding="utf-8"))
     doc["transfer"]["absent_customers"] = absent
+    doc["transfer"]["pipia"] = {"reference": "PIPIA-RESEND-1", "approver": "个人信息保护负责人"}
     doc["retention"]["schedule"] = str(ROOT / "contracts" / "retention.yaml")
     path = tmp_path / f"custonly-{absent}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -280,6 +280,21 @@ CREATE TABLE IF NOT EXISTS control.pipia (
     retention_class text NOT NULL DEFAULT 'pipia', keep_until date NOT NULL,
     CHECK (status IN ('drafted', 'approved', 'rejected')));
 
+-- The compliance review (handover.review): each run, its findings (counts only), and the remediation items
+-- (整改措施) its failures open — one per check, closed when the check passes, reopened when it fails again.
+CREATE TABLE IF NOT EXISTS control.reviews (
+    id bigserial PRIMARY KEY, kind text NOT NULL, requested_by text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), passed integer NOT NULL, failed integer NOT NULL,
+    report_path text);
+CREATE TABLE IF NOT EXISTS control.review_findings (
+    id bigserial PRIMARY KEY, review_id bigint NOT NULL REFERENCES control.reviews (id), check_name text NOT NULL,
+    passed boolean NOT NULL, severity text NOT NULL, evidence jsonb NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS control.remediation (
+    id bigserial PRIMARY KEY, check_name text NOT NULL UNIQUE, severity text NOT NULL, owner text NOT NULL,
+    due_on date NOT NULL, status text NOT NULL, opened_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    closed_at timestamptz, reopened integer NOT NULL DEFAULT 0, opened_review_id bigint NOT NULL,
+    last_review_id bigint NOT NULL, alerted_on date, CHECK (status IN ('open', 'closed')));
+
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
     overwrite boolean NOT NULL, requested_by text NOT NULL, status text NOT NULL,
