@@ -295,6 +295,18 @@ CREATE TABLE IF NOT EXISTS control.remediation (
     closed_at timestamptz, reopened integer NOT NULL DEFAULT 0, opened_review_id bigint NOT NULL,
     last_review_id bigint NOT NULL, alerted_on date, CHECK (status IN ('open', 'closed')));
 
+-- Incidents (handover.incident, PIPL Art. 57): scope, the reporting clock, what each step did; the logins a
+-- containment refused (given back one at a time, deliberately).
+CREATE TABLE IF NOT EXISTS control.incidents (
+    reference text PRIMARY KEY, kind text NOT NULL, scope jsonb NOT NULL, detected_at timestamptz NOT NULL,
+    report_due_at timestamptz NOT NULL, dry_run boolean NOT NULL, opened_by text NOT NULL,
+    opened_at timestamptz NOT NULL DEFAULT clock_timestamp(), status text NOT NULL DEFAULT 'open',
+    steps jsonb NOT NULL DEFAULT '[]', affected jsonb, closed_at timestamptz, report_path text);
+CREATE TABLE IF NOT EXISTS control.incident_logins (
+    reference text NOT NULL REFERENCES control.incidents (reference), login text NOT NULL,
+    contained_at timestamptz NOT NULL DEFAULT clock_timestamp(), given_back_at timestamptz,
+    PRIMARY KEY (reference, login));
+
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
     overwrite boolean NOT NULL, requested_by text NOT NULL, status text NOT NULL,
