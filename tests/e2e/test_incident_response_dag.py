@@ -102,7 +102,7 @@ def test_the_incident_plan_rehearsed_then_carried_out(dags, transferred, target,
         keyring = Keyring(conn, new, "SH-PD-0042")  # the new key opens the vault
         with conn.cursor() as cur:
             cur.execute("SELECT name_enc FROM vault.customers LIMIT 1")
-            assert keyring.cipher.decrypt(cur.fetchone()[0], "name")
+            assert keyring.cipher.decrypt(cur.fetchone()[0], "vault.customers.name")
             cur.execute("SELECT affected, status FROM control.incidents WHERE reference = 'INC-2026-002'")
             affected, status = cur.fetchone()
             cur.execute("SELECT count(*) FROM control.outbox o JOIN control.notices n ON n.id = o.notice_id "
