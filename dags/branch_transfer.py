@@ -35,7 +35,8 @@ Moves one branch's customer records to the new owner's store, as its **data cont
 
 Params: `branch_id`, `contract` (path of the YAML), `source` (folder overriding the contract's),
 `dry_run` (verify and report, load nothing), `cross_border_approval` (reference of the approval when the
-data leaves its jurisdiction), `recipient` (who receives it). Connection `handover_target` (extra `region`);
+data leaves its jurisdiction), `recipient` (who receives it), `pipia` (the approved impact assessment, else
+the contract's `transfer.pipia.reference`: nothing is loaded without one — DAG `transfer_assessment`). Connection `handover_target` (extra `region`);
 Variables `handover_master_key`, `handover_signing_key`.
 """
 
@@ -71,6 +72,9 @@ from handover_airflow.traces import run_traces
                                        description="Reference of the recorded approval (PIPL Art. 38–40) when "
                                                    "the target store is outside the data's jurisdiction"),
         "recipient": Param(None, type=["null", "string"], description="Who receives the data (in the manifest)"),
+        "pipia": Param(None, type=["null", "string"],
+                       description="Reference of the approved impact assessment (else the contract's "
+                                   "transfer.pipia.reference; DAG transfer_assessment)"),
     },
 )
 def branch_transfer():

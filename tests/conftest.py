@@ -42,7 +42,12 @@ os.environ.update({
     # Airflow writes a random one into airflow.cfg when it first creates it; a process that loaded its
     # configuration before that (this one) has none, so the API app could not sign or check a token.
     "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
+    # OpenLineage events of every DAG run of the session, to one file (handover_airflow.lineage)
+    "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(_SESSION_DIR / "lineage.jsonl"),
+                                                   "append": True}),
+    "AIRFLOW__OPENLINEAGE__NAMESPACE": "handover-tests",
 })
+LINEAGE_EVENTS = _SESSION_DIR / "lineage.jsonl"
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 
 
@@ -199,6 +204,9 @@ def airflow_target(dsn, master_key_text, signing_key_text, monkeypatch, tmp_path
     if p.get("password"):
         conn["password"] = p["password"]
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", json.dumps(conn))
+    from tests.support.stores import approve_pipia
+
+    approve_pipia(dsn, folder=tmp_path / "pipia")  # the sample's impact assessment, approved: a transfer loads
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", signing_key_text)
     monkeypatch.setenv("HANDOVER_ARCHIVE_ROOT", str(tmp_path / "archive"))

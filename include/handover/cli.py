@@ -32,6 +32,18 @@
                                                       stop marketing, 反对/撤回 object or withdraw
     handover hold place|release|list --dsn DSN ...   legal holds on a branch or a customer
     handover erasures --dsn DSN                       every erasure request's state
+    handover audit verify --dsn DSN [--dest FOLDER|s3://…] (--fingerprint HEX | --trusted-key PEM)
+                                                      recompute the audit trail's hash chain and check it
+                                                      against its signed checkpoints (in the store's control
+                                                      and beside the backups): exit 1 if an entry was
+                                                      edited, deleted or inserted
+    handover audit checkpoint --dsn DSN [--dest …]    sign the chain's head now (HANDOVER_SIGNING_KEY)
+    handover pipia draft CONTRACT --dsn DSN --out DIR [--source DIR] [--approver NAME] [--reference REF]
+                                                      draft, sign and record the transfer's impact
+                                                      assessment (PIPIA) from the contract and the export
+    handover pipia approve|reject REF --dsn DSN --by NAME [--note TEXT]
+                                                      the named approver's decision, recorded (who, when)
+    handover pipia list --dsn DSN --branch ID         a branch's assessments and their state
     handover backup list|verify|restore --dest FOLDER|s3://BUCKET/PREFIX ...
                                                       the backups without Airflow (after a loss of it
                                                       too): list, verify (--full), restore into --dsn
@@ -511,6 +523,74 @@ def _backup(args) -> int:
     return 0
 
 
+def _pipia(args) -> int:
+    from handover import pipia
+    from handover.contract import load_contract
+    from handover.crypto import signing_key
+    from handover.store import connect, schema
+
+    with connect(args.dsn, "pipia", application_name="handover-pipia") as conn:
+        schema.ensure_schema(conn)
+        if args.action == "draft":
+            from handover import jurisdiction
+
+            contract = load_contract(args.contract)
+            counts = pipia.run_counts(conn, contract.branch_id) or pipia.source_counts(contract, args.source)
+            crossing = jurisdiction.check(contract.jurisdiction, args.target_region, args.cross_border_approval)
+            done = pipia.assess(conn, contract, Path(args.out), signing_key(_signing_text()), counts=counts,
+                                crossing=crossing, approver=args.approver, reference=args.reference,
+                                actor=os.environ.get("USER", "cli"))
+            print(f"{done['reference']}: drafted, overall risk {done['overall']}, approver {done['approver']} — "
+                  f"{done['path']}")
+            return 0
+        if args.action == "list":
+            for row in pipia.approved_for(conn, args.branch):
+                print(f"{row['reference']}  {row['status']}  {row['overall']}  {row['decided_by'] or '—'}  "
+                      f"{row['decided_at'] or '—'}  kept until {row['keep_until']}")
+            return 0
+        done = pipia.decide(conn, args.reference, "approved" if args.action == "approve" else "rejected",
+                            by=args.by, note=args.note, via="cli")
+        print(f"{done['reference']}: {done['status']} by {done['decided_by']} at {done['decided_at']}")
+        return 0
+
+
+def _trusted(args) -> set[str]:
+    """The fingerprints of the signers a check trusts: --fingerprint, --trusted-key, HANDOVER_SIGNING_KEY's."""
+    from handover.crypto import fingerprint, public_pem, signing_key
+
+    found = set()
+    if args.fingerprint:
+        found.add(args.fingerprint.strip().lower().replace(":", ""))
+    if args.trusted_key:
+        found.add(fingerprint(Path(args.trusted_key).read_bytes()))
+    text = _signing_text()
+    if text:
+        found.add(fingerprint(public_pem(signing_key(text))))
+    return found
+
+
+def _audit(args) -> int:
+    from handover import audit_trail
+    from handover.crypto import signing_key
+    from handover.store import connect, schema
+
+    dest = _destination(args.dest, args.endpoint_url) if args.dest else None
+    with connect(args.dsn, "audit", application_name="handover-audit") as conn:
+        if args.action == "checkpoint":
+            schema.ensure_schema(conn)
+            cp = audit_trail.checkpoint(conn, signing_key(_signing_text()), dest)
+            print(f"checkpoint: entry {cp.get('seq', 0)}, hash {cp.get('hash', '—')[:16]}…")
+            return 0
+        checkpoints = audit_trail.recorded(conn) + (audit_trail.stored(dest) if dest else [])
+        trusted = _trusted(args)
+        verdict = audit_trail.verify(conn, checkpoints, trusted=trusted or None)
+    for line in verdict.lines:
+        print(line)
+    if not trusted and verdict.counts["checkpoints"]:
+        print("signer: none trusted — give --fingerprint or --trusted-key (or HANDOVER_SIGNING_KEY)")
+    return 0 if verdict.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="handover", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -661,6 +741,42 @@ def main(argv: list[str] | None = None) -> int:
     ers = sub.add_parser("erasures", help="every erasure request's state")
     ers.add_argument("--dsn", required=True)
     ers.set_defaults(func=_erasures)
+
+    pia = sub.add_parser("pipia", help="the transfer's impact assessment (PIPIA)").add_subparsers(
+        dest="action", required=True)
+    pd = pia.add_parser("draft", help="draft, sign and record it from the contract and the export (or last run)")
+    pd.add_argument("contract")
+    pd.add_argument("--dsn", required=True)
+    pd.add_argument("--out", required=True, help="folder for pipia.json, its signature and pipia.html")
+    pd.add_argument("--source", help="the export's folder (overrides the contract's)")
+    pd.add_argument("--approver", help="who approves it (default: the contract's transfer.pipia.approver)")
+    pd.add_argument("--reference", help="default: the contract's transfer.pipia.reference")
+    pd.add_argument("--target-region", default="CN", help="where the target store is (ISO 3166-1)")
+    pd.add_argument("--cross-border-approval")
+    pd.set_defaults(func=_pipia)
+    for action in ("approve", "reject"):
+        pa = pia.add_parser(action, help=f"{action} a drafted PIPIA (its named approver only)")
+        pa.add_argument("reference")
+        pa.add_argument("--dsn", required=True)
+        pa.add_argument("--by", required=True, help="the approver's name, as the PIPIA names them")
+        pa.add_argument("--note")
+        pa.set_defaults(func=_pipia)
+    pl = pia.add_parser("list", help="a branch's assessments")
+    pl.add_argument("--dsn", required=True)
+    pl.add_argument("--branch", required=True)
+    pl.set_defaults(func=_pipia)
+
+    aud = sub.add_parser("audit", help="the audit trail's hash chain").add_subparsers(dest="action", required=True)
+    for action, text in (("verify", "recompute the chain; check it against its signed checkpoints"),
+                         ("checkpoint", "sign the chain's head now (HANDOVER_SIGNING_KEY)")):
+        cmd = aud.add_parser(action, help=text)
+        cmd.add_argument("--dsn", required=True)
+        cmd.add_argument("--dest", help="the backups' folder or s3://bucket/prefix (checkpoints beside them)")
+        cmd.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+        if action == "verify":
+            cmd.add_argument("--fingerprint", help="the signing key's fingerprint you were given")
+            cmd.add_argument("--trusted-key", help="the signing key's public PEM you trust")
+        cmd.set_defaults(func=_audit)
 
     bak = sub.add_parser("backup", help="the store's backups, without Airflow").add_subparsers(
         dest="action", required=True)

@@ -170,6 +170,8 @@ class Contract:
     absent_customers: str = "report"  # a re-sent export without a customer loaded before: keep | report | erase
     residual_thresholds: dict[str, float] | None = None  # analytics.residual: kind → rate (handover.residual)
     notice: Notice | None = None  # what customers are told (None: the contract says nothing; no notice run)
+    pipia_reference: str | None = None  # transfer.pipia.reference: the approved impact assessment (handover.pipia)
+    pipia_approver: str | None = None  # transfer.pipia.approver: who approves it
 
     def source_dir(self, override: str | Path | None = None) -> Path:
         return Path(override) if override else self.location
@@ -370,9 +372,18 @@ def load_contract(path: str | Path) -> Contract:
     for kind in ("transfer", "confidentiality"):
         agreement[kind] = _text(agreement_node, kind, "transfer.agreement", problems) or ""
     for key in transfer:
-        if key not in ("transferring_party", "receiving_party", "agreement", "jurisdiction", "absent_customers"):
+        if key not in ("transferring_party", "receiving_party", "agreement", "jurisdiction", "absent_customers",
+                       "pipia"):
             problems.add(f"transfer.{key}", "unknown key (known: transferring_party, receiving_party, agreement, "
-                                            "jurisdiction, absent_customers)")
+                                            "jurisdiction, absent_customers, pipia)")
+    pipia_node = _mapping(transfer.get("pipia") or {}, "transfer.pipia", problems)
+    for key in pipia_node:
+        if key not in ("reference", "approver"):
+            problems.add(f"transfer.pipia.{key}", "unknown key (known: reference, approver)")
+    pipia_reference = _text(pipia_node, "reference", "transfer.pipia", problems, required=False)
+    if pipia_reference and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9/_.:-]{3,127}", pipia_reference):
+        problems.add("transfer.pipia.reference", "a reference: 4–128 letters, digits, '/', '-', '_', '.', ':'")
+    pipia_approver = _text(pipia_node, "approver", "transfer.pipia", problems, required=False)
     absent = str(transfer.get("absent_customers", "report"))
     if absent not in ABSENT:
         problems.add("transfer.absent_customers", f"use one of {', '.join(ABSENT)}")
@@ -440,6 +451,8 @@ def load_contract(path: str | Path) -> Contract:
         absent_customers=absent,
         residual_thresholds=residual,
         notice=notice,
+        pipia_reference=pipia_reference or None,
+        pipia_approver=pipia_approver or None,
     )
 
 

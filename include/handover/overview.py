@@ -423,6 +423,13 @@ def customers(conn) -> dict:
     return out
 
 
+def compliance(conn) -> dict:
+    """The latest compliance review, its open remediation items, the reviews' trend (handover.review)."""
+    from handover import review
+
+    return plain({"latest": review.latest(conn), "history": review.history(conn)})
+
+
 def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprint: str | None = None) -> dict:
     """Everything the page shows, as one JSON-able dict. Reads only; leaves the connection's transaction
     rolled back."""
@@ -437,6 +444,7 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
             "erasures": erasures(conn),
             "legal_holds": legal_holds(conn),
             "customers": customers(conn),
+            "compliance": compliance(conn),
         }
     finally:
         conn.rollback()

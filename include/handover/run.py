@@ -34,6 +34,7 @@ class RunContext:
     target_region: str | None = None  # where the target store is (its connection's `region` extra)
     cross_border_approval: str | None = None  # reference of a recorded approval (PIPL Art. 38–40)
     recipient: str | None = None  # who receives the data for the receiving party (manifest)
+    pipia: str | None = None  # reference of the approved impact assessment (else the contract's; handover.pipia)
     signing_key_text: str | None = field(default=None, repr=False)  # Ed25519 key that signs manifests
     archive_root: str | None = None  # where encrypted originals are kept (default: beside the output)
     dry_run: bool = False

@@ -107,6 +107,12 @@ def prepare_store(ctx: RunContext) -> dict:
     contract = ctx.contract()
     with connect(ctx.dsn, "prepare_store") as conn:
         schema.ensure_schema(conn)
+        if not ctx.dry_run:
+            from handover import pipia
+
+            # no load without an approved impact assessment (PIPL Art. 55), as none across a border without an
+            # approval: named by the trigger or the contract, approved by its approver (handover.pipia)
+            assessed = pipia.require_approved(conn, ctx.pipia or contract.pipia_reference, contract.branch_id)
         _sweep_abandoned(conn, ctx, contract.branch_id)
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         staging.create_tables(conn, contract, ctx.tag)
@@ -119,6 +125,9 @@ def prepare_store(ctx: RunContext) -> dict:
         ops.audit(conn, "run_started", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   mode=_mode(ctx), contract_sha256=contract.sha256, data_key_id=keys.cipher.key_id,
                   master_key_id=ctx.master_key.key_id, cross_border=crossing)
+        if not ctx.dry_run:
+            ops.audit(conn, "pipia_checked", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
+                      **assessed)
         if crossing["cross_border"]:
             ops.audit(conn, "cross_border_approved", run_id=ctx.run_id, branch_id=contract.branch_id,
                       actor=ctx.actor, **crossing)

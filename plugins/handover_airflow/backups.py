@@ -35,12 +35,15 @@ def take_backup() -> dict:
         manifest = snapshot.take(conn, dest, master, signer)
         seconds = time.monotonic() - start
         ledger.record_backup(conn, manifest, str(dest), seconds)
+        from handover import audit_trail
+
+        checkpoint = audit_trail.checkpoint(conn, signer, dest)  # the audit chain's head, signed, beside them
     rows = sum(o["rows"] for o in manifest["objects"].values())
     size = sum(o["cipher_bytes"] for o in manifest["objects"].values())
     log.info("backup %s: %d tables, %d rows, %d bytes stored in %.1f s", manifest["backup_id"],
              len(manifest["objects"]), rows, size, seconds)
     return {"backup_id": manifest["backup_id"], "tables": len(manifest["objects"]), "rows": rows, "bytes": size,
-            "seconds": round(seconds, 3)}
+            "seconds": round(seconds, 3), "audit_checkpoint": checkpoint.get("seq")}
 
 
 def verify_backup(backup_id: str | None = None, *, full: bool = False, sample: int | None = 3) -> dict:

@@ -100,8 +100,13 @@ def environment() -> dict[str, str]:
         "HANDOVER_WORK_ROOT": str(STATE / "work"),
         "HANDOVER_OUTPUT_ROOT": str(STATE / "output"),
         "GX_ANALYTICS_ENABLED": "False",
+        # every task's inputs and outputs as OpenLineage events (handover_airflow.lineage), to a file
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
+                                                       "log_file_path": str(STATE / "lineage" / "events.jsonl")}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "handover",
     }
     home.mkdir(parents=True, exist_ok=True)
+    (STATE / "lineage").mkdir(parents=True, exist_ok=True)
     return env
 
 
@@ -495,6 +500,10 @@ def run(out: TextIO | None = None, *, transfer_conf: dict | None = None) -> int:
     planted = sample.generate(SAMPLE)
     console.say(f"sample export: {SAMPLE} ({sum(planted['rows'].values())} rows, "
                 f"{sum(planted['defects'].values())} planted defects)")
+    with log.holding_output():
+        assessed = approve_sample_assessment(env["AIRFLOW_CONN_HANDOVER_TARGET"])
+    console.say(f"impact assessment: {assessed['reference']} (overall risk {assessed['overall']}), approved for "
+                f"this rehearsal as {assessed['approver']} — in production DAG transfer_assessment asks them")
     conf = {"branch_id": BRANCH, "contract": str(CONTRACT), "source": str(SAMPLE)} | (transfer_conf or {})
     outcome = dags_test("branch_transfer", conf, env, log, console)
     manifests = sorted((STATE / "output" / BRANCH).glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
@@ -520,6 +529,41 @@ def run(out: TextIO | None = None, *, transfer_conf: dict | None = None) -> int:
         console.say(f"purge:     dry run as of {purge['today']}: would delete {due} ({reports[-1]})")
     console.say(f"log:       {log.path} (Airflow's and the tasks' own logging)")
     return 0
+
+
+def _target_dsn(target: str) -> str:
+    from airflow.models.connection import Connection
+    from psycopg2.extensions import make_dsn
+
+    from handover_airflow.runtime import dsn_from_connection
+
+    conn = Connection.from_json(target) if target.startswith("{") else Connection(uri=target)
+    return make_dsn(dsn_from_connection(conn))
+
+
+def approve_sample_assessment(target: str) -> dict:
+    """The sample's impact assessment drafted from the contract and the export, signed, and approved in the
+    name of the approver the contract names (`handover pipia draft` + `approve`): a rehearsal has no one to ask."""
+    import psycopg2
+    from handover import pipia
+    from handover.contract import load_contract
+    from handover.crypto import signing_key
+    from handover.store import schema
+
+    contract = load_contract(CONTRACT)
+    with psycopg2.connect(_target_dsn(target)) as conn:
+        schema.ensure_schema(conn)
+        done = {"reference": contract.pipia_reference, "approver": contract.pipia_approver, "overall": "—"}
+        state = {r["reference"]: r for r in pipia.approved_for(conn, contract.branch_id)}.get(contract.pipia_reference)
+        if state and state["status"] == "approved":
+            return done | {"overall": state["overall"]}
+        done = pipia.assess(conn, contract, STATE / "output" / contract.branch_id / "pipia",
+                            signing_key(signing_key_file().read_text()),
+                            counts=pipia.source_counts(contract, SAMPLE),
+                            crossing={"cross_border": False, "source": contract.jurisdiction, "target": "CN"},
+                            actor="make run")
+        pipia.decide(conn, done["reference"], "approved", by=contract.pipia_approver, via="make run")
+    return done
 
 
 def backup_summary(target: str) -> str:

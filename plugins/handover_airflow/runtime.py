@@ -115,6 +115,7 @@ def run_context(context: dict) -> RunContext:
         source_dsn=source_dsn(),
         cross_border_approval=params.get("cross_border_approval") or None,
         recipient=params.get("recipient") or None,
+        pipia=params.get("pipia") or None,
         master_key=master_key(),
         signing_key_text=_secret(SIGNING_KEY_VARIABLE),
         archive_root=_setting("handover_archive_root", "HANDOVER_ARCHIVE_ROOT", str(home / "handover" / "archive")),
@@ -159,7 +160,11 @@ def run(step, *args):
         if step in (transfer.open_work_area, transfer.close_work_area):
             return step(ctx, *args)
         with transfer.branch_guard(ctx):  # one transfer of a branch at a time (handover.store.runlock)
-            return step(ctx, *args)
+            result = step(ctx, *args)
+        from handover_airflow import lineage
+
+        lineage.report(step.__name__, ctx)  # what it read and wrote, to OpenLineage (names only)
+        return result
     except StoreError as exc:
         if exc.transient:
             raise  # a lost connection, a deadlock: the task's retries

@@ -45,6 +45,7 @@ import datetime as dt
 import hashlib
 import hmac
 import html
+import json
 import logging
 import math
 import re
@@ -595,6 +596,93 @@ def backups_chart(backups: list[dict], limit: int = 30) -> str:
 
 # -- the page ------------------------------------------------------------------------------------------
 
+SEVERITY_COLOURS = {"high": "#c53030", "medium": "#dd6b20", "low": "#b7791f"}
+
+
+def review_chart(history: list[dict]) -> str:
+    """One stacked bar per review (oldest left): its failed checks by severity, the passed ones pale above —
+    the trend week over week."""
+    if not history:
+        return '<p class="empty">No compliance review yet (DAG <code>compliance_review</code>).</p>'
+    left, right, top, bottom, plot_h = 48, 16, 28, 56, 160
+    step = max(26, min(64, 640 // len(history)))
+    bar = step * 0.62
+    width = max(MIN_CHART_WIDTH, left + right + step * len(history))
+    y0 = top + plot_h
+    ceiling = nice_ceiling(max(r["passed"] + r["failed"] for r in history))
+    parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(history))
+    for i, r in enumerate(history):
+        x, y = left + step * i + (step - bar) / 2, y0
+        for severity, colour in SEVERITY_COLOURS.items():
+            n = int((r.get("by_severity") or {}).get(severity, 0))
+            if not n:
+                continue
+            h = plot_h * n / ceiling
+            y -= h
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
+                         f'<title>review {r["review_id"]}: {n} {severity} failed</title></rect>')
+        if r["passed"]:
+            h = plot_h * r["passed"] / ceiling
+            parts.append(f'<rect x="{x:.1f}" y="{y - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="#2f855a" '
+                         f'fill-opacity="0.35"><title>review {r["review_id"]}: {r["passed"]} passed</title></rect>')
+        label_x = x + bar / 2
+        parts.append(f'<text x="{label_x:.1f}" y="{y0 + 12}" transform="rotate(-40 {label_x:.1f} {y0 + 12})" '
+                     f'text-anchor="end" class="tick">{esc(when(r["at"])[:10])}</text>')
+    legend, lx = [], left
+    for label, colour in [*SEVERITY_COLOURS.items(), ("passed", "#2f855a")]:
+        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
+                      f'<text x="{lx + 14}" y="15" class="legend">{label}</text>')
+        lx += 14 + 8 * len(label) + 18
+    return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
+            f'class="chart" role="img" aria-label="Compliance reviews week over week">' + "".join(legend + parts)
+            + "</svg>")
+
+
+def _evidence(evidence: dict) -> str:
+    return ", ".join(f"{esc(k)} {esc(json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v)}"
+                     for k, v in evidence.items())
+
+
+def _review_section(data: dict) -> str:
+    """The latest review's findings, the open remediation items, the trend."""
+    compliance = data.get("compliance") or {}
+    latest, history = compliance.get("latest") or {}, compliance.get("history") or []
+    out = ['<section id="compliance"><h2>Compliance review (合规审计) and remediation (整改)</h2>',
+           f'<div class="chartbox">{review_chart(history)}</div>']
+    review = latest.get("review")
+    if review:
+        out.append(f'<h3>Review {esc(review["review_id"])} · {esc(review["kind"])} · {esc(when(review["at"]))}</h3>'
+                   '<table><thead><tr><th>check</th><th>result</th><th>severity</th><th>evidence (counts)</th>'
+                   "</tr></thead><tbody>")
+        for f in latest.get("findings") or []:
+            result = badge("pass", "ok") if f["passed"] else badge("fail", "bad")
+            out.append(f'<tr><td>{esc(f["check"])}</td><td>{result}</td><td>{esc(f["severity"])}</td>'
+                       f'<td>{_evidence(f["evidence"])}</td></tr>')
+        out.append("</tbody></table>")
+    items = latest.get("items") or []
+    out.append("<h3>Open remediation items</h3>")
+    if not items:
+        out.append('<p class="empty">None open.</p>')
+    else:
+        out.append('<table><thead><tr><th>check</th><th>severity</th><th>owner</th><th>due</th><th>reopened</th>'
+                   "</tr></thead><tbody>")
+        for i in items:
+            due = badge(f'overdue {i["due_on"]}', "bad") if i["overdue"] else esc(i["due_on"])
+            out.append(f'<tr><td>{esc(i["check"])}</td><td>{esc(i["severity"])}</td><td>{esc(i["owner"])}</td>'
+                       f'<td>{due}</td><td class="n">{num(i["reopened"])}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def render_review_report(latest: dict, history: list[dict]) -> str:
+    """The review as a file for the record: the page's compliance section, standalone."""
+    body = _review_section({"compliance": {"latest": latest, "history": history}})
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Handover compliance review</title>'
+            f"<style>{CSS}</style></head><body><header><h1>Handover · 合规审计报告 Compliance review</h1></header>"
+            f'{body}<p class="muted">Counts only: no customer value is in this report.</p></body></html>')
+
+
 CSS = """
 :root { color-scheme: light dark; --fg: #1a202c; --muted: #718096; --line: #e2e8f0; --bg: #fff; --card: #f7fafc;
         --ok: #2f855a; --bad: #c53030; --warn: #b7791f; --info: #2b6cb0; }
@@ -648,7 +736,7 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
     transfers = data["transfers"]
     sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
                 _restores_section(data["restores"]), _retention_section(data),
-                _customers_section(data.get("customers") or {}, base=base, csrf=csrf)]
+                _customers_section(data.get("customers") or {}, base=base, csrf=csrf), _review_section(data)]
     who = f" · signed in as {esc(user)}" if user else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -659,7 +747,8 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
 {esc(when(data["generated_at"], seconds=True))} (times in UTC+8, Asia/Shanghai){who} ·
 <a href="{esc(base)}/api/overview">JSON</a></span></header>
 <nav><a href="#transfers">Transfers</a><a href="#backups">Backups</a><a href="#restores">Restores</a>
-<a href="#retention">Retention &amp; erasure</a><a href="#customers">Customers told &amp; heard</a></nav>
+<a href="#retention">Retention &amp; erasure</a><a href="#customers">Customers told &amp; heard</a>
+<a href="#compliance">Compliance</a></nav>
 {"".join(sections)}
 <p class="muted">Only ids of runs, backups and branches, counts, reason codes, dates, sizes, hashes and key
 fingerprints are shown here; no customer value is read for this page.</p>

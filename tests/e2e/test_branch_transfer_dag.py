@@ -11,7 +11,7 @@ import json
 
 import psycopg2
 
-from tests.conftest import snapshot
+from tests.conftest import LINEAGE_EVENTS, snapshot
 
 SNAPSHOT_TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
                    "ops.quarantine", "ops.exclusions")
@@ -41,9 +41,11 @@ def test_transfer_through_airflow_reconciles_and_is_idempotent(dag, target, samp
     folder, planted = sample_export
     conf = {"branch_id": "SH-PD-0042", "contract": str(sample_contract), "source": str(folder), "chunk_rows": 150}
 
+    seen = LINEAGE_EVENTS.read_text().count("\n") if LINEAGE_EVENTS.exists() else 0
     first = dag.test(run_conf=conf)
     logs = capfd.readouterr()
     assert first.state == "success"
+    events = [json.loads(line) for line in LINEAGE_EVENTS.read_text().splitlines()[seen:]]
     assert "verify_chunk" in logs.out + logs.err  # the task logs were captured, so the leak check below bites
 
     with psycopg2.connect(target) as conn, conn.cursor() as cur:
@@ -75,6 +77,16 @@ def test_transfer_through_airflow_reconciles_and_is_idempotent(dag, target, samp
         leaked = [v for v in _identifiers(folder) if v in text]
         assert leaked == [], f"{len(leaked)} customer values leaked"
     assert not list((tmp_path / "work").glob("*/*"))  # the teardown removed the work area
+
+    # OpenLineage saw every entity's path (the provider's file transport), and no customer value in it
+    done = {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
+    loaded = {o["name"] for o in done["branch_transfer.load_vault"]["outputs"]}
+    assert {"vault.customers", "analytics.customers", "ops.quarantine"} <= {n.split(".", 1)[1] for n in loaded}
+    read = [i["name"] for e in events if e["job"]["name"].startswith("branch_transfer.extract_source")
+            for i in e.get("inputs", [])]
+    assert any(n.endswith(".csv") for n in read), read
+    lineage_text = json.dumps(events, ensure_ascii=False)
+    assert [v for v in _identifiers(folder) if v in lineage_text] == []
 
     before = snapshot(target, SNAPSHOT_TABLES)
     second = dag.test(run_conf=conf)

@@ -64,6 +64,7 @@ def write_contract(folder: Path, entities: dict[str, dict] | None = None, column
             "receiving_party": {"name": "示例村镇银行", "uscc": "91310115MA1H7GXP4G"},
             "agreement": {"transfer": "ZR-1", "confidentiality": "BM-1"},
             "jurisdiction": "CN",
+            "pipia": {"reference": "PIPIA-HOSTILE-1", "approver": "个人信息保护负责人"},
         },
         "retention": {R: {"keep": "5y", "after": "relationship_end"}},
         "source": {"location": "."},

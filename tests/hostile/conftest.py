@@ -30,6 +30,7 @@ from handover.store.keys import data_purpose
 from handover.vault import open_payload
 
 from tests.hostile.builders import BRANCH
+from tests.support.stores import approve_pipia
 
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -144,6 +145,7 @@ def hostile(pg_dsn, master_key_text, tmp_path):
     master = MasterKey.from_text(master_key_text)
 
     def run(contract: Path, planted: tuple[str, ...] | list[str] = (), chunk_rows: int = 4) -> Outcome:
+        approve_pipia(pg_dsn, contract, tmp_path / "pipia")
         ctx = RunContext(run_id=f"hostile-{uuid.uuid4().hex[:8]}", contract_path=str(contract), dsn=pg_dsn,
                          master_key=master, work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"),
                          target_region="CN", signing_key_text=SIGNING_KEY, chunk_rows=chunk_rows)

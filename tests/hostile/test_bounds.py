@@ -31,6 +31,7 @@ from handover.private_files import PrivateFileError
 from handover.sources import inspect_source, read_chunks
 
 from tests.hostile.builders import HEADERS, csv_lines, customers, table, workbook, write_contract, xlsx_source
+from tests.support.stores import approve_pipia
 
 ROOT = Path(__file__).resolve().parents[2]
 H = HEADERS["customers"]
@@ -270,6 +271,7 @@ def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_d
 
     folder = tmp_path / "export"
     sample.generate(folder, customers=2000)
+    approve_pipia(pg_dsn, folder=tmp_path / "pipia")
     ctx = RunContext(run_id="full-disk", contract_path=str(ROOT / "contracts" / "sample_branch.yaml"), dsn=pg_dsn,
                      master_key=MasterKey.from_text(master_key_text), work_root=str(tiny_disk / "work"),
                      output_root=str(tmp_path / "out"), source_dir=str(folder), target_region="CN",

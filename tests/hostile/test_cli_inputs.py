@@ -23,6 +23,7 @@ from handover.store.keys import get_or_create
 from handover.validators import resident_id_check_char, uscc_check_char
 
 from tests.hostile.conftest import SIGNING_KEY, assert_no_leak
+from tests.support.stores import approve_pipia
 
 MOBILE = "13800138000"
 RESIDENT_ID = "11010519491231002" + resident_id_check_char("11010519491231002")
@@ -291,6 +292,7 @@ def test_an_unreachable_store_is_not_verified_with_why(cli_env, tmp_path):
 # -- transfer: the leak scan, last ------------------------------------------------------------------------
 
 def _transfer(pg_dsn: str, sample_contract, folder: Path, state: Path) -> list[str]:
+    approve_pipia(pg_dsn, sample_contract, state.parent / "pipia")
     return ["transfer", str(sample_contract), "--dsn", pg_dsn, "--target-region", "CN", "--source", str(folder),
             "--state-dir", str(state), "--chunk-rows", "100", "--run-id", "cli-run-1"]
 

@@ -27,6 +27,7 @@ from handover.store import runlock
 
 from tests.conftest import ROOT
 from tests.integration.test_transfer_store import SIGNING_KEY
+from tests.support.stores import approve_pipia
 
 BRANCH = "SH-PD-0042"
 CONTRACT = ROOT / "contracts" / "sample_branch.yaml"
@@ -42,6 +43,7 @@ def small_export(tmp_path_factory):
 
 
 def _start(dsn, folder, state: Path, master_key_text, run_id, pause_at=None, release=None) -> subprocess.Popen:
+    approve_pipia(dsn, CONTRACT, state.parent / "pipia")
     env = {**os.environ, "HANDOVER_MASTER_KEY": master_key_text, "HANDOVER_SIGNING_KEY": SIGNING_KEY}
     for name in ("HANDOVER_KILL_AT", "HANDOVER_PAUSE_AT", "HANDOVER_PAUSE_FILE"):
         env.pop(name, None)
@@ -96,6 +98,7 @@ def test_a_second_transfer_of_a_branch_is_refused_and_the_first_finishes(pg_dsn,
 
 
 def _ctx(pg_dsn, master_key_text, folder, tmp_path, run_id, **kw) -> RunContext:
+    approve_pipia(pg_dsn, CONTRACT, tmp_path / "pipia")
     return RunContext(run_id=run_id, contract_path=str(CONTRACT), dsn=pg_dsn,
                       master_key=MasterKey.from_text(master_key_text), work_root=str(tmp_path / "work"),
                       output_root=str(tmp_path / "out"), source_dir=str(folder), target_region="CN",

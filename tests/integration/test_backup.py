@@ -254,6 +254,7 @@ def test_the_recovery_plan_from_nothing_but_the_kit_and_the_backups(backed_up, m
         assert cli.main(["backup", "restore", "--dest", dest.root, "--dsn", fresh]) == 0
         restored, original = _contents(fresh), _contents(dsn)
         assert restored.pop("ops.audit") != original.pop("ops.audit")  # + the restore's own entry
+        assert restored.pop("ops.audit_head") != original.pop("ops.audit_head")  # …which the chain's head holds
         assert restored == original
         assert cli.main(["backup", "restore", "--dest", dest.root, "--dsn", fresh]) == 2  # not empty
         assert "not empty" in capsys.readouterr().err

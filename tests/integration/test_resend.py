@@ -30,6 +30,7 @@ from handover.run import RunContext
 
 from tests.conftest import ROOT
 from tests.support import export_corpus
+from tests.support.stores import approve_pipia
 
 CORPUS = ROOT / "tests" / "corpus" / "exports"
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -48,6 +49,7 @@ def exports(tmp_path_factory) -> tuple[Path, Path, dict]:
 def _contract(tmp_path: Path, absent: str) -> Path:
     doc = yaml.safe_load((CORPUS / "contracts" / "custonly.yaml").read_text(encoding="utf-8"))
     doc["transfer"]["absent_customers"] = absent
+    doc["transfer"]["pipia"] = {"reference": "PIPIA-RESEND-1", "approver": "个人信息保护负责人"}
     doc["retention"]["schedule"] = str(ROOT / "contracts" / "retention.yaml")
     path = tmp_path / f"custonly-{absent}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -55,6 +57,7 @@ def _contract(tmp_path: Path, absent: str) -> Path:
 
 
 def _run(dsn, master_key_text, contract, folder, tmp_path, run_id) -> dict:
+    approve_pipia(dsn, contract, tmp_path / "pipia")
     ctx = RunContext(run_id=run_id, contract_path=str(contract), dsn=dsn, master_key=MasterKey.from_text(master_key_text),
                      work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"), source_dir=str(folder),
                      target_region="CN", signing_key_text=SIGNING_KEY, chunk_rows=500)

@@ -13,8 +13,48 @@ from handover.run import RunContext
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()  # the tests' one Ed25519 signing key
 
 
+SAMPLE_CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "sample_branch.yaml"
+
+
+def approve_pipia(dsn: str, contract=SAMPLE_CONTRACT, folder=None) -> str | None:
+    """The contract's impact assessment (its ``transfer.pipia``) drafted, signed and approved by the approver it
+    names, in the store ``dsn`` — what `handover pipia draft` and `handover pipia approve` record, and what a
+    transfer needs before it loads. Idempotent; the store's schema is ensured (a superuser's DSN)."""
+    import tempfile
+
+    import psycopg2
+    from handover import pipia
+    from handover.contract import load_contract
+    from handover.crypto import signing_key
+    from handover.errors import HandoverError
+    from handover.store import schema
+
+    try:
+        contract = load_contract(contract)
+    except HandoverError:
+        return None  # a contract wrong on purpose: the run reports it
+    if not contract.pipia_reference:
+        return None
+    with psycopg2.connect(dsn) as conn:
+        schema.ensure_schema(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM control.pipia WHERE reference = %s", (contract.pipia_reference,))
+            row = cur.fetchone()
+        conn.rollback()
+        if row is None or row[0] == "drafted":
+            out = Path(folder or tempfile.mkdtemp(prefix="handover-pipia-"))
+            pipia.assess(conn, contract, out, signing_key(SIGNING_KEY), counts={},
+                         crossing={"cross_border": False, "source": contract.jurisdiction, "target": "CN"},
+                         actor="tests")
+            pipia.decide(conn, contract.pipia_reference, "approved", by=contract.pipia_approver, via="tests")
+    return contract.pipia_reference
+
+
 def run_context(pg_dsn, master_key_text, contract, folder, tmp_path, run_id, **kw) -> RunContext:
-    """A transfer's context as the tests make it: region CN, the tests' signing key, 100-row chunks."""
+    """A transfer's context as the tests make it: region CN, the tests' signing key, 100-row chunks; the
+    contract's impact assessment approved in the store (`approve_pipia`)."""
+    if pg_dsn:
+        approve_pipia(pg_dsn, contract, Path(tmp_path) / "pipia")
     kw.setdefault("target_region", "CN")
     kw.setdefault("signing_key_text", SIGNING_KEY)
     return RunContext(run_id=run_id, contract_path=str(contract), dsn=pg_dsn,

@@ -547,7 +547,9 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
                 continue
             cur.execute(sql.SQL("SELECT EXISTS (SELECT FROM {}.{})").format(
                 sql.Identifier(entry["schema"]), sql.Identifier(entry["table"])))
-            if cur.fetchone()[0] and (entry["schema"], entry["table"]) != ("ops", "schema_version"):
+            # a new store has its version and the audit chain's head (at place 0) and is still empty
+            if cur.fetchone()[0] and (entry["schema"], entry["table"]) not in (("ops", "schema_version"),
+                                                                                ("ops", "audit_head")):
                 busy.append(f"{entry['schema']}.{entry['table']}")
         if busy and not overwrite:
             raise BackupError(f"the target is not empty ({', '.join(busy[:5])}): restore with overwrite to "
@@ -560,7 +562,9 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
         order = [existing[k] for k in existing if k in by_table]  # parents first (`tables`)
         audit = ("ops", "audit") in chosen
         if audit:
+            # the entries come back as they were, chain and all: neither refused nor chained again
             cur.execute("ALTER TABLE ops.audit DISABLE TRIGGER audit_append_only")
+            cur.execute("ALTER TABLE ops.audit DISABLE TRIGGER audit_chain")
         for table in reversed(order):  # children first: what was there goes
             cur.execute(sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name)))
         restored = {}
@@ -585,6 +589,7 @@ def _restore_tables(conn, dest, manifest: dict, key: bytes, overwrite: bool,
         progress.finish()
         if audit:
             cur.execute("ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only")
+            cur.execute("ALTER TABLE ops.audit ENABLE TRIGGER audit_chain")
             cur.execute("SELECT setval(pg_get_serial_sequence('ops.audit', 'id'), "
                         "coalesce((SELECT max(id) FROM ops.audit), 1))")
     return restored

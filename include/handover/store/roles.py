@@ -76,6 +76,7 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "analytics": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # the same, and k-anonymity's coarsening
     "ops": ("SELECT", "INSERT", "UPDATE"),  # runs, manifests, retention classes: recorded, never removed
     "ops.audit": ("SELECT", "INSERT"),  # append-only (the backup reads it)
+    "ops.audit_head": ("SELECT",),  # moved on by the chain's trigger, which runs as the owner
     "ops.keys": ("SELECT", "INSERT"),  # a key made once is never rewritten by a run
     "ops.schema_version": ("SELECT",),  # the owner applies the schema
     "ops.quarantine": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # purged after its period, erased with a customer

@@ -22,12 +22,15 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 8  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 9  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
 #                    7: customer notices, their outbox, objections and marketing opt-outs (control);
 #                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
 #                       in the outbox (notices of kind contact_change, the contact's version);
 #                       control.processing_stopped (erasures refused for a legal basis)
+#                    9: the audit trail hash-chained (ops.audit seq/prev_hash/hash, ops.audit_head), its
+#                       signed checkpoints, PIPIA records, compliance reviews and remediation items,
+#                       incidents (control)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -62,6 +65,63 @@ BEGIN RAISE EXCEPTION 'ops.audit is append-only'; END $$;
 DROP TRIGGER IF EXISTS audit_append_only ON ops.audit;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ops.audit
     FOR EACH STATEMENT EXECUTE FUNCTION ops.audit_is_append_only();
+-- The hash chain (handover.audit_trail): every entry carries its place (seq), the previous entry's hash and
+-- its own — SHA-256 over the previous hash and the entry's fields, each length-prefixed. The trigger computes
+-- them under the row lock of ops.audit_head, so entries written by parallel tasks chain one after another
+-- (seq, not id, is the chain's order: ids are drawn before the lock). It runs as the owner: the runner may
+-- insert entries but never set the head.
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS seq bigint;
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS prev_hash bytea;
+ALTER TABLE ops.audit ADD COLUMN IF NOT EXISTS hash bytea;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_by_seq ON ops.audit (seq);
+CREATE TABLE IF NOT EXISTS ops.audit_head (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL, hash bytea NOT NULL);
+CREATE OR REPLACE FUNCTION ops.audit_field(v text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    RETURN coalesce('s' || octet_length(v) || ':' || v, 'n');
+CREATE OR REPLACE FUNCTION ops.audit_entry_hash(prev bytea, seq bigint, at timestamptz, run_id text,
+    branch_id text, actor text, action text, detail jsonb) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    RETURN sha256(prev || convert_to(ops.audit_field(seq::text)
+        || ops.audit_field(((extract(epoch FROM at) * 1000000)::bigint)::text) || ops.audit_field(run_id)
+        || ops.audit_field(branch_id) || ops.audit_field(actor) || ops.audit_field(action)
+        || ops.audit_field(detail::text), 'UTF8'));
+CREATE OR REPLACE FUNCTION ops.audit_chain() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE head record;
+BEGIN
+    SELECT h.seq, h.hash INTO head FROM ops.audit_head h FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO ops.audit_head (seq, hash) VALUES (0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT DO NOTHING;
+        SELECT h.seq, h.hash INTO head FROM ops.audit_head h FOR UPDATE;
+    END IF;
+    NEW.seq := head.seq + 1;
+    NEW.prev_hash := head.hash;
+    NEW.hash := ops.audit_entry_hash(head.hash, NEW.seq, NEW.at, NEW.run_id, NEW.branch_id, NEW.actor,
+                                     NEW.action, NEW.detail);
+    UPDATE ops.audit_head SET seq = NEW.seq, hash = NEW.hash;
+    RETURN NEW;
+END $fn$;
+-- A store of version 7 or older: its entries chained once, in the order they were written.
+DO $mig$ DECLARE r record; prev bytea; n bigint := 0;
+BEGIN
+    IF NOT EXISTS (SELECT FROM ops.audit_head) AND EXISTS (SELECT FROM ops.audit WHERE seq IS NULL) THEN
+        prev := decode(repeat('00', 32), 'hex');
+        ALTER TABLE ops.audit DISABLE TRIGGER audit_append_only;
+        FOR r IN SELECT * FROM ops.audit ORDER BY id LOOP
+            n := n + 1;
+            UPDATE ops.audit SET seq = n, prev_hash = prev,
+                hash = ops.audit_entry_hash(prev, n, r.at, r.run_id, r.branch_id, r.actor, r.action, r.detail)
+                WHERE id = r.id RETURNING hash INTO prev;
+        END LOOP;
+        ALTER TABLE ops.audit ENABLE TRIGGER audit_append_only;
+        INSERT INTO ops.audit_head (seq, hash) VALUES (n, prev);
+    END IF;
+END $mig$;
+INSERT INTO ops.audit_head (seq, hash) VALUES (0, decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING;
+DROP TRIGGER IF EXISTS audit_chain ON ops.audit;
+CREATE TRIGGER audit_chain BEFORE INSERT ON ops.audit FOR EACH ROW EXECUTE FUNCTION ops.audit_chain();
 
 -- Rows that failed verification: reason codes, where they came from, their content encrypted.
 CREATE TABLE IF NOT EXISTS ops.quarantine (
@@ -216,6 +276,51 @@ CREATE TABLE IF NOT EXISTS control.processing_stopped (
 CREATE TABLE IF NOT EXISTS control.marketing_optouts (
     branch_id text NOT NULL, customer_id text NOT NULL, source text NOT NULL,
     opted_out_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (branch_id, customer_id));
+
+-- Signed checkpoints of the audit chain's head (handover.audit_trail), also written beside the backups. A
+-- restore that rolls ops.audit back reuses places (seq), hence the key.
+CREATE TABLE IF NOT EXISTS control.audit_checkpoints (
+    seq bigint NOT NULL, hash text NOT NULL, entry_at timestamptz NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT clock_timestamp(), text text NOT NULL, signature text NOT NULL,
+    public_key text NOT NULL, signer_fingerprint text NOT NULL, PRIMARY KEY (seq, hash));
+
+-- Impact assessments (PIPIA, PIPL Art. 55–56: handover.pipia): the signed record, its named approver, the
+-- decision (who, when, how), kept at least three years after it (retention class pipia).
+CREATE TABLE IF NOT EXISTS control.pipia (
+    reference text PRIMARY KEY, branch_id text NOT NULL, contract_sha256 text NOT NULL, record jsonb NOT NULL,
+    text text NOT NULL, sha256 text NOT NULL, signature text NOT NULL, public_key text NOT NULL,
+    signer_fingerprint text NOT NULL, approver text NOT NULL, overall text NOT NULL,
+    status text NOT NULL DEFAULT 'drafted', drafted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    decided_by text, decided_at timestamptz, decided_via text, decision_note text,
+    retention_class text NOT NULL DEFAULT 'pipia', keep_until date NOT NULL,
+    CHECK (status IN ('drafted', 'approved', 'rejected')));
+
+-- The compliance review (handover.review): each run, its findings (counts only), and the remediation items
+-- (整改措施) its failures open — one per check, closed when the check passes, reopened when it fails again.
+CREATE TABLE IF NOT EXISTS control.reviews (
+    id bigserial PRIMARY KEY, kind text NOT NULL, requested_by text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), passed integer NOT NULL, failed integer NOT NULL,
+    report_path text);
+CREATE TABLE IF NOT EXISTS control.review_findings (
+    id bigserial PRIMARY KEY, review_id bigint NOT NULL REFERENCES control.reviews (id), check_name text NOT NULL,
+    passed boolean NOT NULL, severity text NOT NULL, evidence jsonb NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS control.remediation (
+    id bigserial PRIMARY KEY, check_name text NOT NULL UNIQUE, severity text NOT NULL, owner text NOT NULL,
+    due_on date NOT NULL, status text NOT NULL, opened_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    closed_at timestamptz, reopened integer NOT NULL DEFAULT 0, opened_review_id bigint NOT NULL,
+    last_review_id bigint NOT NULL, alerted_on date, CHECK (status IN ('open', 'closed')));
+
+-- Incidents (handover.incident, PIPL Art. 57): scope, the reporting clock, what each step did; the logins a
+-- containment refused (given back one at a time, deliberately).
+CREATE TABLE IF NOT EXISTS control.incidents (
+    reference text PRIMARY KEY, kind text NOT NULL, scope jsonb NOT NULL, detected_at timestamptz NOT NULL,
+    report_due_at timestamptz NOT NULL, dry_run boolean NOT NULL, opened_by text NOT NULL,
+    opened_at timestamptz NOT NULL DEFAULT clock_timestamp(), status text NOT NULL DEFAULT 'open',
+    steps jsonb NOT NULL DEFAULT '[]', affected jsonb, closed_at timestamptz, report_path text);
+CREATE TABLE IF NOT EXISTS control.incident_logins (
+    reference text NOT NULL REFERENCES control.incidents (reference), login text NOT NULL,
+    contained_at timestamptz NOT NULL DEFAULT clock_timestamp(), given_back_at timestamptz,
+    PRIMARY KEY (reference, login));
 
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
