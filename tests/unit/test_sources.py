@@ -76,3 +76,28 @@ def test_a_headerless_export_is_refused_without_quoting_its_first_row(tmp_path):
     with pytest.raises(SourceError) as err:
         list(read_chunks(_spec(), tmp_path, 10))
     assert "no header row" in str(err.value) and "张伟" not in str(err.value) and "I1" not in str(err.value)
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r"])
+def test_rows_over_many_blocks_and_batches_keep_their_values_and_lines(tmp_path, line_break):
+    """The reader hands rows on in batches (a block of quote-free lines split at once, then csv.reader's
+    rows once a quote appears): across block, batch and chunk boundaries, with empty lines between, every
+    row keeps its values and the physical line it starts on."""
+    lines, expected = ["客户编号,客户,备注"], []
+    for i in range(40_000):
+        if i % 997 == 0:
+            lines.append("")  # an empty line: no row, but a line
+        if i == 35_000:
+            lines.append(f'I{i},C{i},"两行{line_break}备注"')  # from here on csv.reader reads
+            expected.append((len(lines), (f"I{i}", f"C{i}", f"两行{line_break}备注")))
+            lines.append("")  # the quoted row's second physical line is counted by the row
+            lines.pop()
+            continue
+        lines.append(f"I{i},C{i},客户来电咨询第{i}次")
+        expected.append((len(lines) + (1 if i > 35_000 else 0), (f"I{i}", f"C{i}", f"客户来电咨询第{i}次")))
+    (tmp_path / "x.csv").write_text(line_break.join(lines) + line_break, encoding="utf-8", newline="")
+    chunks = list(read_chunks(_spec(encoding="utf-8"), tmp_path, chunk_rows=6_999))
+    assert [len(c) for c in chunks] == [6_999] * 5 + [40_000 - 5 * 6_999]
+    got = [(n, tuple(r)) for c in chunks for n, r in zip(c.lines, c.rows, strict=True)]
+    assert got == expected
+    assert all(p is None for c in chunks for p in c.problems)
