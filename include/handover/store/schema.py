@@ -22,9 +22,10 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 7  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 8  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
-#                    7: customer notices, their outbox, objections and marketing opt-outs (control)
+#                    7: customer notices, their outbox, objections and marketing opt-outs (control);
+#                    8: customer insights (insights)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -209,9 +210,27 @@ CREATE TABLE IF NOT EXISTS control.restores (
     rows jsonb, error text);
 """
 
+# Customer insights (handover.insights): aggregates of the analytics tier, suppressed below k — what the
+# analyst role may read besides analytics. Derived nightly, so outside the backups.
+INSIGHTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS insights;
+CREATE TABLE IF NOT EXISTS insights.runs (
+    id bigserial PRIMARY KEY, as_of date NOT NULL UNIQUE, min_k integer NOT NULL, thresholds jsonb NOT NULL,
+    models text[] NOT NULL, models_sha256 text NOT NULL, branches text[] NOT NULL, customers integer NOT NULL,
+    cells integer NOT NULL, suppressed integer NOT NULL, computed_by text NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT clock_timestamp());
+-- customers is NULL where the cell is suppressed (fewer than k, or one that would give such a cell away)
+CREATE TABLE IF NOT EXISTS insights.segments (
+    run_id bigint NOT NULL REFERENCES insights.runs (id), as_of date NOT NULL, branch_id text NOT NULL,
+    region text NOT NULL, dimension text NOT NULL, segment text NOT NULL, customers integer,
+    suppressed boolean NOT NULL, PRIMARY KEY (run_id, branch_id, region, dimension, segment),
+    CHECK (suppressed = (customers IS NULL)));
+"""
+
+
 def full_ddl() -> str:
     return (OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
-            + CONTROL_DDL)
+            + CONTROL_DDL + INSIGHTS_DDL)
 
 
 _FORMAT_TYPE = {"timestamp": "timestamp without time zone"}  # how PostgreSQL's format_type names them
