@@ -430,6 +430,28 @@ def compliance(conn) -> dict:
     return plain({"latest": review.latest(conn), "history": review.history(conn)})
 
 
+INSIGHT_DIMENSIONS = ("activity", "rfm_segment", "product", "channel")  # what the page draws of a run
+
+
+def insights(conn) -> dict:
+    """The latest customer-insights run (:mod:`handover.insights`): its k and counts, the branches' published
+    segment sizes per dimension (None where suppressed), and the activity classes over the last runs."""
+    from handover.insights import store as published
+
+    run, cells = published.latest_cells(conn)
+    if run is None:
+        return {"run": None, "sizes": {}, "trend": []}
+    sizes: dict = {}
+    for c in cells:
+        if c["region"] == "all" and c["dimension"] in INSIGHT_DIMENSIONS:
+            sizes.setdefault(c["dimension"], {}).setdefault(c["branch_id"], {})[c["segment"]] = c["customers"]
+    regions = len({(c["branch_id"], c["region"]) for c in cells if c["region"] != "all"})
+    return {"run": {"as_of": run["as_of"].isoformat(), "min_k": run["min_k"], "customers": run["customers"],
+                    "cells": run["cells"], "suppressed": run["suppressed"], "regions": regions,
+                    "computed_at": run["computed_at"].isoformat()},
+            "sizes": sizes, "trend": published.trend(conn)}
+
+
 def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprint: str | None = None) -> dict:
     """Everything the page shows, as one JSON-able dict. Reads only; leaves the connection's transaction
     rolled back."""
@@ -445,6 +467,7 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
             "legal_holds": legal_holds(conn),
             "customers": customers(conn),
             "compliance": compliance(conn),
+            "insights": insights(conn),
         }
     finally:
         conn.rollback()
@@ -452,5 +475,5 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
     return result
 
 
-__all__ = ["backups", "customers", "erasures", "legal_holds", "manifest", "overview", "plain", "purges", "reconciliation",
+__all__ = ["backups", "customers", "erasures", "insights", "legal_holds", "manifest", "overview", "plain", "purges", "reconciliation",
            "restores", "safe_message", "transfers", "validation_summary", "verification"]

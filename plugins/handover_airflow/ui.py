@@ -274,6 +274,17 @@ def create_app():
     def overview_json():
         return JSONResponse(read_overview())
 
+    @api.get("/insights.csv")
+    def insights_csv():
+        from handover.insights import store as published
+
+        with store() as conn:
+            text = published.csv_text(conn)
+        if text is None:
+            raise StarletteHTTPException(404, "no insight run yet")
+        return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="handover-insights.csv"'})
+
     @api.get("/manifests/{run_id}")
     def manifest_file(run_id: str):
         found = read_manifest(run_id)
@@ -594,6 +605,67 @@ def backups_chart(backups: list[dict], limit: int = 30) -> str:
             f'aria-label="Backup sizes and durations">' + legend + "".join(parts) + "</svg>")
 
 
+ACTIVITY_COLOURS = {"active": "#2f855a", "churn_risk": "#dd6b20", "dormant": "#718096"}
+SEGMENT_COLOUR = "#4a90c2"
+
+
+def segments_chart(sizes: dict[str, int | None], *, label: str) -> str:
+    """Horizontal bars, one per segment (largest first); a suppressed segment is named, not drawn."""
+    shown = sorted(((s, n) for s, n in sizes.items() if n is not None), key=lambda x: (-x[1], x[0]))
+    hidden = sorted(s for s, n in sizes.items() if n is None)
+    if not shown:
+        return '<p class="empty">Every segment is suppressed (fewer customers than k).</p>'
+    left, right, row, top = 150, 70, 20, 8
+    width, plot_w = MIN_CHART_WIDTH, MIN_CHART_WIDTH - left - right
+    height = top + row * len(shown) + 8
+    ceiling = nice_ceiling(max(n for _, n in shown))
+    parts = []
+    for i, (segment, n) in enumerate(shown):
+        y = top + row * i
+        w = plot_w * n / ceiling
+        colour = ACTIVITY_COLOURS.get(segment, SEGMENT_COLOUR)
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" class="tick">{esc(segment)}</text>'
+                     f'<rect x="{left}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row - 6}" fill="{colour}">'
+                     f'<title>{esc(f"{segment}: {n:,} customers")}</title></rect>'
+                     f'<text x="{left + w + 4:.1f}" y="{y + 13}" class="tick">{n:,}</text>')
+    svg = (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
+           f'aria-label="{esc(label)}">' + "".join(parts) + "</svg>")
+    if hidden:
+        svg += f'<p class="muted">Suppressed (fewer than k, or would give such a cell away): {esc(", ".join(hidden))}.</p>'
+    return svg
+
+
+def activity_trend_chart(trend: list[dict]) -> str:
+    """Customers per activity class over the insight runs (oldest left), one line per class."""
+    if len(trend) < 2:
+        return '<p class="empty">A trend needs two insight runs.</p>'
+    left, right, top, bottom, plot_h = 64, 16, 28, 56, 160
+    step = max(26, min(64, 640 // len(trend)))
+    width = max(MIN_CHART_WIDTH, left + right + step * len(trend))
+    y0 = top + plot_h
+    ceiling = nice_ceiling(max([n for t in trend for n in t["segments"].values()] or [1]))
+    parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(trend))
+    for i, t in enumerate(trend):
+        x = left + step * i + step / 2
+        parts.append(f'<text x="{x:.1f}" y="{y0 + 12}" transform="rotate(-40 {x:.1f} {y0 + 12})" '
+                     f'text-anchor="end" class="tick">{esc(t["as_of"][5:])}</text>')
+    for segment, colour in ACTIVITY_COLOURS.items():
+        points = [(left + step * i + step / 2, y0 - plot_h * t["segments"][segment] / ceiling, t["as_of"],
+                   t["segments"][segment]) for i, t in enumerate(trend) if segment in t["segments"]]
+        if len(points) > 1:
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                         + " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points) + '"/>')
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
+                  f'{esc(f"{day}: {segment} {n:,}")}</title></circle>' for x, y, day, n in points]
+    legend, lx = [], left
+    for segment, colour in ACTIVITY_COLOURS.items():
+        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
+                      f'<text x="{lx + 14}" y="15" class="legend">{segment}</text>')
+        lx += 14 + 8 * len(segment) + 18
+    return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
+            f'class="chart" role="img" aria-label="Activity classes over time">' + "".join(legend + parts) + "</svg>")
+
+
 # -- the page ------------------------------------------------------------------------------------------
 
 SEVERITY_COLOURS = {"high": "#c53030", "medium": "#dd6b20", "low": "#b7791f"}
@@ -736,7 +808,8 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
     transfers = data["transfers"]
     sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
                 _restores_section(data["restores"]), _retention_section(data),
-                _customers_section(data.get("customers") or {}, base=base, csrf=csrf), _review_section(data)]
+                _customers_section(data.get("customers") or {}, base=base, csrf=csrf), _review_section(data),
+                _insights_section(data.get("insights") or {}, base)]
     who = f" · signed in as {esc(user)}" if user else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -748,7 +821,8 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
 <a href="{esc(base)}/api/overview">JSON</a></span></header>
 <nav><a href="#transfers">Transfers</a><a href="#backups">Backups</a><a href="#restores">Restores</a>
 <a href="#retention">Retention &amp; erasure</a><a href="#customers">Customers told &amp; heard</a>
-<a href="#compliance">Compliance</a></nav>
+<a href="#compliance">Compliance</a>
+<a href="#insights">Insights</a></nav>
 {"".join(sections)}
 <p class="muted">Only ids of runs, backups and branches, counts, reason codes, dates, sizes, hashes and key
 fingerprints are shown here; no customer value is read for this page.</p>
@@ -1051,6 +1125,30 @@ def _updates_part(updates: dict) -> str:
     out.append(f"<p>Change files: {runs}. Rows: {rows}. Earlier versions kept: "
                f'{num(updates.get("earlier_versions", 0))} of {num(updates.get("customers_with_history", 0))} '
                f"customers. Confirmations to the old and the new contact: {told}.</p>")
+    return "".join(out)
+
+
+INSIGHT_TITLES = {"activity": "Activity classes", "rfm_segment": "RFM segments", "product": "Product holdings",
+                  "channel": "Channel use"}
+
+
+def _insights_section(data: dict, base: str) -> str:
+    """The latest insight run's segment sizes per branch (charts), the activity trend, the CSV download."""
+    out = ['<section id="insights"><h2>Customer insights (pseudonymised tier, counts of customers)</h2>']
+    run = data.get("run")
+    if not run:
+        out.append('<p class="empty">No insight run yet (DAG <code>customer_insights</code>).</p></section>')
+        return "".join(out)
+    out.append(f'<p>As of {esc(run["as_of"])}: {num(run["customers"])} customers, {num(run["cells"])} cells over '
+               f'{num(run["regions"])} branch regions; cells under k = {num(run["min_k"])} and those that would give '
+               f'one away suppressed ({num(run["suppressed"])}). <a href="{esc(base)}/insights.csv">Download the '
+               f'aggregates (CSV)</a>.</p>')
+    for dimension, title in INSIGHT_TITLES.items():
+        for branch, sizes in (data.get("sizes") or {}).get(dimension, {}).items():
+            out.append(f"<h3>{esc(title)} · {esc(branch)}</h3>"
+                       + segments_chart(sizes, label=f"{title} of branch {branch}"))
+    out.append("<h3>Activity over time (all branches)</h3>" + activity_trend_chart(data.get("trend") or []))
+    out.append("</section>")
     return "".join(out)
 
 

@@ -196,7 +196,7 @@ def test_the_runner_cannot_become_the_owner(insider):
 
 # -- the analyst --------------------------------------------------------------------------------------
 
-def test_the_analyst_reads_analytics_and_nothing_in_vault_ops_staging_or_control(insider):
+def test_the_analyst_reads_analytics_and_insights_and_nothing_in_vault_ops_staging_or_control(insider):
     assert not refused(insider.dsns["etl"], "CREATE UNLOGGED TABLE staging.probe_run (x int)")  # a run's staging
     tables = _rows(insider.admin, "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
                                   "ON n.oid = c.relnamespace WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') "
@@ -205,13 +205,14 @@ def test_the_analyst_reads_analytics_and_nothing_in_vault_ops_staging_or_control
     analyst = insider.dsns["analyst"]
     for schema, table in tables:
         statement = f'SELECT * FROM "{schema}"."{table}" LIMIT 1'
-        if schema == "analytics":
+        if schema in ("analytics", "insights"):  # insights: the aggregates made of analytics
             assert not refused(analyst, statement), (schema, table)  # partitions named directly too
         else:
             assert refused(analyst, statement), (schema, table)
     (rows,) = _rows(analyst, "SELECT count(*) FROM analytics.customers")[0]
     assert rows == json.loads(insider.manifest_path.read_text())["counts"]["customers"]["loaded"]
     assert refused(analyst, "INSERT INTO analytics.customers (branch_id, customer_token) VALUES ('x', 'tok_x')")
+    assert refused(analyst, "DELETE FROM insights.segments")  # published by the runner only
     assert not refused(insider.dsns["etl"], "DROP TABLE staging.probe_run")
 
 

@@ -130,6 +130,18 @@ def _retention(conn, master, people: list[dict]) -> dict:
     return {"decided": decided, "per_class": sum(r.get("deleted", 0) for r in records + housekeeping)}
 
 
+INSIGHT_DAYS = (dt.date(2025, 1, 31), dt.date(2025, 3, 31))
+
+
+def _insights(conn, dsn: str) -> list[dict]:
+    """Two insight runs (a trend), under k = 5."""
+    from handover import insights
+    from handover.store import roles
+
+    roles.ensure_roles(conn, parse_dsn(dsn)["dbname"])
+    return [insights.compute(conn, as_of=day, min_k=5, computed_by="test") for day in INSIGHT_DAYS]
+
+
 @pytest.fixture(scope="module")
 def store(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
     """One store for the module (a transfer is the slow part): the sample transferred under an Airflow-style
@@ -156,12 +168,13 @@ def store(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
         try:
             backups = _backups(conn, pg_admin_dsn, tmp, master, planted_values)
             retention = _retention(conn, master, people)
+            insight_runs = _insights(conn, dsn)
         finally:
             conn.close()
         secret_values = _identifiers(folder) + [v for p in people[:4] for v in (p["姓名"], p["手机号码"],
                                                                                   p["证件号码"])]
         yield SimpleNamespace(dsn=dsn, manifest=manifest, planted=planted, folder=folder, backups=backups,
-                              retention=retention, secret_values=[v for v in secret_values if len(v) >= 2])
+                              retention=retention, insights=insight_runs, secret_values=[v for v in secret_values if len(v) >= 2])
 
 
 # -- the Airflow API app -------------------------------------------------------------------------------
@@ -217,7 +230,7 @@ def _bearer() -> dict:
 def _paths() -> list[str]:
     run = quote(RUN, safe="")
     return ["/handover/", "/handover/api/overview", f"/handover/manifests/{run}",
-            f"/handover/manifests/{run}/signature", f"/handover/manifests/{run}/public-key"]
+            f"/handover/manifests/{run}/signature", f"/handover/manifests/{run}/public-key", "/handover/insights.csv"]
 
 
 class _Rows(HTMLParser):
@@ -492,7 +505,7 @@ def test_the_page_is_self_contained_and_draws_svg(client):
     page = response.text
     assert re.findall(r"https?://", page, flags=re.IGNORECASE) == []  # no CDN, no external host, nothing
     assert "<script" not in page.lower() and "<link" not in page.lower() and "@import" not in page
-    assert page.count("<svg") == 2 and "<rect" in page and "<polyline" in page
+    assert page.count("<svg") >= 2 + 3 and "<rect" in page  # transfers, backups; insights: sizes and trend and "<polyline" in page
     policy = response.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy and "frame-ancestors 'self'" in policy
 
@@ -660,3 +673,25 @@ def test_a_tampered_manifest_does_not_verify():
 ])
 def test_error_messages_are_shown_without_values(message, shown):
     assert overview.safe_message(message) == shown
+
+
+# -- customer insights --------------------------------------------------------------------------------
+
+def test_the_page_draws_the_insights_sizes_and_trend_and_offers_the_csv(client, store):
+    page = client.get("/handover/", headers=_bearer()).text
+    data = client.get("/handover/api/overview", headers=_bearer()).json()["insights"]
+    assert data["run"]["as_of"] == INSIGHT_DAYS[-1].isoformat() and data["run"]["min_k"] == 5
+    assert [t["as_of"] for t in data["trend"]] == [d.isoformat() for d in INSIGHT_DAYS]
+    assert 'aria-label="Activity classes over time"' in page and 'aria-label="Activity classes of branch' in page
+    assert all(n is None or n >= 5 for by_branch in data["sizes"].values() for sizes in by_branch.values()
+               for n in sizes.values())
+    for segment, n in data["sizes"]["activity"]["SH-PD-0042"].items():
+        if n is not None:
+            assert f"{segment}: {n:,} customers" in page
+    response = client.get("/handover/insights.csv", headers=_bearer())
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == store.insights[-1]["cells"]
+    assert all(int(r["customers"]) >= 5 for r in rows if r["customers"])
+    assert not [v for v in store.secret_values if v in response.text]

@@ -12,7 +12,9 @@ and are made members of one (``GRANT handover_analyst TO alice``).
                            ``ALTER ROLE etl SET role = 'handover_operator'`` for each, so the staging one
                            made another may drop.)
 ``handover_analyst``       ``analytics`` only: USAGE and SELECT on its tables and their partitions, now and
-                           later. Nothing in ``vault``, ``ops`` (quarantine, keys, audit), ``staging``, ``control``.
+                           later, and ``insights`` (the aggregates made of it); TEMPORARY tables (the insight
+                           models'). Nothing in ``vault``, ``ops`` (quarantine, keys, audit), ``staging``,
+                           ``control``.
 ``handover_vault_reader``  ``vault``: USAGE and SELECT (ciphertext, blind indexes, display masks) — not
                            ``ops``, so not the wrapped keys that would open it.
 ========================== ================================================================================
@@ -64,10 +66,10 @@ ANALYST = "handover_analyst"
 VAULT_READER = "handover_vault_reader"
 ROLES = (OWNER, ANALYST, VAULT_READER, OPERATOR)
 GROUPS = (ANALYST, VAULT_READER, OPERATOR)  # what a login is made a member of (the owner's members are admins)
-PIPELINE_SCHEMAS = ("vault", "ops", "staging", "analytics", "control")
+PIPELINE_SCHEMAS = ("vault", "ops", "staging", "analytics", "control", "insights")
 PARTITIONED = ("vault", "analytics")  # partitioned by branch (`handover.store.partitions.TIERS`)
 # schema → the roles that read its tables
-READERS = {"analytics": (ANALYST,), "vault": (VAULT_READER,)}
+READERS = {"analytics": (ANALYST,), "insights": (ANALYST,), "vault": (VAULT_READER,)}
 
 # What the runner may do to the tables of each schema (partitions included, now and later), and to the
 # tables that need less (or more) than their schema. Never TRUNCATE, REFERENCES or TRIGGER.
@@ -88,6 +90,7 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "control.tombstones": ("SELECT", "INSERT"),  # an erased customer stays erased
     "control.backup_checks": ("SELECT", "INSERT"),
     "control.expiries": ("SELECT", "INSERT"),
+    "insights": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # derived aggregates: a day's run replaces its last
     # staging: the runner's own tables (it creates them; it drops them)
 }
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -166,6 +169,8 @@ def ensure_roles(conn, database: str) -> None:
         for role in ROLES:
             cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
         cur.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, operator))
+        # the insight models' intermediate tables (handover.insights.models): temporary, the session's own
+        cur.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(ANALYST)))
         cur.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(db, operator))  # earlier versions gave it
         cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         schemas = _existing_schemas(cur)

@@ -22,7 +22,7 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 9  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 10  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
 #                    7: customer notices, their outbox, objections and marketing opt-outs (control);
 #                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
@@ -31,6 +31,7 @@ SCHEMA_VERSION = 9  # 3: vault tables partitioned by branch; 4: the analytics ti
 #                    9: the audit trail hash-chained (ops.audit seq/prev_hash/hash, ops.audit_head), its
 #                       signed checkpoints, PIPIA records, compliance reviews and remediation items,
 #                       incidents (control)
+#                    10: customer insights (insights)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -369,9 +370,27 @@ def history_ddl() -> str:
             "CREATE INDEX IF NOT EXISTS customer_history_valid_to ON vault.customer_history (branch_id, valid_to);\n")
 
 
+# Customer insights (handover.insights): aggregates of the analytics tier, suppressed below k — what the
+# analyst role may read besides analytics. Derived nightly, so outside the backups.
+INSIGHTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS insights;
+CREATE TABLE IF NOT EXISTS insights.runs (
+    id bigserial PRIMARY KEY, as_of date NOT NULL UNIQUE, min_k integer NOT NULL, thresholds jsonb NOT NULL,
+    models text[] NOT NULL, models_sha256 text NOT NULL, branches text[] NOT NULL, customers integer NOT NULL,
+    cells integer NOT NULL, suppressed integer NOT NULL, computed_by text NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT clock_timestamp());
+-- customers is NULL where the cell is suppressed (fewer than k, or one that would give such a cell away)
+CREATE TABLE IF NOT EXISTS insights.segments (
+    run_id bigint NOT NULL REFERENCES insights.runs (id), as_of date NOT NULL, branch_id text NOT NULL,
+    region text NOT NULL, dimension text NOT NULL, segment text NOT NULL, customers integer,
+    suppressed boolean NOT NULL, PRIMARY KEY (run_id, branch_id, region, dimension, segment),
+    CHECK (suppressed = (customers IS NULL)));
+"""
+
+
 def full_ddl() -> str:
     return (OPS_DDL + "\n".join(vault_ddl(e) for e in canonical.ENTITIES.values()) + "\n" + analytics_ddl()
-            + CONTROL_DDL + UPDATES_DDL + history_ddl())
+            + CONTROL_DDL + UPDATES_DDL + history_ddl() + INSIGHTS_DDL)
 
 
 _FORMAT_TYPE = {"timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}  # how PostgreSQL's format_type names them
