@@ -279,8 +279,8 @@ def draft_notices(conn, reference: str, folder: Path, *, contact: str, categorie
                 channel = "sms" if has_mobile else "letter" if has_address else None
                 cur.execute("INSERT INTO control.notices (run_id, branch_id, customer_id, kind, status, channel) "
                             "VALUES (%s, %s, %s, %s, 'queued', %s) ON CONFLICT (branch_id, kind, customer_id) "
-                            "DO NOTHING RETURNING id", (runs[branch], branch, customer, notice_kind,
-                                                        channel or "announcement"))
+                            "WHERE kind <> 'contact_change' DO NOTHING RETURNING id",
+                            (runs[branch], branch, customer, notice_kind, channel or "announcement"))
                 row = cur.fetchone()
                 if row and channel:
                     cur.execute("INSERT INTO control.outbox (notice_id, idempotency_key, branch_id, customer_id, "

@@ -142,10 +142,13 @@ def test_the_xlsx_scan_is_linear_in_the_sheets_size(tmp_path, monkeypatch):
         _padded_workbook(folder / "客户信息.xlsx", mib << 20)
         write_contract(folder, {"customers": xlsx_source("customers")})
         spec = load_contract(folder / "contract.yaml").entities["customers"]
-        started = time.perf_counter()
-        rows = sum(len(c) for c in read_chunks(spec, folder, 1000))
-        seconds[mib] = time.perf_counter() - started
-        assert rows == 3
+        times = []
+        for _ in range(3):  # this process's CPU time, the best of three: a busy machine moves wall time
+            started = time.process_time()
+            rows = sum(len(c) for c in read_chunks(spec, folder, 1000))
+            times.append(time.process_time() - started)
+            assert rows == 3
+        seconds[mib] = min(times)
     assert seconds[32] < 8 * max(seconds[8], 0.05), seconds  # 4× the size: linear is 4×, quadratic 16×
 
 

@@ -237,10 +237,12 @@ CREATE TABLE IF NOT EXISTS control.notices (
     customer_id text NOT NULL, kind text NOT NULL, status text NOT NULL DEFAULT 'queued', channel text,
     reasons text[] NOT NULL DEFAULT '{}', created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), delivered_at timestamptz);
--- one transfer notice per customer; confirmations of a changed contact (kind contact_change) one per change
+-- one notice of a kind per customer (the transfer notice, an incident's notice); confirmations of a changed
+-- contact (kind contact_change) one per change
 ALTER TABLE control.notices DROP CONSTRAINT IF EXISTS notices_branch_id_kind_customer_id_key;
-CREATE UNIQUE INDEX IF NOT EXISTS notices_once ON control.notices (branch_id, kind, customer_id)
-    WHERE kind = 'transfer';
+DROP INDEX IF EXISTS control.notices_once;
+CREATE UNIQUE INDEX IF NOT EXISTS notices_once_per_kind ON control.notices (branch_id, kind, customer_id)
+    WHERE kind <> 'contact_change';
 CREATE INDEX IF NOT EXISTS notices_by_run ON control.notices (run_id, status);
 -- state: queued → sending (claimed: the attempt is recorded before anything is sent) → sent (the server's
 -- receipt) | retry (next_attempt_at) | failed | skipped (no valid contact: the notice falls back) |
