@@ -23,6 +23,7 @@ from handover.vault import open_payload
 
 from tests.conftest import scratch_database
 from tests.integration.test_transfer_store import SIGNING_KEY
+from tests.support.stores import approve_pipia
 
 BRANCH = "SH-PD-0042"
 
@@ -82,6 +83,7 @@ def plain_state(dsn: str, master_key_text: str) -> dict:
 def clean_state(pg_admin_dsn, small_export, sample_contract, tmp_path_factory):
     key = "Y2xlYW4tcnVuLWtleS0tLS0tLS0tLS0tLS0tLS0tLS0="  # 32 bytes, base64: the comparison key
     with scratch_database(pg_admin_dsn, "handover_test_clean_killed") as dsn:
+        approve_pipia(dsn, sample_contract, tmp_path_factory.mktemp("pipia"))  # a transfer loads only then
         done = _transfer(dsn, sample_contract, small_export, tmp_path_factory.mktemp("clean"), key)
         assert done.returncode == 0, done.stderr[-2000:]
         yield key, plain_state(dsn, key)
@@ -90,6 +92,7 @@ def clean_state(pg_admin_dsn, small_export, sample_contract, tmp_path_factory):
 @pytest.mark.parametrize("point", faults.TRANSFER_POINTS)
 def test_killed_then_rerun_equals_clean_run(point, pg_dsn, clean_state, small_export, sample_contract, tmp_path):
     key, clean = clean_state
+    approve_pipia(pg_dsn, sample_contract, tmp_path / "pipia")
     assert clean["customers"] and clean["quarantine"] and clean["exclusions"]  # a comparison with substance
     killed = _transfer(pg_dsn, sample_contract, small_export, tmp_path, key, kill_at=point, run_id="killed-1")
     assert killed.returncode == -9, killed.stderr[-2000:]  # it really died there, by SIGKILL
