@@ -267,7 +267,7 @@ def tiny_disk(tmp_path):
 
 
 def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_dsn, master_key_text):
-    from handover import sample, transfer
+    from handover import local_run, sample
     from handover.run import RunContext
 
     from tests.integration.test_transfer_store import SIGNING_KEY
@@ -280,7 +280,7 @@ def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_d
                      output_root=str(tmp_path / "out"), source_dir=str(folder), target_region="CN",
                      signing_key_text=SIGNING_KEY, chunk_rows=5000)
     with pytest.raises(HandoverError) as err:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
     assert "the disk is full" in str(err.value) and str(tiny_disk) in str(err.value)
     assert not (tiny_disk / "work" / ctx.tag).exists()  # the teardown removed what was written
 

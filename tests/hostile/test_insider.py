@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import psycopg2
 import pytest
-from handover import cli, transfer
+from handover import cli, local_run, transfer
 from handover import manifest as manifest_mod
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
@@ -69,7 +69,7 @@ def insider(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
         with logins(admin_dsn, etl=roles.OPERATOR, analyst=roles.ANALYST, reader=roles.VAULT_READER,
                     dba=roles.OWNER) as dsns:
             ctx = _ctx(dsns["etl"], master_text, sample_contract, folder, tmp, "insider-run-1")
-            result = transfer.run_all(ctx)
+            result = local_run.run_all(ctx)
             scan = transfer.scan_for_leaks(ctx)
             yield SimpleNamespace(admin=admin_dsn, dsns=dsns, ctx=ctx, tmp=tmp, planted=planted, scan=scan,
                                   manifest_path=Path(result["manifest"]), fingerprint=result["signer_fingerprint"],

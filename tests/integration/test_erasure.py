@@ -129,7 +129,7 @@ def test_a_customer_refused_erasure_for_aml_stays_out_of_analytics_in_later_load
     """Refused because AML keeps the records, the customer's processing stops — and stays stopped: a later load
     of the branch (a re-sent export) leaves them out of the analytics tier, as it does an objecting customer,
     and the reconciliation counts those rows as withheld."""
-    from handover import transfer
+    from handover import local_run
     from handover.notices import objections
 
     from tests.support.stores import run_context as _ctx
@@ -143,7 +143,7 @@ def test_a_customer_refused_erasure_for_aml_stays_out_of_analytics_in_later_load
         assert outcome["state"] == "refused" and outcome["reason"].startswith("aml:")
     assert _analytics_rows(ctx.dsn, customer) == 0
     folder, _ = sample_export
-    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    result = local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
     assert _analytics_rows(ctx.dsn, customer) == 0  # still stopped
     manifest = json.loads(Path(result["manifest"]).read_text())
     assert manifest["counts"]["customers"]["loaded"] > 0  # reconciled: the withheld rows counted as such
@@ -268,7 +268,7 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
     import json
     from pathlib import Path
 
-    from handover import transfer
+    from handover import local_run
 
     from tests.support.stores import run_context as _ctx
 
@@ -280,7 +280,7 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
         erasure.file_request(conn, hasher, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
                              requested_by="dpo")
         assert erasure.carry_out(conn, hasher, AFTER_AML)[0]["state"] == "done"
-    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    result = local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
     assert set(_present(ctx.dsn, customer).values()) == {0}
     counts = json.loads(Path(result["manifest"]).read_text())["counts"]
     assert counts["customers"]["reasons"]["erased"] == 1

@@ -84,7 +84,7 @@ def test_an_objection_on_the_command_line_stops_processing_and_files_an_erasure(
 
 def test_a_withdrawal_keeps_the_customer_out_of_a_later_analytics_load(store_and_people, sample_contract,
                                                                         sample_export, tmp_path, master_key_text):
-    from handover import transfer
+    from handover import local_run
 
     from tests.support.stores import run_context as _ctx
 
@@ -96,7 +96,7 @@ def test_a_withdrawal_keeps_the_customer_out_of_a_later_analytics_load(store_and
     assert outcome["analytics_rows_removed"] > 0 and _analytics_of(ctx.dsn, customer) == 0
     folder, _ = sample_export
     # the branch re-sends the same export before the erasure has run: the vault keeps them, analytics does not
-    transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
     assert _analytics_of(ctx.dsn, customer) == 0
 
 
