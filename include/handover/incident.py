@@ -325,7 +325,7 @@ def draft_notices(conn, reference: str, folder: Path, *, contact: str, categorie
                 channel = "sms" if has_mobile else "letter" if has_address else None
                 cur.execute("INSERT INTO control.notices (run_id, branch_id, customer_id, kind, status, channel) "
                             "VALUES (%s, %s, %s, %s, 'queued', %s) ON CONFLICT (branch_id, kind, customer_id) "
-                            "DO NOTHING RETURNING id", (runs[branch], branch, customer, notice_kind,
+                            "WHERE kind LIKE 'incident:%%' DO NOTHING RETURNING id", (runs[branch], branch, customer, notice_kind,
                                                         channel or "announcement"))
                 row = cur.fetchone()
                 if row and channel:

@@ -32,6 +32,8 @@ SCHEMA_VERSION = 10  # 3: vault tables partitioned by branch; 4: the analytics t
 #                       signed checkpoints, PIPIA records, compliance reviews and remediation items,
 #                       incidents (control)
 #                    10: customer insights (insights)
+# 11: one incident notice per customer and incident (control.notices_incident_once: draft_notices' ON CONFLICT
+#     had no constraint to match once notices_once became partial)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -241,6 +243,9 @@ CREATE TABLE IF NOT EXISTS control.notices (
 ALTER TABLE control.notices DROP CONSTRAINT IF EXISTS notices_branch_id_kind_customer_id_key;
 CREATE UNIQUE INDEX IF NOT EXISTS notices_once ON control.notices (branch_id, kind, customer_id)
     WHERE kind = 'transfer';
+-- and one incident notice per customer and incident (handover.incident.draft_notices)
+CREATE UNIQUE INDEX IF NOT EXISTS notices_incident_once ON control.notices (branch_id, kind, customer_id)
+    WHERE kind LIKE 'incident:%';
 CREATE INDEX IF NOT EXISTS notices_by_run ON control.notices (run_id, status);
 -- state: queued → sending (claimed: the attempt is recorded before anything is sent) → sent (the server's
 -- receipt) | retry (next_attempt_at) | failed | skipped (no valid contact: the notice falls back) |
