@@ -18,10 +18,9 @@ from handover.pii.values import pseudonym
 from handover.purge import erasure
 from handover.store import connect, keys, roles
 
-from tests.support.stores import run_context
+from tests.support.stores import AFTER_AML, SAMPLE_BRANCH, analytics_rows, run_context
 
-BRANCH = "SH-PD-0042"
-AFTER_AML = dt.date(2030, 1, 1)
+BRANCH = SAMPLE_BRANCH
 AS_OF = dt.date(2025, 3, 31)
 TOKEN = re.compile(r"tok_[0-9a-f]{16}")
 # (child, its token column, parent, the parent's key token): every reference between analytics tables
@@ -140,29 +139,18 @@ def test_erasure_finds_the_analytics_rows_after_retokenising(store):
         cur.execute("SELECT v.customer_id FROM vault.customers v JOIN vault.accounts a USING (branch_id, customer_id) "
                     "JOIN analytics.customers x ON x.branch_id = v.branch_id AND x.row_hash = v.row_hash LIMIT 1")
         customer, = cur.fetchone()
-    assert _analytics_rows(store.dsn, customer) > 1
+    assert analytics_rows(store.dsn, customer) > 1
     with psycopg2.connect(store.dsn) as conn:
         bidx = keys.hasher(conn, store.master_key, keys.BLIND_INDEX, create=False)
         erasure.file_request(conn, bidx, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
                              requested_by="dpo")
         outcome, = erasure.carry_out(conn, bidx, AFTER_AML)
     assert outcome["state"] == "done" and outcome["customers"] == 1
-    assert _analytics_rows(store.dsn, customer) == 0
+    assert analytics_rows(store.dsn, customer) == 0
     with psycopg2.connect(store.dsn) as conn, conn.cursor() as cur:  # and only theirs
         cur.execute("SELECT count(*) FROM analytics.accounts a LEFT JOIN analytics.customers c "
                     "USING (branch_id, customer_token) WHERE c.customer_token IS NULL")
         assert cur.fetchone() == (0,)
-
-
-def _analytics_rows(dsn: str, customer: str) -> int:
-    """The customer's analytics rows, found through the vault (row_hash) as erasure finds them."""
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        n = 0
-        for entity in ("customers", "accounts", "cards", "transactions", "interactions"):
-            cur.execute(f"SELECT count(*) FROM analytics.{entity} a JOIN vault.{entity} v USING (branch_id, row_hash) "
-                        "WHERE v.customer_id = %s", (customer,))
-            n += cur.fetchone()[0]
-        return n
 
 
 def test_a_token_in_free_text_is_remade_and_an_unknown_one_becomes_a_tag(store):
