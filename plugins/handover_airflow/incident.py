@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 
-from handover_airflow.runtime import _secret, _setting, dsn_from_connection
+from handover_airflow.runtime import _secret, _setting, dsn_from_connection, step_errors
 from handover_airflow.settings import destination, keys, open_store, output_root
 
 ADMIN_CONN_ID = "handover_admin"
@@ -106,12 +106,9 @@ def retokenise_analytics(opened: dict, rotated: dict, actor: str) -> dict:
 
     if "pseudonym" not in opened["scope"].get("keys", []):
         return {"retokenised": False, "reason": "the pseudonym key is not in the incident's scope"}
-    with open_store() as conn:
-        try:
-            done = incident.retokenise_analytics(conn, opened["reference"], _current_master(rotated),
-                                                 dry_run=opened["dry_run"], actor=actor)
-        except incident.IncidentError as exc:
-            raise _fail(exc) from None
+    with step_errors("retokenise_analytics"), open_store() as conn:  # a refusal or a denied UPDATE: at once
+        done = incident.retokenise_analytics(conn, opened["reference"], _current_master(rotated),
+                                             dry_run=opened["dry_run"], actor=actor)
         if done.get("retokenised") and not done.get("already_done"):
             incident.record_step(conn, opened["reference"], "analytics tier re-tokenised under a new pseudonym key")
     return done

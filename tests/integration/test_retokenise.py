@@ -215,3 +215,13 @@ def test_a_transfer_after_retokenising_writes_no_row(store, master_key_text, sam
     transfer.run_all(run_context(store.dsn, master_key_text, sample_contract, folder, tmp_path / "again",
                                  "run-after-retokenise", recipient="受让方数据部 D-07"))
     assert _tier(store.dsn) == after  # the same keys under the new key: every row found, none rewritten
+
+
+def test_refused_while_a_transfer_runs_and_nothing_changed(store):
+    before, key = _tier(store.dsn), _key_id(store.dsn)
+    with psycopg2.connect(store.dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO ops.runs (run_id, branch_id, contract_sha256, mode, status) "
+                    "VALUES ('run-live', %s, 'x', 'full', 'running')", (BRANCH,))
+    with pytest.raises(incident.IncidentError, match="run-live"):
+        _retokenise(store)
+    assert _tier(store.dsn) == before and _key_id(store.dsn) == key
