@@ -225,3 +225,25 @@ def test_refused_while_a_transfer_runs_and_nothing_changed(store):
     with pytest.raises(incident.IncidentError, match="run-live"):
         _retokenise(store)
     assert _tier(store.dsn) == before and _key_id(store.dsn) == key
+
+
+def test_in_small_chunks_every_token_is_remade_too(store):
+    """Chunks of 7 vault rows (and texts): the map is built across many fetches, the texts updated in several
+    batches — the result holds as in one chunk."""
+    before, joins = _tier(store.dsn), _joined(store.dsn)
+    with psycopg2.connect(store.dsn) as conn, conn.cursor() as cur:
+        old = keys.hasher(conn, store.master_key, keys.PSEUDONYM, create=False)
+        cur.execute("UPDATE analytics.interactions i SET note_masked = '见' || c.name_token FROM analytics.customers c "
+                    "WHERE c.branch_id = i.branch_id AND c.customer_token = i.customer_token "
+                    "AND c.name_token IS NOT NULL")
+        texts = cur.rowcount
+    assert texts > 20 and old is not None
+    with psycopg2.connect(store.dsn) as conn:
+        done = retokenise.retokenise(conn, store.master_key, chunk=7)
+        conn.commit()
+    assert done["old_left"] == done["unresolved"] == 0 and done["tables"]["interactions"]["texts"] == texts
+    assert not _tokens(before) & _tokens(_tier(store.dsn)) and _joined(store.dsn) == joins
+    with psycopg2.connect(store.dsn) as conn, conn.cursor() as cur:  # each note names its customer's new token
+        cur.execute("SELECT count(*) FROM analytics.interactions i JOIN analytics.customers c USING "
+                    "(branch_id, customer_token) WHERE i.note_masked = '见' || c.name_token")
+        assert cur.fetchone() == (texts,)
