@@ -11,7 +11,7 @@ import re
 
 import psycopg2
 import pytest
-from handover import canonical, incident, insights, retokenise, transfer
+from handover import audit_trail, canonical, incident, insights, retokenise, transfer
 from handover.analytics import record_domain
 from handover.anonymity import QUASI_IDENTIFIERS
 from handover.pii.values import pseudonym
@@ -131,6 +131,8 @@ def test_every_token_remade_and_every_join_kept(store):
             assert pseudonym(new, "CN_MOBILE", cipher.decrypt(mobile, "vault.customers.mobile")) == mobile_token
         cur.execute("SELECT count(*) FROM ops.audit WHERE action = 'incident.analytics_retokenised'")
         assert cur.fetchone() == (1,)
+        verdict = audit_trail.verify(conn)  # the entry written inside the transaction is chained as any other
+        assert verdict.ok, verdict.problems
 
 
 def test_erasure_finds_the_analytics_rows_after_retokenising(store):
