@@ -35,7 +35,8 @@ PAYLOAD_COLUMN = "quarantine.payload"
 BLIND_INDEX_DOMAINS = {"document": "resident_id"}
 
 
-def _aad(entity: str, column: str) -> str:
+def column_aad(entity: str, column: str) -> str:
+    """The associated data of a vault column's ciphertext (what decrypting it needs)."""
     return f"vault.{entity}.{column}"
 
 
@@ -63,7 +64,7 @@ def protect_chunk(spec: EntitySpec, ref: ChunkRef, area: WorkArea, keys: Keyring
             out[f.name] = column
             continue
         values = _utf8_values(column)
-        out[f"{f.name}_enc"] = cipher.encrypt_many(values, _aad(spec.name, f.name))
+        out[f"{f.name}_enc"] = cipher.encrypt_many(values, column_aad(spec.name, f.name))
         if f.blind_index:
             out[f"{f.name}_bidx"] = bidx.digest_many(BLIND_INDEX_DOMAINS.get(f.format, f.format or f.name), values)
         if f.display_mask:
@@ -72,7 +73,7 @@ def protect_chunk(spec: EntitySpec, ref: ChunkRef, area: WorkArea, keys: Keyring
     out["extras"] = _extras_json(table, [c.name for c in spec.extras if not c.sealed])
     out["field_issues"] = table.column("_issues")
     sealed = [c.name for c in spec.extras if c.sealed]
-    out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), _aad(spec.name, "extras")) \
+    out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), column_aad(spec.name, "extras")) \
         if sealed else pa.nulls(n, pa.binary())
     out["key_id"] = pa.repeat(pa.scalar(cipher.key_id, pa.string()), n)
     out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", _contents(spec, table))
