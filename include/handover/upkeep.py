@@ -15,7 +15,9 @@ look at what the vault holds, with today's rules.
   another contact, no later message on that channel that went through).
 
 :func:`survey` runs the four; :func:`record` stores a month's run in ``control.upkeep_runs`` and its findings
-(keys and reason codes) in ``control.upkeep_findings`` — a re-run of a month replaces both; :func:`findings`
+(keys and reason codes) in ``control.upkeep_findings`` — a re-run of a month replaces both, a later month's
+run drops the earlier lists, an erasure the customer's records (:func:`handover.purge.erasure.erase_customer`);
+:func:`findings`
 turns the counts into :class:`handover.review.Finding` s, which :func:`handover.review.remediate` turns into
 remediation items (``upkeep_*``) that close themselves when their finding is gone.
 """
@@ -290,7 +292,10 @@ def record(conn, result: Survey, *, requested_by: str) -> int:
                            counts = EXCLUDED.counts, ran_at = clock_timestamp(), report_path = NULL
                        RETURNING id""", (month, result.today, requested_by, json.dumps(result.counts)))
         run_id = cur.fetchone()[0]
-        cur.execute("DELETE FROM control.upkeep_findings WHERE run_id = %s", (run_id,))
+        # the list is what to look at now: this month's replaces its last, and a month's run drops the lists
+        # of the months before it (their counts stay in control.upkeep_runs, their lists in their reports)
+        cur.execute("DELETE FROM control.upkeep_findings f USING control.upkeep_runs r WHERE r.id = f.run_id "
+                    "AND (r.id = %s OR r.month < %s)", (run_id, month))
         rows = [(run_id, i.kind, i.branch_id, i.entity, i.key, list(i.reasons), i.group) for i in result.items]
         if rows:
             from psycopg2.extras import execute_values

@@ -191,7 +191,10 @@ def test_a_rerun_of_the_month_replaces_and_items_close_when_the_finding_is_gone(
         cur.execute("SELECT month FROM control.upkeep_runs ORDER BY month")
         assert [m for (m,) in cur.fetchall()] == [dt.date(2026, 3, 1), dt.date(2026, 4, 1)]
         cur.execute("SELECT run_id, count(*) FROM control.upkeep_findings GROUP BY 1")
-        assert cur.fetchall() == [(first, 1)]  # March's list stays March's; April's is empty
+        assert cur.fetchall() == []  # April's list is empty, and March's went with it (its counts stay)
+        cur.execute("SELECT counts -> 'bounced_contact' ->> 'customers' FROM control.upkeep_runs WHERE id = %s",
+                    (first,))
+        assert cur.fetchone()[0] == "1"
     assert april != first
 
 
@@ -220,3 +223,23 @@ def test_the_report_and_the_page_show_counts_and_keys_but_no_value(store, sample
                                                   "bounced_contact": 1}
     for text in (report, page, json.dumps(page_data, ensure_ascii=False)):
         assert [v for v in values + _identifiers(sample_export[0]) if v in text] == []
+
+
+def test_erasing_a_customer_takes_him_off_the_upkeeps_list(store):
+    from handover.crypto import Hasher
+    from handover.purge import erasure
+    from handover.store.keys import get_or_create
+
+    dsn, master = store
+    planted = _plant(dsn, master)
+    _run(dsn, master)
+    with psycopg2.connect(dsn) as conn:
+        hasher = Hasher(get_or_create(conn, master, "blind_index")[1])
+        erasure.file_request(conn, hasher, "customer_id", planted["bounced"], branch_id=planted["branch"],
+                             basis="individual_request", requested_by="dpo")
+        outcome, = erasure.carry_out(conn, hasher, dt.date(2030, 1, 1))  # past the sample's AML retention
+        assert outcome["state"] == "done"
+        with conn.cursor() as cur:
+            cur.execute("SELECT kind, record_key FROM control.upkeep_findings ORDER BY 1, 2")
+            listed = cur.fetchall()
+    assert ("bounced_contact", planted["bounced"]) not in listed and ("revalidation", planted["bad"]) in listed
