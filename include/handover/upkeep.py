@@ -37,6 +37,9 @@ from handover.crypto import FieldCipher, MasterKey
 from handover.review import Finding
 
 CHUNK_ROWS = 5_000  # rows decrypted and validated at a time
+# records listed (by key) per kind at most: a rule change can fail the whole vault — the counts stay exact,
+# the list (what a person works through) is its first LISTED records, and memory stays bounded
+LISTED = 10_000
 ENTITIES = tuple(canonical.ENTITIES)
 # the customers' identifiers that name one person or company whatever the branch (a mobile or an e-mail may
 # be a family's: not a merge candidate by itself)
@@ -149,10 +152,10 @@ def recheck_chunk(spec: EntitySpec, frame: pd.DataFrame, validator) -> list[set[
     return out
 
 
-def recheck(conn, master: MasterKey, *, entities=ENTITIES, chunk_rows: int = CHUNK_ROWS, validator=None
-            ) -> tuple[dict, list[Item]]:
+def recheck(conn, master: MasterKey, *, entities=ENTITIES, chunk_rows: int = CHUNK_ROWS, validator=None,
+            listed: int = LISTED) -> tuple[dict, list[Item]]:
     """Every stored record of ``entities`` through today's checks: per entity the records checked and those
-    that no longer pass, by ``column:reason``; and the failing records' keys."""
+    that no longer pass, by ``column:reason``; and the keys of the first ``listed`` failing records."""
     if validator is None:
         from handover.verify import validator as transfer_validator
 
@@ -170,7 +173,8 @@ def recheck(conn, master: MasterKey, *, entities=ENTITIES, chunk_rows: int = CHU
                 if new:
                     failing += 1
                     reasons.update(new)
-                    items.append(Item("revalidation", row[0], entity, row[1], tuple(sorted(new))))
+                    if len(items) < listed:
+                        items.append(Item("revalidation", row[0], entity, row[1], tuple(sorted(new))))
             checked += len(rows)
         counts[entity] = {"checked": checked, "failing": failing, "chunks": chunks,
                           "reasons": dict(sorted(reasons.items()))}
@@ -179,16 +183,19 @@ def recheck(conn, master: MasterKey, *, entities=ENTITIES, chunk_rows: int = CHU
 
 # -- the other findings ------------------------------------------------------------------------------------
 
-def expired_documents(conn, today: dt.date) -> tuple[dict, list[Item]]:
-    """Customers whose identity document expired before ``today``, by document type."""
+def expired_documents(conn, today: dt.date, *, listed: int = LISTED) -> tuple[dict, list[Item]]:
+    """Customers whose identity document expired before ``today``, by document type (the first ``listed``
+    by key)."""
     with conn.cursor() as cur:
+        cur.execute("SELECT coalesce(id_type, 'unknown'), count(*) FROM vault.customers WHERE id_expiry < %s "
+                    "GROUP BY 1 ORDER BY 1", (today,))
+        by_type = dict(cur.fetchall())
         cur.execute("SELECT branch_id, customer_id, coalesce(id_type, 'unknown') FROM vault.customers "
-                    "WHERE id_expiry < %s ORDER BY 1, 2", (today,))
+                    "WHERE id_expiry < %s ORDER BY 1, 2 LIMIT %s", (today, listed))
         rows = cur.fetchall()
     conn.rollback()
-    by_type = Counter(t for _, _, t in rows)
     items = [Item("expired_document", b, "customers", c, (f"id_expiry:expired_{t}",)) for b, c, t in rows]
-    return {"expired": len(rows), "by_type": dict(sorted(by_type.items()))}, items
+    return {"expired": sum(by_type.values()), "by_type": by_type}, items
 
 
 def merge_candidates(conn) -> tuple[dict, list[Item]]:
@@ -244,14 +251,15 @@ def bounced_contacts(conn) -> tuple[dict, list[Item]]:
 
 
 def survey(conn, master: MasterKey, today: dt.date, *, chunk_rows: int = CHUNK_ROWS, validator=None,
-           entities=ENTITIES) -> Survey:
+           entities=ENTITIES, listed: int = LISTED) -> Survey:
     """The four looks at the vault, as of ``today``."""
     out = Survey(today)
-    revalidation, items = recheck(conn, master, entities=entities, chunk_rows=chunk_rows, validator=validator)
+    revalidation, items = recheck(conn, master, entities=entities, chunk_rows=chunk_rows, validator=validator,
+                                  listed=listed)
     out.counts["revalidation"] = {"entities": revalidation, "checked": sum(e["checked"] for e in revalidation.values()),
                                   "failing": sum(e["failing"] for e in revalidation.values())}
     out.items += items
-    for kind, look in (("expired_document", lambda: expired_documents(conn, today)),
+    for kind, look in (("expired_document", lambda: expired_documents(conn, today, listed=listed)),
                        ("merge_candidate", lambda: merge_candidates(conn)),
                        ("bounced_contact", lambda: bounced_contacts(conn))):
         counts, items = look()
