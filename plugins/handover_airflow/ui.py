@@ -638,8 +638,16 @@ def segments_chart(sizes: dict[str, int | None], *, label: str) -> str:
 
 def activity_trend_chart(trend: list[dict]) -> str:
     """Customers per activity class over the insight runs (oldest left), one line per class."""
+    return trend_chart(trend, ACTIVITY_COLOURS, label="Activity classes over time",
+                       empty="A trend needs two insight runs.")
+
+
+def trend_chart(trend: list[dict], colours: dict[str, str], *, label: str, empty: str,
+                tick=lambda as_of: as_of[5:]) -> str:
+    """Counts over time (oldest left), one line per series of ``colours``: ``trend`` is a list of
+    ``{"as_of": …, "segments": {series: n}}``."""
     if len(trend) < 2:
-        return '<p class="empty">A trend needs two insight runs.</p>'
+        return f'<p class="empty">{esc(empty)}</p>'
     left, right, top, bottom, plot_h = 64, 16, 28, 56, 160
     step = max(26, min(64, 640 // len(trend)))
     width = max(MIN_CHART_WIDTH, left + right + step * len(trend))
@@ -649,8 +657,8 @@ def activity_trend_chart(trend: list[dict]) -> str:
     for i, t in enumerate(trend):
         x = left + step * i + step / 2
         parts.append(f'<text x="{x:.1f}" y="{y0 + 12}" transform="rotate(-40 {x:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(t["as_of"][5:])}</text>')
-    for segment, colour in ACTIVITY_COLOURS.items():
+                     f'text-anchor="end" class="tick">{esc(tick(t["as_of"]))}</text>')
+    for segment, colour in colours.items():
         points = [(left + step * i + step / 2, y0 - plot_h * t["segments"][segment] / ceiling, t["as_of"],
                    t["segments"][segment]) for i, t in enumerate(trend) if segment in t["segments"]]
         if len(points) > 1:
@@ -659,12 +667,12 @@ def activity_trend_chart(trend: list[dict]) -> str:
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
                   f'{esc(f"{day}: {segment} {n:,}")}</title></circle>' for x, y, day, n in points]
     legend, lx = [], left
-    for segment, colour in ACTIVITY_COLOURS.items():
+    for segment, colour in colours.items():
         legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
-                      f'<text x="{lx + 14}" y="15" class="legend">{segment}</text>')
+                      f'<text x="{lx + 14}" y="15" class="legend">{esc(segment)}</text>')
         lx += 14 + 8 * len(segment) + 18
     return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
-            f'class="chart" role="img" aria-label="Activity classes over time">' + "".join(legend + parts) + "</svg>")
+            f'class="chart" role="img" aria-label="{esc(label)}">' + "".join(legend + parts) + "</svg>")
 
 
 # -- the page ------------------------------------------------------------------------------------------
@@ -761,6 +769,10 @@ UPKEEP_KINDS = {"revalidation": "no longer pass today's checks", "expired_docume
                 "bounced_contact": "contact bounced (to correct)"}
 
 
+UPKEEP_COLOURS = {"revalidation": "#c53030", "expired_document": "#dd6b20", "merge_candidate": "#4a90c2",
+                  "bounced_contact": "#718096"}
+
+
 def _upkeep_section(upkeep: dict, *, items: bool = False, remediation: list[dict] | None = None) -> str:
     """The latest upkeep run: what each kind of finding names (bars), the re-validation's reasons (bars);
     with ``items`` (the report) the records to look at, by key, and the open upkeep remediation items."""
@@ -794,6 +806,9 @@ def _upkeep_section(upkeep: dict, *, items: bool = False, remediation: list[dict
                                    for k, v in facts.items()) + "</p>")
     history = upkeep.get("history") or []
     if len(history) > 1:
+        out.append("<h3>Month by month</h3><div class=\"chartbox\">" + trend_chart(
+            [{"as_of": h["month"], "segments": h["open"]} for h in history], UPKEEP_COLOURS,
+            label="Records found per kind, month by month", empty="", tick=lambda m: m) + "</div>")
         out.append('<table><thead><tr><th>month</th>' + "".join(f'<th class="n">{esc(k)}</th>' for k in UPKEEP_KINDS)
                    + "</tr></thead><tbody>" + "".join(
                        f'<tr><td>{esc(h["month"])}</td>' + "".join(f'<td class="n">{num(h["open"].get(k))}</td>'

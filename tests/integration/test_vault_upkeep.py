@@ -202,6 +202,12 @@ def test_a_rerun_of_the_month_replaces_and_items_close_when_the_finding_is_gone(
                     (first,))
         assert cur.fetchone()[0] == "1"
     assert april != first
+    from handover_airflow.ui import render_page
+
+    with psycopg2.connect(dsn) as conn:
+        data = overview.overview(conn)
+    assert [h["month"] for h in data["upkeep"]["history"]] == ["2026-03", "2026-04"]
+    assert 'aria-label="Records found per kind, month by month"' in render_page(data)
 
 
 def test_the_report_and_the_page_show_counts_and_keys_but_no_value(store, sample_export):
