@@ -96,7 +96,7 @@ def canonical_spec(entity: str) -> EntitySpec:
 def ciphers(conn, master: MasterKey) -> dict[str, FieldCipher]:
     """Every branch's data key, by key id (a row says which key encrypted it)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT purpose, key_id, wrapped FROM ops.keys WHERE purpose LIKE 'data:%%'")
+        cur.execute("SELECT purpose, key_id, wrapped FROM ops.keys WHERE purpose LIKE 'data:%'")
         rows = cur.fetchall()
     conn.rollback()
     return {key_id: FieldCipher(master.unwrap(bytes(wrapped), purpose), key_id) for purpose, key_id, wrapped in rows}
