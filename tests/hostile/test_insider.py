@@ -243,6 +243,21 @@ def test_erasure_purge_and_backup_run_as_the_runner(insider):
     assert backup["objects"]["ops.audit.csv.z.enc"]["rows"] > 0
 
 
+def test_the_vault_upkeep_runs_as_the_runner(insider):
+    """The month's survey (decrypting with the store's keys), its record twice (a re-run replaces its list)
+    and its remediation items, with what the runner was granted."""
+    from handover import upkeep
+
+    with psycopg2.connect(insider.dsns["etl"]) as conn:
+        for day in (dt.date(2026, 3, 1), dt.date(2026, 3, 2)):
+            found = upkeep.survey(conn, insider.master, day, chunk_rows=500)
+            run_id = upkeep.record(conn, found, requested_by="tests")
+            upkeep.remediate(conn, run_id, found.counts, None, day)
+    conn.close()
+    assert found.counts["revalidation"]["checked"] > 1000
+    assert _rows(insider.admin, "SELECT count(*) FROM control.upkeep_runs") == [(1,)]
+
+
 def test_a_restore_that_replaces_the_audit_log_is_the_owners(insider):
     dest = LocalFolder(insider.tmp / "restore-backups")
     with psycopg2.connect(insider.dsns["etl"]) as conn:

@@ -91,6 +91,7 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "control.backup_checks": ("SELECT", "INSERT"),
     "control.expiries": ("SELECT", "INSERT"),
     "control.processing_stopped": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # lifted when the erasure is done
+    "control.upkeep_findings": ("SELECT", "INSERT", "DELETE"),  # a month's re-run of vault_upkeep replaces its list
     "insights": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # derived aggregates: a day's run replaces its last
     # staging: the runner's own tables (it creates them; it drops them)
 }
