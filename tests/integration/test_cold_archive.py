@@ -1,0 +1,235 @@
+"""The cold archive of inactive customers against a real PostgreSQL and a local S3 server (moto): archive →
+find → restore gives back the hot tables exactly; an archived customer's erasure takes him out of the object
+(rewritten, the old key shredded); the same month again changes nothing; a run killed between writing the
+object and deleting the hot rows ends, re-run, where a clean run ends; backups hold no archived row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg2
+import pytest
+from handover import cold_archive
+from handover.backup import snapshot
+from handover.cold_archive.sealed import ColdArchiveError
+from handover.crypto import MasterKey
+from handover.purge import erasure
+from handover.purge.rules import RetentionClass
+from handover.purge.store import refresh_activity
+from handover.store import keys
+
+RULE = RetentionClass.from_rule(cold_archive.CLASS, {"keep": "2y", "after": "last_activity"})
+HOT = cold_archive.TABLES + ("ops.activity",)
+
+
+@pytest.fixture(scope="module")
+def s3():
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    yield client
+    server.stop()
+
+
+@pytest.fixture
+def store(transferred, pg_dsn, master_key_text):
+    """The sample's store, its activity refreshed, and a day on which about half its customers are inactive."""
+    ctx = transferred[0]
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT branch_id FROM vault.customers")
+        (branch,) = cur.fetchone()
+        refresh_activity(cur, branch)
+        cur.execute("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY last_activity) FROM ops.activity")
+        median = cur.fetchone()[0]
+    today = RULE.keep.after(median)
+    return pg_dsn, branch, MasterKey.from_text(master_key_text), today, ctx
+
+
+def _bucket(s3, name: str, *, lock: bool):
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
+    return snapshot.S3Bucket(s3, name, "cold/", lock_mode="GOVERNANCE" if lock else None, retain_days=1)
+
+
+def _state(dsn: str) -> dict[str, list]:
+    """Every hot row of every table the archive touches, in a stable order."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        out = {}
+        for table in HOT:
+            cur.execute(f"SELECT t::text FROM {table} t ORDER BY 1")
+            out[table] = [r[0] for r in cur.fetchall()]
+        return out
+
+
+def _archive(dsn, dest, master, branch, today, **kw):
+    with psycopg2.connect(dsn) as conn:
+        return cold_archive.archive_branch(conn, dest, master, keys.hasher(conn, master), branch, RULE, today, **kw)
+
+
+def test_archive_find_restore_round_trip_gives_back_the_hot_tables(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-round-trip", lock=True)
+    before = _state(dsn)
+    result = _archive(dsn, dest, master, branch, today)
+    assert result["customers"] > 10 and result["object"] == f"{branch}/{today:%Y-%m}/g1"
+    after = _state(dsn)
+    assert len(after["vault.customers"]) == len(before["vault.customers"]) - result["customers"]
+    for table in cold_archive.TABLES:  # the archive holds exactly what left the hot tables
+        assert len(before[table]) - len(after[table]) == result["rows"][table], table
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT storage FROM control.cold_archive_objects")
+        storage = cur.fetchone()[0]
+        cur.execute("SELECT customer_id FROM control.cold_archive_index ORDER BY 1 LIMIT 1")
+        (someone,) = cur.fetchone()
+        found = cold_archive.find(conn, keys.hasher(conn, master), "customer_id", someone, branch)
+        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"]
+    assert storage["storage_class"] == "GLACIER_IR" and storage["lock"]["mode"] == "GOVERNANCE"
+    head = s3.head_object(Bucket="cold-round-trip", Key=f"cold/cold/{result['object']}/vault.customers.parquet.enc")
+    assert head["StorageClass"] == "GLACIER_IR" and head["ObjectLockMode"] == "GOVERNANCE"
+    assert [f["customer_id"] for f in found] == [someone] and found[0]["rows"] >= 1
+    # what is stored is ciphertext: no plaintext customer id in any part
+    for obj in s3.list_objects_v2(Bucket="cold-round-trip")["Contents"]:
+        assert someone.encode() not in s3.get_object(Bucket="cold-round-trip", Key=obj["Key"])["Body"].read()
+
+    with psycopg2.connect(dsn) as conn:  # one customer back, then the rest of the branch
+        one = cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch, customer=someone)
+        rest = cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
+    assert one["customers"] == 1 and one["customers"] + rest["customers"] == result["customers"]
+    assert _state(dsn) == before
+    # restored customers are active again: the next month archives none of them (only the newly inactive)
+    again = _archive(dsn, dest, master, branch, today + dt.timedelta(days=31))
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE object_id = %s AND customer_id IN "
+                    "(SELECT customer_id FROM control.cold_archive_index WHERE state = 'restored')", (again["object"],))
+        assert cur.fetchone()[0] == 0
+        # and they leave the first object: nothing is both hot and archived
+        rewritten = cold_archive.rewrite(conn, dest, master)
+        cur.execute("SELECT object_id, state, wrapped_key IS NULL FROM control.cold_archive_objects ORDER BY 1")
+        assert cur.fetchall() == [(result["object"], "replaced", True), (again["object"], "complete", False)]
+    assert rewritten == [{"object": result["object"], "replaced_by": None, "kept": 0,
+                          "left": {"restored": result["customers"]}, "old_parts_deleted": False}]  # locked
+
+
+def test_erasing_an_archived_customer_removes_him_from_the_archive(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-erasure", lock=False)
+    result = _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        # a customer whose records are all past their legal periods (no open AML wait): the earliest active one
+        hasher = keys.hasher(conn, master)
+        cur.execute("SELECT customer_id FROM control.cold_archive_index ORDER BY last_activity, customer_id")
+        candidates = [c for (c,) in cur.fetchall()]
+        victim = candidates[0]
+        erasure.file_request(conn, hasher, "customer_id", victim, branch_id=branch, basis="individual_request",
+                             requested_by="test")
+        far = today + dt.timedelta(days=365 * 6)  # every legal wait has run
+        (outcome,) = erasure.carry_out(conn, hasher, far)
+        assert outcome["state"] == "done" and outcome["erased"]["control.cold_archive_index"] == 1
+        assert cold_archive.find(conn, hasher, "customer_id", victim, branch) == []
+        cold_archive.rewrite(conn, dest, master)
+        cur.execute("SELECT object_id, state, wrapped_key IS NULL FROM control.cold_archive_objects ORDER BY 1")
+        objects = cur.fetchall()
+        cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE customer_id = %s", (victim,))
+        assert cur.fetchone()[0] == 0
+        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"] - 1
+        # the old generation is shredded and gone; the new one holds everyone else
+        assert objects == [(f"{branch}/{today:%Y-%m}/g1", "replaced", True), (f"{branch}/{today:%Y-%m}/g2",
+                                                                           "complete", False)]
+        names = [o["Key"] for o in s3.list_objects_v2(Bucket="cold-erasure")["Contents"]]
+        assert not any("/g1/" in n or n.endswith("g1.key") for n in names)
+        # a restore of the whole branch brings everyone back but him, and no tombstoned one
+        restored = cold_archive.restore(conn, dest, master, hasher, branch=branch)
+        assert restored["customers"] == result["customers"] - 1
+        cur.execute("SELECT count(*) FROM vault.customers WHERE branch_id = %s AND customer_id = %s", (branch, victim))
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_tombstone_reaches_an_archive_restored_later(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-tombstone", lock=False)
+    _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT customer_id, customer_digest FROM control.cold_archive_index ORDER BY 1 LIMIT 1")
+        victim, digest = cur.fetchone()
+        # erased elsewhere (a tombstone from the live store, or mirrored beside the backups)
+        restored = cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch,
+                                        stones=[("customer_id", bytes(digest))])
+        assert restored["refused_erased"] == 1
+        cur.execute("SELECT count(*) FROM vault.customers WHERE customer_id = %s", (victim,))
+        assert cur.fetchone()[0] == 0
+
+
+def test_archiving_the_same_month_again_changes_nothing(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-rerun", lock=False)
+    first = _archive(dsn, dest, master, branch, today)
+    state = _state(dsn)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT object_id, state, parts, wrapped_key FROM control.cold_archive_objects")
+        objects = cur.fetchall()
+    again = _archive(dsn, dest, master, branch, today + dt.timedelta(days=1))
+    assert again["unchanged"] and again["customers"] == first["customers"]
+    assert _state(dsn) == state
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT object_id, state, parts, wrapped_key FROM control.cold_archive_objects")
+        assert cur.fetchall() == objects
+
+
+def test_killed_between_writing_and_deleting_then_rerun_equals_a_clean_run(store, s3, pg_admin_dsn, sample_store):
+    dsn, branch, master, today, _ = store
+    from psycopg2.extensions import parse_dsn
+
+    from tests.conftest import scratch_database
+    from tests.support.stores import copy_database
+
+    clean_dest = _bucket(s3, "cold-clean", lock=False)
+    killed_dest = _bucket(s3, "cold-killed", lock=False)
+    with scratch_database(pg_admin_dsn, "handover_test_cold_clean") as clean:
+        copy_database(pg_admin_dsn, parse_dsn(dsn)["dbname"], parse_dsn(clean)["dbname"])
+        _archive(clean, clean_dest, master, branch, today)
+        written = _archive(dsn, killed_dest, master, branch, today, stop_after_write=True)
+        assert "deleted" not in written
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT state FROM control.cold_archive_objects")
+            assert cur.fetchone()[0] == "written"
+        resumed = _archive(dsn, killed_dest, master, branch, today)
+        assert resumed["resumed"] and sum(resumed["deleted"].values()) > 0
+        assert _state(dsn) == _state(clean)
+        with psycopg2.connect(dsn) as conn:
+            assert cold_archive.verify(conn, killed_dest, master)["customers"] == written["customers"]
+
+
+def test_backups_hold_no_archived_row(store, s3, tmp_path, signing_key_text):
+    dsn, branch, master, today, _ = store
+    from handover.crypto import signing_key
+
+    dest = _bucket(s3, "cold-backup", lock=False)
+    _archive(dsn, dest, master, branch, today)
+    backups = snapshot.LocalFolder(tmp_path / "backups")
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        manifest = snapshot.take(conn, backups, master, signing_key(signing_key_text))
+        cur.execute("SELECT count(*) FROM vault.customers")
+        hot = cur.fetchone()[0]
+        cur.execute("SELECT array_agg(customer_id) FROM control.cold_archive_index")
+        archived = set(cur.fetchone()[0])
+    assert manifest["objects"]["vault.customers.csv.z.enc"]["rows"] == hot
+    assert not any(o.startswith("control.") for o in manifest["objects"])  # the index stays outside the backups
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM vault.customers WHERE customer_id = ANY(%s)", (sorted(archived),))
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_damaged_part_is_named_never_restored(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-damaged", lock=False)
+    result = _archive(dsn, dest, master, branch, today)
+    name = f"cold/cold/{result['object']}/vault.accounts.parquet.enc"
+    body = bytearray(s3.get_object(Bucket="cold-damaged", Key=name)["Body"].read())
+    body[40] ^= 1
+    s3.put_object(Bucket="cold-damaged", Key=name, Body=bytes(body))
+    with psycopg2.connect(dsn) as conn, pytest.raises(ColdArchiveError, match="does not authenticate"):
+        cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
