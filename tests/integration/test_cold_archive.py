@@ -233,3 +233,42 @@ def test_a_damaged_part_is_named_never_restored(store, s3):
     s3.put_object(Bucket="cold-damaged", Key=name, Body=bytes(body))
     with psycopg2.connect(dsn) as conn, pytest.raises(ColdArchiveError, match="does not authenticate"):
         cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
+
+
+def test_the_command_line_finds_by_mobile_and_restores_one_customer_from_a_folder(store, sample_export, tmp_path,
+                                                                                  monkeypatch, capsys,
+                                                                                  master_key_text):
+    import csv
+    import io
+    import sys
+
+    from handover import cli
+
+    dsn, branch, master, today, _ = store
+    dest = snapshot.LocalFolder(tmp_path / "cold")
+    before = _state(dsn)
+    result = _archive(dsn, dest, master, branch, today)
+    assert result["customers"] > 10
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT customer_id FROM control.cold_archive_index WHERE mobile_bidx IS NOT NULL ORDER BY 1")
+        archived = [c for (c,) in cur.fetchall()]
+    folder, _ = sample_export
+    rows = csv.DictReader(io.StringIO((folder / "客户信息.csv").read_bytes().decode("gb18030")))
+    person = next(r for r in rows if r["客户编号"].strip() == archived[0])
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(person["手机号码"] + "\n"))
+    assert cli.main(["archive", "find", "--dsn", dsn, "--kind", "mobile"]) == 0
+    out = capsys.readouterr().out
+    assert f"customer_id={archived[0]}" in out and person["手机号码"] not in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(person["手机号码"] + "\n"))
+    assert cli.main(["archive", "restore", "--dsn", dsn, "--dest", str(tmp_path / "cold"), "--branch", branch,
+                     "--kind", "mobile"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("restored 1 customer(s)") and person["手机号码"] not in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(person["手机号码"] + "\n"))
+    assert cli.main(["archive", "find", "--dsn", dsn, "--kind", "mobile"]) == 1  # hot again, not archived
+    assert cli.main(["archive", "restore", "--dsn", dsn, "--dest", str(tmp_path / "cold"), "--branch", branch,
+                     "--all"]) == 0
+    assert _state(dsn) == before
+    assert cli.main(["archive", "restore", "--dsn", dsn, "--branch", branch, "--all"]) == 2  # no --dest: told
+    assert "--dest" in capsys.readouterr().err
