@@ -10,7 +10,8 @@ import datetime as dt
 import json
 import logging
 
-from handover_airflow.settings import cold_archive_destination, hasher, keys, open_store, output_root
+from handover_airflow.runtime import master_key
+from handover_airflow.settings import cold_archive_destination, hasher, open_store, output_root
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def take_out_departed() -> dict:
     from handover import cold_archive
 
     dest, storage = cold_archive_destination()
-    master = keys()[0]
+    master = master_key()
     with open_store() as conn:
         rewritten = cold_archive.rewrite(conn, dest, master, storage=storage)
     for r in rewritten:
@@ -45,7 +46,7 @@ def archive_inactive(contract_path: str, as_of: str | None, branch: str | None) 
     rule = cold_archive.period_rule(load_contract(contract_path).retention)
     today = _today(as_of)
     dest, storage = cold_archive_destination()
-    master = keys()[0]
+    master = master_key()
     out = []
     with open_store() as conn:
         blind = hasher(conn, master)
@@ -74,7 +75,7 @@ def check_archive() -> dict:
     dest, _ = cold_archive_destination()
     with open_store() as conn:
         try:
-            return cold_archive.verify(conn, dest, keys()[0])
+            return cold_archive.verify(conn, dest, master_key())
         except cold_archive.ColdArchiveError as exc:
             raise AirflowFailException(str(exc)) from None
 
