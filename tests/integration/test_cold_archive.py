@@ -272,3 +272,81 @@ def test_the_command_line_finds_by_mobile_and_restores_one_customer_from_a_folde
     assert _state(dsn) == before
     assert cli.main(["archive", "restore", "--dsn", dsn, "--branch", branch, "--all"]) == 2  # no --dest: told
     assert "--dest" in capsys.readouterr().err
+
+
+def test_customers_a_backup_restore_brought_back_are_settled_by_the_next_run(store, s3, tmp_path, signing_key_text):
+    dsn, branch, master, today, _ = store
+    from handover.crypto import signing_key
+
+    dest = _bucket(s3, "cold-settle", lock=False)
+    backups = snapshot.LocalFolder(tmp_path / "backups")
+    with psycopg2.connect(dsn) as conn:  # taken before the archive: it holds every customer hot
+        manifest = snapshot.take(conn, backups, master, signing_key(signing_key_text))
+    first = _archive(dsn, dest, master, branch, today)
+    archived = _state(dsn)
+    with psycopg2.connect(dsn) as conn:
+        snapshot.restore(conn, backups, manifest["backup_id"], master, overwrite=True)
+    assert len(_state(dsn)["vault.customers"]) == len(archived["vault.customers"]) + first["customers"]
+    again = _archive(dsn, dest, master, branch, today)
+    assert again["settled"] == {"settled": first["customers"], "conflicts": 0}
+    assert _state(dsn) == archived
+
+
+def test_a_bucket_without_object_lock_takes_the_parts_unlocked_and_says_so(store, s3):
+    dsn, branch, master, today, _ = store
+    s3.create_bucket(Bucket="cold-unlocked")  # no Object Lock on this bucket
+    dest = snapshot.S3Bucket(s3, "cold-unlocked", "", lock_mode="COMPLIANCE", retain_days=1)
+    result = _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT storage FROM control.cold_archive_objects")
+        (storage,) = cur.fetchone()
+    assert storage["lock"] is None and storage["refused"] == ["lock"] and storage["storage_class"] == "GLACIER_IR"
+    assert result["customers"] > 10
+
+
+_CHILD = """
+import datetime as dt, os, sys
+import boto3, psycopg2
+from handover import cold_archive
+from handover.backup.snapshot import S3Bucket
+from handover.crypto import MasterKey
+from handover.purge.rules import RetentionClass
+from handover.store import keys
+
+dsn, endpoint, bucket, branch, today = sys.argv[1:]
+client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test")
+master = MasterKey.from_text(os.environ["HANDOVER_MASTER_KEY"])
+rule = RetentionClass.from_rule(cold_archive.CLASS, {"keep": "2y", "after": "last_activity"})
+with psycopg2.connect(dsn) as conn:
+    cold_archive.archive_branch(conn, S3Bucket(client, bucket, "cold/"), master, keys.hasher(conn, master), branch,
+                                rule, dt.date.fromisoformat(today))
+"""
+
+
+def test_a_run_killed_by_sigkill_after_writing_reruns_to_the_clean_end(store, s3, master_key_text):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-sigkill", lock=False)
+    endpoint = s3.meta.endpoint_url
+    before = _state(dsn)
+    env = {**os.environ, "HANDOVER_MASTER_KEY": master_key_text, "HANDOVER_KILL_AT": "cold_archive.after_write"}
+    child = subprocess.run([sys.executable, "-c", _CHILD, dsn, endpoint, "cold-sigkill", branch, today.isoformat()],
+                           env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert _state(dsn) == before  # killed after the object: every hot row still there
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT state, customers FROM control.cold_archive_objects")
+        ((state, customers),) = cur.fetchall()
+    assert state == "written" and customers > 10
+    resumed = _archive(dsn, dest, master, branch, today)  # the re-run finds the index and finishes
+    assert resumed["resumed"] and resumed["customers"] == customers
+    assert len(_state(dsn)["vault.customers"]) == len(before["vault.customers"]) - customers
+    with psycopg2.connect(dsn) as conn:
+        assert cold_archive.verify(conn, dest, master)["customers"] == customers
+        cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
+    assert _state(dsn) == before

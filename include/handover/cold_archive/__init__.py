@@ -285,16 +285,17 @@ def archive_branch(conn, dest, master, hasher, branch: str, rule: RetentionClass
         cur.execute("SELECT object_id, state FROM control.cold_archive_objects WHERE branch_id = %s AND period = %s "
                     "ORDER BY generation", (branch, period))
         existing = cur.fetchall()
+    settled = _settle_reappeared(conn, branch)
     for object_id, state in existing:
         if state == "writing":  # killed while writing: its parts may be half there; start over
             _drop_object(conn, dest, object_id)
         elif state == "written":
             gone = {} if stop_after_write else _finish(conn, object_id, branch)
             return {"branch_id": branch, "period": period, "object": object_id, "resumed": True,
-                    "deleted": gone, "customers": _customers(conn, object_id)}
+                    "deleted": gone, "customers": _customers(conn, object_id), "settled": settled}
         else:
-            return {"branch_id": branch, "period": period, "object": object_id, "unchanged": True,
-                    "customers": _customers(conn, object_id)}
+            return {"branch_id": branch, "period": period, "object": object_id, "unchanged": not settled,
+                    "customers": _customers(conn, object_id), "settled": settled}
     bound = cutoff(today, rule.keep)
     with conn.cursor() as cur:
         refresh_activity(cur, branch)
@@ -302,7 +303,7 @@ def archive_branch(conn, dest, master, hasher, branch: str, rule: RetentionClass
         customers = _inactive(cur, branch, bound, set(held))
         if not customers:
             return {"branch_id": branch, "period": period, "object": None, "customers": 0,
-                    "cutoff": bound.isoformat()}
+                    "cutoff": bound.isoformat(), "settled": settled}
         object_id = f"{branch}/{period}/g1"
         key = new_key()
         cur.execute("INSERT INTO control.cold_archive_objects (object_id, branch_id, period, generation, state, key_id, "
@@ -335,10 +336,33 @@ def archive_branch(conn, dest, master, hasher, branch: str, rule: RetentionClass
 
     faults.point("cold_archive.after_write")
     out = {"branch_id": branch, "period": period, "object": object_id, "customers": len(customers),
-           "cutoff": bound.isoformat(), "rows": {t: len(rows) for t, (_, rows) in parts.items()}}
+           "cutoff": bound.isoformat(), "rows": {t: len(rows) for t, (_, rows) in parts.items()}, "settled": settled}
     if not stop_after_write:
         out["deleted"] = _finish(conn, object_id, branch)
     return out
+
+
+def _settle_reappeared(conn, branch: str) -> dict[str, int]:
+    """Archived customers back in the hot tables without a restore — a backup taken before they were archived
+    has been restored: their hot rows go again. Only where they are the rows archived: one loaded again with
+    other rows stays where he is, counted as a conflict for a person to settle (restore or erase)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT i.object_id, i.customer_id, i.rows FROM control.cold_archive_index i JOIN "
+                    "control.cold_archive_objects o USING (object_id) WHERE o.state = 'complete' AND i.branch_id = %s "
+                    "AND i.state = 'archived' AND EXISTS (SELECT 1 FROM vault.customers c WHERE c.branch_id = i.branch_id "
+                    "AND c.customer_id = i.customer_id)", (branch,))
+        back = cur.fetchall()
+        settled = 0
+        for _, customer, rows in back:  # one at a time: one whose rows changed does not hold up the rest
+            cur.execute("SAVEPOINT settle")
+            _pick(cur, branch, [customer])
+            try:
+                _delete_hot(cur, branch, rows)
+                settled += 1
+            except ColdArchiveError:  # loaded again with other rows: he stays hot and archived, counted
+                cur.execute("ROLLBACK TO SAVEPOINT settle")
+    conn.commit()
+    return {"settled": settled, "conflicts": len(back) - settled} if back else {}
 
 
 def _customers(conn, object_id: str) -> int:
@@ -530,6 +554,13 @@ def restore(conn, dest, master, hasher, *, branch: str, customer: str | None = N
             else:
                 by_object.setdefault(object_id, []).append((c, rows))
         restored: dict[str, int] = {}
+        cur.execute("SELECT count(*) FROM vault.customers WHERE branch_id = %s AND customer_id = ANY(%s)",
+                    (branch, sorted({c for v in by_object.values() for c, _ in v})))
+        if cur.fetchone()[0]:
+            conn.rollback()
+            raise ColdArchiveError(f"branch {branch}: a customer to restore is in the hot tables already (loaded "
+                                   "again since he was archived): nothing was restored — the next customer_archive "
+                                   "run settles a customer a backup restore brought back")
         for object_id, wanted in by_object.items():
             key, parts = _open(conn, dest, master, object_id)
             names = {c for c, _ in wanted}

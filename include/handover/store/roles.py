@@ -89,6 +89,7 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "control": ("SELECT", "INSERT", "UPDATE"),  # what was done to the store: decided, never deleted
     "control.tombstones": ("SELECT", "INSERT"),  # an erased customer stays erased
     "control.cold_archive_index": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # an erased customer's entry goes
+    "control.cold_archive_objects": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # a half-written object's row goes
     "control.backup_checks": ("SELECT", "INSERT"),
     "control.expiries": ("SELECT", "INSERT"),
     "insights": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # derived aggregates: a day's run replaces its last
