@@ -350,3 +350,23 @@ def test_a_run_killed_by_sigkill_after_writing_reruns_to_the_clean_end(store, s3
         assert cold_archive.verify(conn, dest, master)["customers"] == customers
         cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
     assert _state(dsn) == before
+
+
+def test_a_master_key_rotation_rewraps_the_archive_keys_in_the_store_and_beside_the_parts(store, s3):
+    import base64
+    import os
+
+    from handover import incident
+
+    dsn, branch, old, today, _ = store
+    dest = _bucket(s3, "cold-rotation", lock=False)
+    result = _archive(dsn, dest, old, branch, today)
+    new = MasterKey.from_text(base64.b64encode(os.urandom(32)).decode())
+    with psycopg2.connect(dsn) as conn:
+        done = incident.rotate_master_key(conn, "INC-T1", old, new, cold_dest=dest, dry_run=False, actor="test")
+        assert done["cold_archive_keys"] == 1 and done["opened_by_old"] == 0
+        with pytest.raises(ColdArchiveError):
+            cold_archive.verify(conn, dest, old)
+        assert cold_archive.verify(conn, dest, new)["customers"] == result["customers"]
+    wrapped = s3.get_object(Bucket="cold-rotation", Key=f"cold/keys/cold/{result['object']}.key")["Body"].read()
+    assert len(new.unwrap(wrapped, f"cold_archive:{result['object']}")) == 32

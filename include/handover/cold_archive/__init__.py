@@ -129,6 +129,18 @@ def _key_name(object_id: str) -> str:
     return f"keys/cold/{object_id}.key"
 
 
+def wrapped_keys(cur, *, lock: bool = False) -> list[tuple[str, str, bytes]]:
+    """(object, purpose, wrapped key) of every object not shredded — for a rotation of the master key."""
+    cur.execute("SELECT object_id, wrapped_key FROM control.cold_archive_objects WHERE wrapped_key IS NOT NULL "
+                "ORDER BY 1" + (" FOR UPDATE" if lock else ""))
+    return [(o, _purpose(o), bytes(w)) for o, w in cur.fetchall()]
+
+
+def put_key(dest, object_id: str, wrapped: bytes) -> None:
+    """The object's wrapped key beside its parts (never locked: it must stay deletable to shred the object)."""
+    put(dest, _key_name(object_id), wrapped, storage_class=None, lock_mode=None)
+
+
 def _inactive(cur, branch: str, bound: dt.date, held: set[tuple[str, str]]) -> list[str]:
     """The branch's customers whose last activity is on or before ``bound`` — not held, not in the archive
     already, not restored since ``bound``."""
@@ -184,7 +196,7 @@ def _write_object(conn, dest, master, object_id: str, branch: str, key: bytes,
         where = put(dest, name, cipher, **storage)
         described[table] = info | {"name": name, "rows": len(rows)}
     wrapped = master.wrap(key, _purpose(object_id))
-    put(dest, _key_name(object_id), wrapped, storage_class=None, lock_mode=None)  # a key stays deletable
+    put_key(dest, object_id, wrapped)
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO control.cold_archive_index (object_id, branch_id, customer_id, customer_digest, "
                         "mobile_bidx, id_number_bidx, state, last_activity, anchors, rows) VALUES "
@@ -518,7 +530,12 @@ def _open(conn, dest, master, object_id: str) -> tuple[bytes, dict]:
         row = cur.fetchone()
     if row is None or row[0] is None:
         raise ColdArchiveError(f"archive object {object_id}: its key is shredded or it is unknown")
-    return master.unwrap(bytes(row[0]), _purpose(object_id)), row[1]
+    from handover.crypto import KeyringError
+
+    try:
+        return master.unwrap(bytes(row[0]), _purpose(object_id)), row[1]
+    except KeyringError as exc:
+        raise ColdArchiveError(f"archive object {object_id}: {exc}") from None
 
 
 def _load(dest, key: bytes, object_id: str, part: dict) -> tuple[list[tuple[str, str]], list[tuple]]:
@@ -655,7 +672,7 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None) -> 
                 cipher, info = seal(to_parquet(columns, kept), new, new_id, name)
                 where = put(dest, name, cipher, **storage)
                 described[table] = info | {"name": name, "rows": len(kept)}
-            put(dest, _key_name(new_id), master.wrap(new, _purpose(new_id)), storage_class=None, lock_mode=None)
+            put_key(dest, new_id, master.wrap(new, _purpose(new_id)))
         with conn.cursor() as cur:
             if new_id:
                 cur.execute("UPDATE control.cold_archive_objects SET state = 'complete', parts = %s, customers = %s, "
