@@ -370,3 +370,44 @@ def test_a_master_key_rotation_rewraps_the_archive_keys_in_the_store_and_beside_
         assert cold_archive.verify(conn, dest, new)["customers"] == result["customers"]
     wrapped = s3.get_object(Bucket="cold-rotation", Key=f"cold/keys/cold/{result['object']}.key")["Body"].read()
     assert len(new.unwrap(wrapped, f"cold_archive:{result['object']}")) == 32
+
+
+def test_an_archived_customer_under_the_aml_period_is_refused_with_processing_stopped(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-aml", lock=False)
+    _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        hasher = keys.hasher(conn, master)
+        cur.execute("SELECT customer_id FROM control.cold_archive_index WHERE anchors ? 'transactions' "
+                    "AND (rows->>'analytics.customers')::int = 1 ORDER BY 1 LIMIT 1")
+        (victim,) = cur.fetchone()
+        erasure.file_request(conn, hasher, "customer_id", victim, branch_id=branch, basis="individual_request",
+                             requested_by="test")
+        (outcome,) = erasure.carry_out(conn, hasher, today)  # the transactions' 5 years have not run
+        assert outcome["state"] == "refused" and outcome["reason"].startswith("aml")
+        assert cold_archive.find(conn, hasher, "customer_id", victim, branch)  # still archived
+        cur.execute("SELECT count(*) FROM control.processing_stopped WHERE customer_id = %s", (victim,))
+        assert cur.fetchone()[0] == 1
+        restored = cold_archive.restore(conn, dest, master, hasher, branch=branch, customer=victim)
+        assert restored["rows"]["vault.customers"] == 1 and restored["rows"]["analytics.customers"] == 0
+
+
+def test_the_purge_takes_out_archived_customers_whose_records_are_all_due(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-purge", lock=False)
+    result = _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT next_due_on FROM control.cold_archive_objects")
+        (next_due,) = cur.fetchone()
+        # before the object's first due day nothing is looked at; on it, the first customers go
+        assert cold_archive.purge_due(conn, next_due - dt.timedelta(days=1))["deleted"] == 0
+        assert cold_archive.purge_due(conn, next_due)["deleted"] >= 1
+        purged = cold_archive.purge_due(conn, next_due)["deleted"]  # marked already: none again
+        assert purged == 0
+        cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE state = 'purged'")
+        purged = cur.fetchone()[0] + cold_archive.purge_due(conn, dt.date(2060, 1, 1))["deleted"]
+        cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE anchors->>'relationship_ended' = 'true'")
+        assert purged == cur.fetchone()[0] > 0  # those whose relationship ended; open accounts keep the rest
+        (rewritten,) = cold_archive.rewrite(conn, dest, master)
+        assert rewritten["kept"] == result["customers"] - purged
+        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"] - purged
