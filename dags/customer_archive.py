@@ -3,8 +3,9 @@
 
 Monthly, the 1st at 04:00 Asia/Shanghai.
 
-1. **take_out_departed** — archive objects that still hold customers erased, purged or restored since are
-   written again without them under a new key; the old key is shredded (`handover.cold_archive.rewrite`).
+1. **take_out_departed** — archive objects that still hold customers erased, purged or restored since, or
+   rows their retention classes make due, are written again without them under a new key; the old key is
+   shredded (`handover.cold_archive.rewrite`; `retention_purge` does the same every night).
 2. **archive_inactive** — each branch's customers without activity for the period of the retention
    schedule's class `archive_inactive` (`contracts/retention.yaml`) leave `vault` and `analytics` for one
    sealed object per branch and month (Parquet, zstd, AES-256-GCM under a data key of its own; S3 with
@@ -48,10 +49,10 @@ from handover_airflow.alerts import on_failure
 )
 def customer_archive():
     @task
-    def take_out_departed() -> dict:
+    def take_out_departed(params=None) -> dict:
         from handover_airflow.cold_archive import take_out_departed as rewrite
 
-        return rewrite()
+        return rewrite(params["as_of"])
 
     @task
     def archive_inactive(rewritten: dict, params=None) -> list[dict]:

@@ -22,17 +22,19 @@ def _today(as_of: str | None) -> dt.date:
     return dt.date.fromisoformat(as_of) if as_of else today_in_shanghai()
 
 
-def take_out_departed() -> dict:
-    """Objects rewritten without the customers erased, purged or restored since they were written."""
+def take_out_departed(as_of: str | None) -> dict:
+    """Objects rewritten without the customers erased, purged or restored since they were written, and
+    without the rows due today."""
     from handover import cold_archive
 
     dest, storage = cold_archive_destination()
     master = master_key()
     with open_store() as conn:
-        rewritten = cold_archive.rewrite(conn, dest, master, storage=storage)
+        rewritten = cold_archive.rewrite(conn, dest, master, storage=storage, today=_today(as_of))
     for r in rewritten:
         log.info("archive object %s rewritten as %s (%d kept)", r["object"], r["replaced_by"], r["kept"])
     return {"rewritten": len(rewritten), "kept": sum(r["kept"] for r in rewritten),
+            "rows_due": sum(r["rows_due"] for r in rewritten),
             "old_parts_locked": sum(not r["old_parts_deleted"] for r in rewritten)}
 
 

@@ -101,9 +101,9 @@ def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
             ops.audit(conn, "erasure.decided", run_id=None, branch_id=None, actor="retention_purge",
                       requests=len(outcomes), states=states)
             tombstones.mirror(conn, destination())
-            # the cold archive's objects written again without the customers erased (or purged) tonight
+            # the cold archive's objects written again without the customers erased tonight and the rows due
             cold, storage = cold_archive_destination()
-            rewritten = cold_archive.rewrite(conn, cold, master_key(), storage=storage)
+            rewritten = cold_archive.rewrite(conn, cold, master_key(), storage=storage, today=today)
             if rewritten:
                 ops.audit(conn, "cold_archive.rewritten", run_id=None, branch_id=None, actor="retention_purge",
                           objects=[r["object"] for r in rewritten], kept=sum(r["kept"] for r in rewritten))

@@ -111,7 +111,8 @@ def test_archive_find_restore_round_trip_gives_back_the_hot_tables(store, s3):
         cur.execute("SELECT object_id, state, wrapped_key IS NULL FROM control.cold_archive_objects ORDER BY 1")
         assert cur.fetchall() == [(result["object"], "replaced", True), (again["object"], "complete", False)]
     assert rewritten == [{"object": result["object"], "replaced_by": None, "kept": 0,
-                          "left": {"restored": result["customers"]}, "old_parts_deleted": False}]  # locked
+                          "left": {"restored": result["customers"]}, "rows_due": 0,
+                          "old_parts_deleted": False}]  # locked
 
 
 def test_erasing_an_archived_customer_removes_him_from_the_archive(store, s3):
@@ -399,15 +400,35 @@ def test_the_purge_takes_out_archived_customers_whose_records_are_all_due(store,
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT next_due_on FROM control.cold_archive_objects")
         (next_due,) = cur.fetchone()
-        # before the object's first due day nothing is looked at; on it, the first customers go
-        assert cold_archive.purge_due(conn, next_due - dt.timedelta(days=1))["deleted"] == 0
-        assert cold_archive.purge_due(conn, next_due)["deleted"] >= 1
-        purged = cold_archive.purge_due(conn, next_due)["deleted"]  # marked already: none again
-        assert purged == 0
-        cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE state = 'purged'")
-        purged = cur.fetchone()[0] + cold_archive.purge_due(conn, dt.date(2060, 1, 1))["deleted"]
+        # before the object's first due day nothing is opened; from it, what is due goes
+        assert cold_archive.rewrite(conn, dest, master, today=next_due - dt.timedelta(days=1)) == []
+        far = dt.date(2060, 1, 1)
+        marked = cold_archive.purge_due(conn, far)["deleted"]  # the customers wholly due, marked
         cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE anchors->>'relationship_ended' = 'true'")
-        assert purged == cur.fetchone()[0] > 0  # those whose relationship ended; open accounts keep the rest
-        (rewritten,) = cold_archive.rewrite(conn, dest, master)
-        assert rewritten["kept"] == result["customers"] - purged
-        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"] - purged
+        assert marked == cur.fetchone()[0] > 0  # those whose relationship ended; open accounts keep the rest
+        (rewritten,) = cold_archive.rewrite(conn, dest, master, today=far)
+        assert rewritten["kept"] == result["customers"] - marked and rewritten["rows_due"] > 0
+        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"] - marked
+
+
+def test_rows_due_inside_the_archive_go_on_their_own_day(store, s3):
+    """Service notes are kept 3 years after they were written, also in the archive: a rewrite on a day they
+    are due takes them out (and their analytics rows) while their customer stays archived."""
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-rows-due", lock=False)
+    _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT class, keep, after FROM ops.retention_classes WHERE entity = 'interactions'")
+        assert cur.fetchone() == ("service_notes", "3y", "created")
+        cur.execute("SELECT sum((rows->>'vault.interactions')::int), count(*) FROM control.cold_archive_index")
+        interactions, customers = cur.fetchone()
+        day = today + dt.timedelta(days=3 * 366)  # every archived note is 3 years old (they were 2 or more)
+        (rewritten,) = cold_archive.rewrite(conn, dest, master, today=day)
+        cur.execute("SELECT coalesce(sum((rows->>'vault.interactions')::int), 0), count(*) FROM "
+                    "control.cold_archive_index WHERE state = 'archived'")
+        left, still = cur.fetchone()
+        assert interactions > 0 and left == 0 and rewritten["rows_due"] >= interactions
+        assert cold_archive.verify(conn, dest, master)["customers"] == still
+        restored = cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
+        assert restored["rows"]["vault.interactions"] == 0 and restored["rows"]["analytics.interactions"] == 0
+        assert restored["customers"] == still <= customers

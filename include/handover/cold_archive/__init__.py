@@ -340,9 +340,12 @@ def archive_branch(conn, dest, master, hasher, branch: str, rule: RetentionClass
         index.append((object_id, branch, c, digests[c], mobile, id_number, last,
                       json.dumps(anchors.get(c, {})), json.dumps(per.get(c, {}))))
     _write_object(conn, dest, master, object_id, branch, key, parts, index, storage)
+    from handover.purge.store import classes
+
     with conn.cursor() as cur:
+        entries = {c: (found[c][2], anchors.get(c, {})) for c in customers}
         cur.execute("UPDATE control.cold_archive_objects SET next_due_on = %s WHERE object_id = %s",
-                    (_next_due(conn, object_id), object_id))
+                    (_next_row_due(parts, classes(cur), branch, entries, None), object_id))
     conn.commit()
     from handover import faults
 
@@ -382,19 +385,6 @@ def _customers(conn, object_id: str) -> int:
         cur.execute("SELECT count(*) FROM control.cold_archive_index WHERE object_id = %s AND state = 'archived'",
                     (object_id,))
         return cur.fetchone()[0]
-
-
-def _next_due(conn, object_id: str) -> dt.date | None:
-    """The first day one of the object's customers becomes wholly due (:func:`purge_due` opens nothing
-    before it)."""
-    from handover.purge.store import classes
-
-    with conn.cursor() as cur:
-        rules = classes(cur)
-        cur.execute("SELECT branch_id, last_activity, anchors FROM control.cold_archive_index WHERE object_id = %s "
-                    "AND state = 'archived'", (object_id,))
-        days = [d for b, last, anchors in cur.fetchall() if (d := _due_on(rules, b, last, anchors))]
-    return min(days) if days else None
 
 
 def _due_on(rules: dict, branch: str, last_activity: dt.date | None, anchors: dict) -> dt.date | None:
@@ -630,30 +620,130 @@ def _drop_object(conn, dest, object_id: str) -> None:
     conn.commit()
 
 
-def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None) -> list[dict]:
-    """Every complete object that holds a customer no longer archived (erased, purged, restored): written
-    again without them under a new key (the next generation), the index moved to it, the old key shredded
-    (in the store and beside the parts) and the old parts deleted where the bucket lets us. Killed midway:
-    the new generation is dropped and made again by the next run; the old one stays until the switch,
-    which is one transaction."""
+def _due_day(rules: dict, branch: str, table: str, idx: dict[str, int], row: tuple,
+             entry: tuple[dt.date | None, dict]) -> dt.date | None:
+    """The day an archived row is due by its branch's classes, as `handover.purge.store` decides for a hot
+    one (None: never, as things stand); analytics rows go with their vault rows."""
+    schema, name = table.split(".")
+    if schema != "vault":
+        return None
+    last, anchors = entry
+    if name == "customer_history":  # kept as its customer's class keeps a record, from the day it was replaced
+        rule = rules.get((branch, "customers"))
+        value = row[idx["valid_to"]]
+        return due_date(dt.date.fromisoformat(value[:10]), rule.keep) if rule and value else None
+    rule = rules.get((branch, name))
+    if rule is None:
+        return None
+    if rule.after == "relationship_end":
+        anchor = last if anchors.get("relationship_ended") else None
+    elif rule.after == "last_activity":
+        anchor = last
+    else:
+        column = "occurred_at" if rule.after == "transaction" and name == "transactions" else DATE_COLUMN[name]
+        value = row[idx[column]] or row[idx["loaded_at"]]
+        anchor = dt.date.fromisoformat(value[:10]) if value else None
+    return due_date(anchor, rule.keep) if anchor else None
+
+
+def _drop_due(content: dict, rules: dict, branch: str, entries: dict, today: dt.date) -> int:
+    """Take out of ``content`` (table → (columns, rows), in place) the rows due ``today``: children first, a
+    parent only once none of its children is left, a customer's earlier versions with him; the analytics
+    rows of every vault row that goes. The count of vault rows taken out."""
+    idx = {t: {c: i for i, (c, _) in enumerate(cols)} for t, (cols, _) in content.items()}
+    gone: dict[str, set] = {}
+    dropped = 0
+
+    def due(table: str, row: tuple) -> bool:
+        day = _due_day(rules, branch, table, idx[table], row, entries[row[0]])
+        return day is not None and day <= today
+
+    for entity in ("transactions", "interactions", "cards", "accounts", "customers"):
+        table = f"vault.{entity}"
+        cols, rows = content[table]
+        if entity == "accounts":
+            held = {r[idx[f"vault.{c}"]["account_id"]] for c in ("cards", "transactions") for r in content[f"vault.{c}"][1]}
+        elif entity == "customers":
+            held = {r[0] for c in ("accounts", "cards", "interactions", "transactions") for r in content[f"vault.{c}"][1]}
+        kept = []
+        for r in rows:
+            if due(table, r) and not (entity == "accounts" and r[idx[table]["account_id"]] in held) \
+                    and not (entity == "customers" and r[0] in held):
+                gone.setdefault(entity, set()).add(r[idx[table]["row_hash"]])
+            else:
+                kept.append(r)
+        dropped += len(rows) - len(kept)
+        content[table] = (cols, kept)
+    left = {r[0] for r in content["vault.customers"][1]}
+    cols, rows = content["vault.customer_history"]
+    content["vault.customer_history"] = (cols, [r for r in rows if r[0] in left and not due("vault.customer_history", r)])
+    dropped += len(rows) - len(content["vault.customer_history"][1])
+    for entity in PARENTS_FIRST:
+        table = f"analytics.{entity}"
+        cols, rows = content[table]
+        content[table] = (cols, [r for r in rows if r[idx[table]["row_hash"]] not in gone.get(entity, set())])
+    return dropped
+
+
+def _next_row_due(content: dict, rules: dict, branch: str, entries: dict, after: dt.date | None) -> dt.date | None:
+    """The first day after ``after`` on which a row of ``content`` falls due (:func:`rewrite` opens no object
+    before it)."""
+    days = []
+    for table, (cols, rows) in content.items():
+        idx = {c: i for i, (c, _) in enumerate(cols)}
+        days += [d for r in rows if r[0] in entries and (d := _due_day(rules, branch, table, idx, r, entries[r[0]]))
+                 and (after is None or d > after)]
+    return min(days) if days else None
+
+
+def _entries(cur, object_id: str) -> dict[str, tuple[dt.date | None, dict]]:
+    cur.execute("SELECT customer_id, last_activity, anchors FROM control.cold_archive_index WHERE object_id = %s "
+                "AND state = 'archived'", (object_id,))
+    return {c: (last, anchors) for c, last, anchors in cur.fetchall()}
+
+
+def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, today: dt.date | None = None) -> list[dict]:
+    """Every complete object that holds a customer no longer archived (erased, purged, restored) or — given
+    ``today`` — a row due by its branch's retention classes (from the object's ``next_due_on``): written
+    again without them under a new key (the next generation), the index moved to it and recounted, the old
+    key shredded (in the store and beside the parts) and the old parts deleted where the bucket lets us.
+    Killed midway: the new generation is dropped and made again by the next run; the old one stays until the
+    switch, which is one transaction."""
+    from handover.purge.store import classes
+
     storage = {"storage_class": DEFAULT_STORAGE_CLASS} | (storage or {})
     out = []
     with conn.cursor() as cur:
-        cur.execute("SELECT o.object_id, o.branch_id, o.period, o.generation FROM control.cold_archive_objects o "
-                    "WHERE o.state = 'complete' AND EXISTS (SELECT 1 FROM control.cold_archive_index i WHERE "
-                    "i.object_id = o.object_id AND i.state <> 'archived') ORDER BY 1")
+        rules = classes(cur)
+        cur.execute("SELECT o.object_id, o.branch_id, o.period, o.generation, EXISTS (SELECT 1 FROM "
+                    "control.cold_archive_index i WHERE i.object_id = o.object_id AND i.state <> 'archived') "
+                    "FROM control.cold_archive_objects o WHERE o.state = 'complete' AND (EXISTS (SELECT 1 FROM "
+                    "control.cold_archive_index i WHERE i.object_id = o.object_id AND i.state <> 'archived') OR "
+                    "o.next_due_on <= %s::date) ORDER BY 1", (today,))
         todo = cur.fetchall()
         cur.execute("SELECT object_id FROM control.cold_archive_objects WHERE state = 'writing' AND generation > 1")
         stale = [r[0] for r in cur.fetchall()]
     conn.rollback()
     for object_id in stale:
         _drop_object(conn, dest, object_id)
-    for object_id, branch, period, generation in todo:
+    for object_id, branch, period, generation, departed in todo:
         key, parts = _open(conn, dest, master, object_id)
         with conn.cursor() as cur:
-            cur.execute("SELECT customer_id FROM control.cold_archive_index WHERE object_id = %s AND state = 'archived'",
-                        (object_id,))
-            keep = {c for (c,) in cur.fetchall()}
+            entries = _entries(cur, object_id)
+        conn.rollback()
+        content = {}
+        for table in TABLES:
+            columns, rows = _load(dest, key, object_id, parts[table])
+            content[table] = (columns, [r for r in rows if r[0] in entries])
+        dropped = _drop_due(content, rules, branch, entries, today) if today else 0
+        if not departed and not dropped:  # due rows waiting for their children: look again on the next day due
+            with conn.cursor() as cur:
+                cur.execute("UPDATE control.cold_archive_objects SET next_due_on = %s WHERE object_id = %s",
+                            (_next_row_due(content, rules, branch, entries, today), object_id))
+            conn.commit()
+            continue
+        keep = {r[0] for r in content["vault.customers"][1]}
+        per = _counts(content)
         new_id = None
         if keep:
             new_id = f"{branch}/{period}/g{generation + 1}"
@@ -665,23 +755,25 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None) -> 
                              master.wrap(new, _purpose(new_id)), master.key_id))
             conn.commit()
             described, where = {}, {}
-            for table in TABLES:
-                columns, rows = _load(dest, key, object_id, parts[table])
-                kept = [r for r in rows if r[0] in keep]
+            for table, (columns, rows) in content.items():
                 name = _part_name(new_id, table)
-                cipher, info = seal(to_parquet(columns, kept), new, new_id, name)
+                cipher, info = seal(to_parquet(columns, rows), new, new_id, name)
                 where = put(dest, name, cipher, **storage)
-                described[table] = info | {"name": name, "rows": len(kept)}
+                described[table] = info | {"name": name, "rows": len(rows)}
             put_key(dest, new_id, master.wrap(new, _purpose(new_id)))
         with conn.cursor() as cur:
+            # customers whose every row fell due: purged with the rest
+            cur.execute("UPDATE control.cold_archive_index SET state = 'purged' WHERE object_id = %s AND "
+                        "state = 'archived' AND NOT (customer_id = ANY(%s))", (object_id, sorted(keep)))
             if new_id:
                 cur.execute("UPDATE control.cold_archive_objects SET state = 'complete', parts = %s, customers = %s, "
-                            "storage = %s, completed_at = clock_timestamp() WHERE object_id = %s",
-                            (json.dumps(described), len(keep), json.dumps(where), new_id))
-                cur.execute("UPDATE control.cold_archive_index SET object_id = %s WHERE object_id = %s AND "
-                            "state = 'archived'", (new_id, object_id))
-                cur.execute("UPDATE control.cold_archive_objects SET next_due_on = %s WHERE object_id = %s",
-                            (_next_due(conn, new_id), new_id))
+                            "storage = %s, completed_at = clock_timestamp(), next_due_on = %s WHERE object_id = %s",
+                            (json.dumps(described), len(keep), json.dumps(where),
+                             _next_row_due(content, rules, branch, entries, today), new_id))
+                for customer in sorted(keep):
+                    cur.execute("UPDATE control.cold_archive_index SET object_id = %s, rows = %s WHERE object_id = %s "
+                                "AND customer_id = %s AND state = 'archived'",
+                                (new_id, json.dumps(per.get(customer, {})), object_id, customer))
             cur.execute("SELECT state, count(*) FROM control.cold_archive_index WHERE object_id = %s GROUP BY 1",
                         (object_id,))
             left = dict(cur.fetchall())
@@ -696,7 +788,7 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None) -> 
         removed = all(deleted)
         delete(dest, _key_name(object_id))
         out.append({"object": object_id, "replaced_by": new_id, "kept": len(keep), "left": left,
-                    "old_parts_deleted": removed})
+                    "rows_due": dropped, "old_parts_deleted": removed})
     return out
 
 
