@@ -432,3 +432,34 @@ def test_rows_due_inside_the_archive_go_on_their_own_day(store, s3):
         restored = cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
         assert restored["rows"]["vault.interactions"] == 0 and restored["rows"]["analytics.interactions"] == 0
         assert restored["customers"] == still <= customers
+
+
+def test_the_runner_archives_finds_restores_and_rewrites_with_its_grants_and_the_analyst_sees_no_index(store, s3):
+    from handover import cli
+    from handover.store import roles
+
+    from tests.integration.test_roles import logins
+
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-runner", lock=False)
+    assert cli.main(["roles", "--dsn", dsn]) == 0
+    before = _state(dsn)
+    with logins(dsn, etl=roles.OPERATOR, analyst=roles.ANALYST) as dsns:
+        result = _archive(dsns["etl"], dest, master, branch, today)
+        assert result["customers"] > 10
+        with psycopg2.connect(dsns["etl"]) as conn, conn.cursor() as cur:
+            hasher = keys.hasher(conn, master)
+            cur.execute("SELECT customer_id FROM control.cold_archive_index ORDER BY 1 LIMIT 1")
+            (someone,) = cur.fetchone()
+            erasure.file_request(conn, hasher, "customer_id", someone, branch_id=branch, basis="individual_request",
+                                 requested_by="test")
+            (outcome,) = erasure.carry_out(conn, hasher, today + dt.timedelta(days=365 * 6))
+            assert outcome["state"] == "done"
+            cold_archive.rewrite(conn, dest, master)
+            restored = cold_archive.restore(conn, dest, master, hasher, branch=branch)
+        assert restored["customers"] == result["customers"] - 1
+        with psycopg2.connect(dsns["analyst"]) as conn, conn.cursor() as cur, \
+                pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("SELECT count(*) FROM control.cold_archive_index")
+    after = _state(dsn)
+    assert len(after["vault.customers"]) == len(before["vault.customers"]) - 1
