@@ -43,7 +43,8 @@ def _hot(dsn: str) -> dict[str, int]:
 
 
 def test_customer_archive_archives_reruns_unchanged_and_follows_an_erasure(
-        dags, target, master_key_text, signing_key_text, sample_contract, sample_export, tmp_path, monkeypatch, s3):
+        dags, target, master_key_text, signing_key_text, sample_contract, sample_export, tmp_path, monkeypatch, s3,
+        caplog):
     from handover.crypto import MasterKey
 
     _, endpoint = s3
@@ -80,6 +81,14 @@ def test_customer_archive_archives_reruns_unchanged_and_follows_an_erasure(
     report = json.loads(next((tmp_path / "output" / "cold_archive").glob("*.json")).read_text())
     assert report["archived"][0]["customers"] == customers and report["checked"]["customers"] == customers
     assert victim not in json.dumps(report)  # counts and object ids, never a customer
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        xcoms = [x.value for x in session.query(XComModel).filter(XComModel.dag_id == "customer_archive")]
+    assert xcoms and victim not in json.dumps(xcoms, default=str)  # nor in XCom
+    assert "archive object" in caplog.text or "customer(s) in" in caplog.text
+    assert victim not in caplog.text  # nor in the logs
 
     again = dag.test(run_conf={"as_of": as_of, "contract": str(sample_contract)})  # the same month: nothing
     assert again.get_state() == "success" and _hot(target) == after
