@@ -26,11 +26,16 @@ def take_out_departed(as_of: str | None) -> dict:
     """Objects rewritten without the customers erased, purged or restored since they were written, and
     without the rows due today."""
     from handover import cold_archive
+    from handover.purge import erasure
 
     dest, storage = cold_archive_destination()
     master = master_key()
     with open_store() as conn:
-        rewritten = cold_archive.rewrite(conn, dest, master, storage=storage, today=_today(as_of))
+        with conn.cursor() as cur:
+            held_branches, held_customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher(conn, master)))
+        conn.commit()
+        rewritten = cold_archive.rewrite(conn, dest, master, storage=storage, today=_today(as_of),
+                                         held_branches=set(held_branches), held_customers=set(held_customers))
     for r in rewritten:
         log.info("archive object %s rewritten as %s (%d kept)", r["object"], r["replaced_by"], r["kept"])
     return {"rewritten": len(rewritten), "kept": sum(r["kept"] for r in rewritten),

@@ -103,7 +103,11 @@ def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
             tombstones.mirror(conn, destination())
             # the cold archive's objects written again without the customers erased tonight and the rows due
             cold, storage = cold_archive_destination()
-            rewritten = cold_archive.rewrite(conn, cold, master_key(), storage=storage, today=today)
+            with conn.cursor() as cur:
+                held_branches, held_customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher(conn)))
+            conn.commit()
+            rewritten = cold_archive.rewrite(conn, cold, master_key(), storage=storage, today=today,
+                                             held_branches=set(held_branches), held_customers=set(held_customers))
             if rewritten:
                 ops.audit(conn, "cold_archive.rewritten", run_id=None, branch_id=None, actor="retention_purge",
                           objects=[r["object"] for r in rewritten], kept=sum(r["kept"] for r in rewritten))

@@ -463,3 +463,29 @@ def test_the_runner_archives_finds_restores_and_rewrites_with_its_grants_and_the
             cur.execute("SELECT count(*) FROM control.cold_archive_index")
     after = _state(dsn)
     assert len(after["vault.customers"]) == len(before["vault.customers"]) - 1
+
+
+def test_a_legal_hold_on_an_archived_customer_keeps_him_from_the_purge_and_erasure(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-hold", lock=False)
+    _archive(dsn, dest, master, branch, today)
+    far = dt.date(2060, 1, 1)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        hasher = keys.hasher(conn, master)
+        cur.execute("SELECT customer_id, rows FROM control.cold_archive_index WHERE "
+                    "anchors->>'relationship_ended' = 'true' ORDER BY 1 LIMIT 1")
+        held, rows = cur.fetchone()
+        erasure.place_hold(conn, hasher, reason="case 7", placed_by="test", branch_id=branch, kind="customer_id",
+                           value=held)
+        _, customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher))
+        assert (branch, held) in customers
+        cold_archive.purge_due(conn, far, held_customers=set(customers))
+        assert cold_archive.find(conn, hasher, "customer_id", held, branch), "purge_due"
+        cold_archive.rewrite(conn, dest, master, today=far, held_customers=set(customers))
+        assert cold_archive.find(conn, hasher, "customer_id", held, branch), "rewrite"
+        erasure.file_request(conn, hasher, "customer_id", held, branch_id=branch, basis="individual_request",
+                             requested_by="test")
+        (outcome,) = erasure.carry_out(conn, hasher, far)
+        assert outcome["state"] == "refused" and outcome["reason"].startswith("legal hold")
+        (found,) = cold_archive.find(conn, hasher, "customer_id", held, branch)
+        assert found["rows"] == sum(rows.values())  # every row of his kept, however due

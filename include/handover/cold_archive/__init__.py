@@ -646,7 +646,8 @@ def _due_day(rules: dict, branch: str, table: str, idx: dict[str, int], row: tup
     return due_date(anchor, rule.keep) if anchor else None
 
 
-def _drop_due(content: dict, rules: dict, branch: str, entries: dict, today: dt.date) -> int:
+def _drop_due(content: dict, rules: dict, branch: str, entries: dict, today: dt.date,
+              held: set[str] = frozenset()) -> int:
     """Take out of ``content`` (table → (columns, rows), in place) the rows due ``today``: children first, a
     parent only once none of its children is left, a customer's earlier versions with him; the analytics
     rows of every vault row that goes. The count of vault rows taken out."""
@@ -655,6 +656,8 @@ def _drop_due(content: dict, rules: dict, branch: str, entries: dict, today: dt.
     dropped = 0
 
     def due(table: str, row: tuple) -> bool:
+        if row[0] in held:
+            return False
         day = _due_day(rules, branch, table, idx[table], row, entries[row[0]])
         return day is not None and day <= today
 
@@ -662,13 +665,14 @@ def _drop_due(content: dict, rules: dict, branch: str, entries: dict, today: dt.
         table = f"vault.{entity}"
         cols, rows = content[table]
         if entity == "accounts":
-            held = {r[idx[f"vault.{c}"]["account_id"]] for c in ("cards", "transactions") for r in content[f"vault.{c}"][1]}
+            parents = {r[idx[f"vault.{c}"]["account_id"]] for c in ("cards", "transactions")
+                       for r in content[f"vault.{c}"][1]}
         elif entity == "customers":
-            held = {r[0] for c in ("accounts", "cards", "interactions", "transactions") for r in content[f"vault.{c}"][1]}
+            parents = {r[0] for c in ("accounts", "cards", "interactions", "transactions") for r in content[f"vault.{c}"][1]}
         kept = []
         for r in rows:
-            if due(table, r) and not (entity == "accounts" and r[idx[table]["account_id"]] in held) \
-                    and not (entity == "customers" and r[0] in held):
+            if due(table, r) and not (entity == "accounts" and r[idx[table]["account_id"]] in parents) \
+                    and not (entity == "customers" and r[0] in parents):
                 gone.setdefault(entity, set()).add(r[idx[table]["row_hash"]])
             else:
                 kept.append(r)
@@ -702,13 +706,15 @@ def _entries(cur, object_id: str) -> dict[str, tuple[dt.date | None, dict]]:
     return {c: (last, anchors) for c, last, anchors in cur.fetchall()}
 
 
-def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, today: dt.date | None = None) -> list[dict]:
+def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, today: dt.date | None = None,
+            held_branches: set[str] | frozenset = frozenset(),
+            held_customers: set[tuple[str, str]] | frozenset = frozenset()) -> list[dict]:
     """Every complete object that holds a customer no longer archived (erased, purged, restored) or — given
     ``today`` — a row due by its branch's retention classes (from the object's ``next_due_on``): written
     again without them under a new key (the next generation), the index moved to it and recounted, the old
     key shredded (in the store and beside the parts) and the old parts deleted where the bucket lets us.
     Killed midway: the new generation is dropped and made again by the next run; the old one stays until the
-    switch, which is one transaction."""
+    switch, which is one transaction. Legal holds (a branch, a customer) keep their rows however due."""
     from handover.purge.store import classes
 
     storage = {"storage_class": DEFAULT_STORAGE_CLASS} | (storage or {})
@@ -735,7 +741,8 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, tod
         for table in TABLES:
             columns, rows = _load(dest, key, object_id, parts[table])
             content[table] = (columns, [r for r in rows if r[0] in entries])
-        dropped = _drop_due(content, rules, branch, entries, today) if today else 0
+        held = {c for c in entries if branch in held_branches or (branch, c) in held_customers}
+        dropped = _drop_due(content, rules, branch, entries, today, held) if today else 0
         if not departed and not dropped:  # due rows waiting for their children: look again on the next day due
             with conn.cursor() as cur:
                 cur.execute("UPDATE control.cold_archive_objects SET next_due_on = %s WHERE object_id = %s",

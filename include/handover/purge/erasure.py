@@ -175,6 +175,8 @@ def holds(cur, ids: CustomerIds) -> tuple[dict[str, int], dict[tuple[str, str], 
         else:
             for pair in resolve(cur, ids, kind, wanted, branch):
                 customers[pair] = hold_id
+            for a in cold_archive.resolve(cur, kind, wanted, branch):  # archived customers are held too
+                customers[(a["branch_id"], a["customer_id"])] = hold_id
     return branches, customers
 
 
