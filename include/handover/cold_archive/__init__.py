@@ -276,10 +276,33 @@ def _finish(conn, object_id: str, branch: str) -> dict[str, int]:
             for _, rows in index:
                 for table, n in rows.items():
                     expected[table] = expected.get(table, 0) + n
-            gone = _delete_hot(cur, branch, expected)
+            cur.execute("SAVEPOINT finish")
+            try:
+                gone = _delete_hot(cur, branch, expected)
+            except ColdArchiveError:
+                # some changed since the object was written (a load in between): they stay hot and leave the
+                # object at the next rewrite, as a restored customer does; the others go now
+                cur.execute("ROLLBACK TO SAVEPOINT finish")
+                gone = _one_by_one(cur, object_id, branch, index)
         cur.execute("UPDATE control.cold_archive_objects SET state = 'complete', completed_at = clock_timestamp() "
                     "WHERE object_id = %s", (object_id,))
     conn.commit()
+    return gone
+
+
+def _one_by_one(cur, object_id: str, branch: str, index: list[tuple[str, dict]]) -> dict[str, int]:
+    gone: dict[str, int] = {"changed_since_written": 0}
+    for customer, rows in index:
+        cur.execute("SAVEPOINT one")
+        _pick(cur, branch, [customer])
+        try:
+            for table, n in _delete_hot(cur, branch, rows).items():
+                gone[table] = gone.get(table, 0) + n
+        except ColdArchiveError:
+            cur.execute("ROLLBACK TO SAVEPOINT one")
+            cur.execute("UPDATE control.cold_archive_index SET state = 'restored', restored_at = clock_timestamp() "
+                        "WHERE object_id = %s AND customer_id = %s", (object_id, customer))
+            gone["changed_since_written"] += 1
     return gone
 
 
