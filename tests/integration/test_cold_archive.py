@@ -510,3 +510,28 @@ def test_a_customer_changed_between_writing_and_deleting_stays_hot_and_leaves_th
         (rewritten,) = cold_archive.rewrite(conn, dest, master)
         assert rewritten["kept"] == written["customers"] - 1
         assert cold_archive.verify(conn, dest, master)["customers"] == written["customers"] - 1
+
+
+def test_the_index_is_rebuilt_from_the_destination_after_the_store_lost_its_control(store, s3):
+    dsn, branch, master, today, _ = store
+    dest = _bucket(s3, "cold-rebuild", lock=True)
+    before = _state(dsn)
+    result = _archive(dsn, dest, master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT customer_id, customer_digest, mobile_bidx, id_number_bidx, rows FROM "
+                    "control.cold_archive_index ORDER BY 1")
+        index = cur.fetchall()
+        cur.execute("DELETE FROM control.cold_archive_index")  # the store's control is gone
+        cur.execute("DELETE FROM control.cold_archive_objects")
+        conn.commit()
+        rebuilt = cold_archive.rebuild_index(conn, dest, master, keys.hasher(conn, master))
+        assert rebuilt == {"objects": 1, "customers": result["customers"]}
+        cur.execute("SELECT customer_id, customer_digest, mobile_bidx, id_number_bidx, rows FROM "
+                    "control.cold_archive_index ORDER BY 1")
+        assert cur.fetchall() == index
+        assert cold_archive.verify(conn, dest, master)["customers"] == result["customers"]
+        assert cold_archive.rebuild_index(conn, dest, master, keys.hasher(conn, master))["objects"] == 0
+        cold_archive.restore(conn, dest, master, keys.hasher(conn, master), branch=branch)
+    after = _state(dsn)
+    assert {t: r for t, r in after.items() if t != "ops.activity"} == {
+        t: r for t, r in before.items() if t != "ops.activity"}

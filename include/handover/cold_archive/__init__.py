@@ -20,8 +20,10 @@ without opening anything.
   writes the object again without him under a new key and shreds the old key (the old parts are deleted
   where Object Lock allows it; otherwise they stay, unreadable). Restored customers leave the object the
   same way: what the archive holds is never also in the hot tables, so never in a backup as well.
-- **Check** (:func:`verify`): every object opens with its key, every part's SHA-256 matches, and the index
-  and the objects agree customer by customer — the restore drill's check of the archive.
+- **Check** (:func:`verify`): every object opens with its key, every part's SHA-256 matches, the index
+  and the objects agree customer by customer, and each object's key beside its parts opens — the restore
+  drill's check of the archive. After the loss of the store's ``control``, :func:`rebuild_index` makes the
+  objects' records and the index again from the destination alone.
 
 Nothing here returns or logs a customer value: counts, object ids, dates.
 """
@@ -57,7 +59,7 @@ DATE_COLUMN = {"customers": "opened_on", "accounts": "opened_on", "cards": "issu
                "interactions": "occurred_at"}
 CLOSED = ("closed", "销户", "已销户", "注销", "已注销", "清户", "结清")
 
-__all__ = ["CLASS", "ColdArchiveError", "archive_branch", "find", "forget", "legal_wait", "mark_erased", "period_rule", "purge_due",
+__all__ = ["CLASS", "ColdArchiveError", "archive_branch", "find", "forget", "legal_wait", "mark_erased", "period_rule", "purge_due", "rebuild_index",
            "resolve", "restore", "rewrite", "verify"]
 
 
@@ -822,6 +824,80 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, tod
     return out
 
 
+def rebuild_index(conn, dest, master, hasher) -> dict:
+    """After the loss of the store's ``control`` (a recovery onto a new server): the objects and the index
+    made again from the destination alone — each object that still has its key beside its parts (a shredded
+    one has none), opened with the master key, its customers indexed from what it holds (keyed hashes, rows
+    per table, the dates the retention rules anchor on; the last activity as the latest of those dates, which
+    may be earlier than the one the lost store had seen). Objects the store knows already are left as they
+    are. Counts."""
+    from handover.purge.store import classes
+
+    prefix = "keys/cold/"
+    objects = customers = 0
+    with conn.cursor() as cur:
+        rules = classes(cur)
+        cur.execute("SELECT object_id FROM control.cold_archive_objects")
+        known = {r[0] for r in cur.fetchall()}
+    for name in dest.list(prefix):
+        object_id = name[len(prefix):-len(".key")]
+        if not name.endswith(".key") or object_id in known:
+            continue
+        from handover.crypto import KeyringError
+        wrapped = dest.get(name)
+        try:
+            key = master.unwrap(wrapped, _purpose(object_id))
+        except KeyringError as exc:
+            raise ColdArchiveError(f"archive object {object_id}: {exc}") from None
+        branch, period, generation = object_id.rsplit("/", 2)
+        content, described = {}, {}
+        for table in TABLES:
+            part = _part_name(object_id, table)
+            data = unseal(dest, key, object_id, part)
+            content[table] = from_parquet(data)
+            described[table] = {"name": part, "rows": len(content[table][1]),
+                                "plain_sha256": hashlib.sha256(data).hexdigest()}
+        cols, rows = content["vault.customers"]
+        idx = {c: i for i, (c, _) in enumerate(cols)}
+        per = _counts(content)
+        dates: dict[str, dict] = {}
+        for entity in PARENTS_FIRST:
+            e_cols, e_rows = content[f"vault.{entity}"]
+            e_idx = {c: i for i, (c, _) in enumerate(e_cols)}
+            for r in e_rows:
+                value = r[e_idx[DATE_COLUMN[entity]]] or r[e_idx["loaded_at"]]
+                day = value[:10] if value else None
+                mine = dates.setdefault(r[0], {})
+                if day and (mine.get(entity) is None or day > mine[entity]):
+                    mine[entity] = day
+        a_cols, a_rows = content["vault.accounts"]
+        a_idx = {c: i for i, (c, _) in enumerate(a_cols)}
+        open_accounts = {r[0] for r in a_rows if (r[a_idx["status"]] or "").lower() not in CLOSED}
+        index = []
+        digests = hasher.digest_many("customer_id", [f"{branch}\x1f{r[0]}" for r in rows])
+        for r, digest in zip(rows, digests, strict=True):
+            anchors = dates.get(r[0], {}) | {"relationship_ended": r[0] not in open_accounts}
+            days = [d for k, d in anchors.items() if k != "relationship_ended" and d]
+            last = dt.date.fromisoformat(max(days)) if days else None
+            index.append((object_id, branch, r[0], digest, r[idx["mobile_bidx"]], r[idx["id_number_bidx"]], last,
+                          json.dumps(anchors), json.dumps(per.get(r[0], {}))))
+        entries = {i[2]: (i[6], json.loads(i[7])) for i in index}
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO control.cold_archive_objects (object_id, branch_id, period, generation, state, "
+                        "key_id, wrapped_key, master_key_id, parts, customers, storage, next_due_on, completed_at) "
+                        "VALUES (%s, %s, %s, %s, 'complete', %s, %s, %s, %s, %s, %s, %s, clock_timestamp())",
+                        (object_id, branch, period, int(generation[1:]), _key_id(object_id, key), wrapped,
+                         master.key_id, json.dumps(described), len(index), json.dumps({"rebuilt": True}),
+                         _next_row_due(content, rules, branch, entries, None)))
+            cur.executemany("INSERT INTO control.cold_archive_index (object_id, branch_id, customer_id, "
+                            "customer_digest, mobile_bidx, id_number_bidx, state, last_activity, anchors, rows) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, 'archived', %s, %s, %s)", index)
+        conn.commit()
+        objects += 1
+        customers += len(index)
+    return {"objects": objects, "customers": customers}
+
+
 def verify(conn, dest, master) -> dict:
     """Every complete object opened with its key; each part's SHA-256 and count; the index and the objects
     agree, customer by customer and table by table. Counts; a :class:`ColdArchiveError` naming the object
@@ -856,4 +932,17 @@ def verify(conn, dest, master) -> dict:
             checked += 1
             customers += len(archived)
     conn.rollback()
-    return {"objects": checked, "customers": customers, "rows": rows}
+    # what a recovery without this store's control would need (rebuild_index): each object's key beside it
+    beside = {n[len("keys/cold/"):-len(".key")] for n in dest.list("keys/cold/") if n.endswith(".key")}
+    from handover.crypto import KeyringError
+
+    for object_id in objects:
+        if object_id not in beside:
+            raise ColdArchiveError(f"archive object {object_id}: its key is missing beside its parts (a recovery "
+                                   "without the store could not open it)")
+        try:
+            master.unwrap(dest.get(_key_name(object_id)), _purpose(object_id))
+        except KeyringError as exc:
+            raise ColdArchiveError(f"archive object {object_id}: the key beside its parts: {exc}") from None
+    return {"objects": checked, "customers": customers, "rows": rows, "keys_beside": len(objects),
+            "orphan_keys": len(beside - set(objects))}
