@@ -20,6 +20,8 @@
     handover archive restore --dsn DSN --dest FOLDER|s3://… --branch B (--kind K | --all)
                                                       archived customers back into the vault and analytics,
                                                       reconciled; tombstoned ones stay out
+    handover archive reindex --dsn DSN --dest FOLDER|s3://…
+                                                      the cold archive's index made again from its objects
     handover scan --contract C --dsn DSN [--source DIR] [--logs DIR|FILE ...] [--role handover_analyst]
                                                       search what the role can read (and the logs) for the
                                                       export's identifiers and names; exit 1 on any hit
@@ -254,6 +256,24 @@ def _archive_find(args) -> int:
     if not hits:
         print("no archived customer found (one in the hot tables is found with `handover find`)")
     return 0 if hits else 1
+
+
+def _archive_reindex(args) -> int:
+    """After a recovery onto a new server (the backups do not hold ``control``): the cold archive's index
+    made again from its destination."""
+    from handover import cold_archive
+    from handover.store import connect, ops
+
+    with connect(args.dsn, "archive reindex") as conn:
+        hasher = _blind_index(conn)
+        dest = _destination(args.dest, args.endpoint_url)
+        done = cold_archive.rebuild_index(conn, dest, _master_key(), hasher)
+        checked = cold_archive.verify(conn, dest, _master_key())
+        ops.audit(conn, "cold_archive.reindexed", run_id=None, branch_id=None, actor=os.environ.get("USER", "cli"),
+                  **done)
+    print(f"indexed {done['objects']} object(s), {done['customers']} customer(s) from {dest}; the archive now "
+          f"holds {checked['objects']} object(s) and {checked['customers']} customer(s), checked")
+    return 0
 
 
 def _cold_restore(args) -> int:
@@ -749,6 +769,12 @@ def main(argv: list[str] | None = None) -> int:
     fnd.add_argument("--kind", required=True, choices=("customer_id", "mobile", "id_number"))
     fnd.add_argument("--branch", help="the branch (required for a customer id)")
     fnd.set_defaults(func=_archive_find)
+    rix = arc.add_parser("reindex", help="make the cold archive's index again from its destination (after a "
+                                         "recovery onto a new server)")
+    rix.add_argument("--dsn", required=True)
+    rix.add_argument("--dest", required=True, help="the cold archive's folder or s3://bucket/prefix")
+    rix.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+    rix.set_defaults(func=_archive_reindex)
 
     qua = sub.add_parser("quarantine", help="quarantined rows").add_subparsers(dest="action", required=True)
     exp = qua.add_parser("export", help="the branch's quarantined rows as sent, for repair (formula-safe cells)")

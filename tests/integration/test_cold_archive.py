@@ -535,3 +535,16 @@ def test_the_index_is_rebuilt_from_the_destination_after_the_store_lost_its_cont
     after = _state(dsn)
     assert {t: r for t, r in after.items() if t != "ops.activity"} == {
         t: r for t, r in before.items() if t != "ops.activity"}
+
+
+def test_the_command_line_reindexes_a_folder_archive(store, tmp_path, monkeypatch, capsys, master_key_text):
+    from handover import cli
+
+    dsn, branch, master, today, _ = store
+    result = _archive(dsn, snapshot.LocalFolder(tmp_path / "cold"), master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM control.cold_archive_index")
+        cur.execute("DELETE FROM control.cold_archive_objects")
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    assert cli.main(["archive", "reindex", "--dsn", dsn, "--dest", str(tmp_path / "cold")]) == 0
+    assert f"indexed 1 object(s), {result['customers']} customer(s)" in capsys.readouterr().out
