@@ -289,6 +289,11 @@ def _cold_restore(args) -> int:
                             "the branch)")
     dest = _destination(args.dest, args.endpoint_url)
     master = _master_key()
+    stones = None
+    if args.tombstones_from:  # after a recovery onto a new server: the tombstones kept beside the backups
+        from handover.purge import tombstones
+
+        stones = tombstones.stored(_destination(args.tombstones_from, args.endpoint_url))
     with connect(args.dsn, "archive restore") as conn:
         hasher = _blind_index(conn)
         targets = [None] if args.all else sorted({h["customer_id"] for h in _cold_customers(conn, hasher, args)})
@@ -298,7 +303,8 @@ def _cold_restore(args) -> int:
         total: dict[str, int] = {}
         customers = refused = 0
         for customer in targets:
-            result = cold_archive.restore(conn, dest, master, hasher, branch=args.branch, customer=customer)
+            result = cold_archive.restore(conn, dest, master, hasher, branch=args.branch, customer=customer,
+                                          stones=stones)
             customers += result["customers"]
             refused += result["refused_erased"]
             for table, n in result["rows"].items():
@@ -762,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     res.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
     res.add_argument("--kind", choices=("customer_id", "mobile", "id_number"), help="identifiers on stdin")
     res.add_argument("--all", action="store_true", help="every archived customer of the branch")
+    res.add_argument("--tombstones-from", help="the backups' folder or s3://…: their tombstones apply too (after a "
+                                               "recovery onto a new server, whose control has none)")
     res.set_defaults(func=_archive_restore)
     fnd = arc.add_parser("find", help="find archived customers by identifier (on stdin), through the archive's "
                                       "index alone")

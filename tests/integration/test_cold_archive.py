@@ -548,3 +548,26 @@ def test_the_command_line_reindexes_a_folder_archive(store, tmp_path, monkeypatc
     monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
     assert cli.main(["archive", "reindex", "--dsn", dsn, "--dest", str(tmp_path / "cold")]) == 0
     assert f"indexed 1 object(s), {result['customers']} customer(s)" in capsys.readouterr().out
+
+
+def test_a_restore_on_a_new_server_applies_the_tombstones_kept_beside_the_backups(store, tmp_path, monkeypatch,
+                                                                                  capsys, master_key_text):
+    import json
+
+    from handover import cli
+
+    dsn, branch, master, today, _ = store
+    result = _archive(dsn, snapshot.LocalFolder(tmp_path / "cold"), master, branch, today)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT customer_id, customer_digest FROM control.cold_archive_index ORDER BY 1 LIMIT 1")
+        erased, digest = cur.fetchone()
+    (tmp_path / "backups" / "tombstones").mkdir(parents=True)
+    (tmp_path / "backups" / "tombstones" / "1.json").write_text(json.dumps(
+        [{"kind": "customer_id", "digest": bytes(digest).hex()}]))
+    monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
+    assert cli.main(["archive", "restore", "--dsn", dsn, "--dest", str(tmp_path / "cold"), "--branch", branch,
+                     "--all", "--tombstones-from", str(tmp_path / "backups")]) == 0
+    assert f"restored {result['customers'] - 1} customer(s)" in capsys.readouterr().out
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM vault.customers WHERE customer_id = %s", (erased,))
+        assert cur.fetchone()[0] == 0
