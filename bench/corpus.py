@@ -4,7 +4,7 @@
                            [--results bench/RESULTS.md]
 
 For each size: each shape of the independent export corpus (written by another contributor,
-tests/corpus/exports/PROVENANCE.md) is built by its own generator and transferred (`transfer.run_all`,
+tests/corpus/exports/PROVENANCE.md) is built by its own generator and transferred (`local_run.run_all`,
 per-chunk steps in forked workers) into a fresh database; then every row is checked against the corpus's
 truth and our contract (misplaced rows: must be 0), and a retention purge's dry run on the transfer's day
 is checked for active customers (must be 0). Beside it, in the same run, the sample branch our own
@@ -37,7 +37,7 @@ BRANCHES = {"bank": "JC-HY-420105", "custonly": "HX-DC-411625", "retail": "LL-FS
 
 
 def _transfer(dsn: str, contract: Path, folder: Path, work: Path, workers: int) -> tuple[float, dict]:
-    from handover import transfer
+    from handover import local_run
     from handover.crypto import MasterKey
     from handover.run import RunContext
 
@@ -46,7 +46,7 @@ def _transfer(dsn: str, contract: Path, folder: Path, work: Path, workers: int) 
                      output_root=str(work / "out"), source_dir=str(folder), chunk_rows=20_000, target_region="CN",
                      signing_key_text=base64.b64encode(os.urandom(32)).decode())
     started = time.perf_counter()
-    result = transfer.run_all(ctx, workers=workers)
+    result = local_run.run_all(ctx, workers=workers)
     return time.perf_counter() - started, json.loads(Path(result["manifest"]).read_text())["counts"]
 
 

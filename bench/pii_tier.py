@@ -6,7 +6,7 @@
 For each hand-written corpus of tests/corpus/notes (written by other contributors, each folder's PROVENANCE.md)
 a branch export is made from it — the corpus's customer master as 客户信息.csv, every note as a service
 record in 服务记录.csv, the short ones also as transaction memos (摘要) in 交易流水.csv with an account each —
-and transferred with `transfer.run_all` into a fresh store, the analytics tier included (the second opinion's
+and transferred with `local_run.run_all` into a fresh store, the analytics tier included (the second opinion's
 thresholds raised, so that the tier is loaded and measured rather than refused). Then every labelled span is
 looked for in the analyst-readable text of its own record (`analytics.interactions.note_masked`,
 `analytics.transactions.memo_masked`, joined by the record's token): a span is **left** when its text is
@@ -194,7 +194,7 @@ def measure(records: dict, texts: dict) -> dict:
 
 
 def run_corpus(admin: str, name: str, workers: int, tmp: Path) -> dict:
-    from handover import transfer
+    from handover import local_run
     from handover.crypto import MasterKey
     from handover.run import RunContext
 
@@ -207,7 +207,7 @@ def run_corpus(admin: str, name: str, workers: int, tmp: Path) -> dict:
                      work_root=str(tmp / f"work-{name}"), output_root=str(tmp / f"out-{name}"), source_dir=str(folder),
                      chunk_rows=20_000, target_region="CN", signing_key_text=base64.b64encode(os.urandom(32)).decode())
     started = time.perf_counter()
-    transfer.run_all(ctx, workers=workers)
+    local_run.run_all(ctx, workers=workers)
     seconds = time.perf_counter() - started
     result = measure(records, _tier_texts(dsn, master, records))
     result |= {"corpus": name, "notes": len(corpus.notes), "memos": len(records["transactions"]),

@@ -5,7 +5,7 @@
 
 1. Generates the branch (cached under .handover/bench/<sizes>/).
 2. Floor: PostgreSQL parses each CSV and COPYs it into an unlogged text table — no Python in the path.
-3. The transfer (`handover.transfer.run_all`, per-chunk steps in forked workers as the DAG's mapped tasks),
+3. The transfer (`handover.local_run.run_all`, per-chunk steps in forked workers as the DAG's mapped tasks),
    into a fresh database: wall time and rows/s per stage, and peak RSS (this process and its workers).
 4. The same at a tenth of the customers (or --small-customers), to compare peak RSS: memory must not
    grow with the size of the branch.
@@ -107,7 +107,7 @@ def transfer_into(dsn: str, folder: Path, workers: int, chunk_rows: int) -> dict
     counts and peak RSS. The loaded store stays at `dsn` (bench/backup.py backs it up)."""
     code = f"""
 import base64, json, os, resource, sys, time
-from handover import transfer
+from handover import local_run
 from handover.crypto import MasterKey
 from handover.run import RunContext
 ctx = RunContext(run_id="bench", contract_path={str(folder / 'bench_contract.yaml')!r}, dsn=sys.argv[1],
@@ -117,7 +117,7 @@ ctx = RunContext(run_id="bench", contract_path={str(folder / 'bench_contract.yam
                  signing_key_text=base64.b64encode(os.urandom(32)).decode())
 timings = {{}}
 started = time.perf_counter()
-result = transfer.run_all(ctx, workers={workers}, timings=timings)
+result = local_run.run_all(ctx, workers={workers}, timings=timings)
 wall = time.perf_counter() - started
 manifest = json.load(open(result["manifest"]))
 print(json.dumps({{"wall": wall, "timings": timings, "counts": manifest["counts"],

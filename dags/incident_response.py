@@ -12,6 +12,9 @@ Manual. When personal information leaks, is reached by someone who should not, o
 3. **rotate_master_key** — every wrapped key (store, backups, archived originals) re-wrapped under Variable
    `handover_master_key_next`, then proven: the old key opens nothing. Put the new key in
    `handover_master_key` afterwards.
+   **retokenise_analytics** — when `keys` names the pseudonym key: a new pseudonym key, every token of the
+   analytics tier re-made under it in one transaction, the old key removed and proven gone (no old token
+   left); in a dry run, the token cells counted. Without it in scope: nothing.
 4. **list_affected** — customers in scope: counts per branch; the list sealed (AES-256-GCM) in
    `<output>/incidents/<reference>/affected.csv.enc`.
 5. **draft_notices** — the Art. 57 notice to the authority (`authority-notice.txt`) and one notice per affected
@@ -19,7 +22,7 @@ Manual. When personal information leaks, is reached by someone who should not, o
 6. **close_incident** — the timeline from the audit trail, the clock, the closing report (`closing-report.html`).
 
 Params: `incident_ref`, `kind` (leak, unauthorised_access, ransomware, loss, other), `branches`, `window_start`,
-`window_end`, `tables`, `detected_at`, `dry_run`.
+`window_end`, `tables`, `keys` (exposed: `master`, `pseudonym`), `detected_at`, `dry_run`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from handover_airflow.alerts import on_failure
         "window_start": Param(None, type=["null", "string"], format="date", description="Scope: loaded from"),
         "window_end": Param(None, type=["null", "string"], format="date", description="Scope: loaded until"),
         "tables": Param([], type="array", description="Tables in scope (the categories in the notices)"),
+        "keys": Param(["master"], type="array", items={"enum": ["master", "pseudonym"]},
+                      description="Keys that may be exposed: the pseudonym key re-tokenises the analytics tier"),
         "detected_at": Param(None, type=["null", "string"], description="When it was detected (ISO 8601; "
                                                                         "default now): the clock starts here"),
         "dry_run": Param(True, type="boolean", description="Rehearse: count every step, change nothing"),
@@ -71,8 +76,14 @@ def incident_response():
 
         return rotate(opened, f"airflow:{dag_run.dag_id}")
 
+    @task  # one transaction: a retry starts over; a re-run after success changes nothing
+    def retokenise_analytics(opened: dict, rotated: dict, dag_run=None) -> dict:
+        from handover_airflow.incident import retokenise_analytics as retokenise
+
+        return retokenise(opened, rotated, f"airflow:{dag_run.dag_id}")
+
     @task
-    def list_affected(opened: dict, rotated: dict, dag_run=None) -> dict:
+    def list_affected(opened: dict, rotated: dict, retokenised: dict, dag_run=None) -> dict:
         from handover_airflow.incident import list_affected as list_
 
         return list_(opened, rotated, f"airflow:{dag_run.dag_id}")
@@ -91,7 +102,8 @@ def incident_response():
 
     opened = open_incident()
     rotated = rotate_master_key(opened, contain(opened))
-    close_incident(opened, draft_notices(opened, list_affected(opened, rotated)))
+    found = list_affected(opened, rotated, retokenise_analytics(opened, rotated))
+    close_incident(opened, draft_notices(opened, found))
 
 
 incident_response()

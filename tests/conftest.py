@@ -147,7 +147,7 @@ class SampleStore:
 @pytest.fixture(scope="session")
 def sample_store(pg_admin_dsn, master_key_text, sample_contract, sample_export, tmp_path_factory) -> SampleStore:
     """The sample transferred once (run ``run-1``, 100-row chunks, a recipient) into a template database."""
-    from handover import transfer
+    from handover import local_run
 
     from tests.support.stores import run_context
 
@@ -156,7 +156,7 @@ def sample_store(pg_admin_dsn, master_key_text, sample_contract, sample_export, 
     with scratch_database(pg_admin_dsn, "handover_tpl") as dsn:
         ctx = run_context(dsn, master_key_text, sample_contract, folder, home, "run-1",
                           recipient="受让方数据部 D-07")
-        result = transfer.run_all(ctx)  # every connection of the run is closed when it returns
+        result = local_run.run_all(ctx)  # every connection of the run is closed when it returns
         manifest_path = Path(result["manifest"])
         from psycopg2.extensions import parse_dsn
 

@@ -105,7 +105,7 @@ def _sample(args) -> int:
 
 
 def _transfer(args) -> int:
-    from handover import transfer
+    from handover import local_run, transfer
     from handover.manifest import render_reconciliation
     from handover.run import RunContext
 
@@ -118,7 +118,7 @@ def _transfer(args) -> int:
                      recipient=args.recipient, signing_key_text=os.environ.get("HANDOVER_SIGNING_KEY"))
     log = state / "logs" / f"{ctx.tag}.log"  # the run's own log: what this command says, and the steps' records
     with _run_log(log) as said:
-        result = transfer.run_all(ctx, workers=args.workers)
+        result = local_run.run_all(ctx, workers=args.workers)
         said(render_reconciliation(json.loads(Path(result["manifest"]).read_text())))
         said(f"manifest: {result['manifest']}")
     # Last, as the DAG's scan_for_leaks: what analysts can read, the handed-over files and this run's log

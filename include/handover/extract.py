@@ -18,13 +18,12 @@ from handover import faults
 from handover.contract import EntitySpec
 from handover.progress import Progress
 from handover.sources import read_chunks, source_path
-from handover.workarea import subdir, write_private, write_table
+from handover.workarea import ChunkRef, WorkArea, write_private, write_table
 
 
-def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: int) -> list[dict]:
+def extract_entity(spec: EntitySpec, source_dir: Path, area: WorkArea, chunk_rows: int) -> list[ChunkRef]:
     entity = spec.name
-    out = subdir(area, "raw", entity)
-    refs: list[dict] = []
+    refs: list[ChunkRef] = []
     rows = 0
     names = [c.name for c in spec.columns]
     progress = Progress(f"extract {entity}")
@@ -35,15 +34,15 @@ def extract_entity(spec: EntitySpec, source_dir: Path, area: Path, chunk_rows: i
         columns["_problem"] = pa.array(chunk.problems, pa.string())
         columns["_raw"] = pa.array(chunk.raw, pa.binary())
         columns["_issues"] = pa.array(chunk.issues or [None] * len(chunk), pa.list_(pa.string()))
-        path = out / f"{number:05d}.arrow"
-        write_table(pa.table(columns), path)
-        refs.append({"entity": entity, "chunk": number, "path": str(path), "rows": len(chunk), "file": file})
+        ref = ChunkRef(entity, number, len(chunk), file)
+        write_table(pa.table(columns), area.raw(ref))
+        refs.append(ref)
         rows += len(chunk)
         progress.add(len(chunk))
         faults.point("extract.after_first_chunk")
     progress.finish()
     report = {"entity": entity, "file": file, "rows": rows, "chunks": len(refs)}
-    write_private(Path(area) / f"extract-{entity}.json", json.dumps(report).encode())
+    write_private(area.extract_report(entity), json.dumps(report).encode())
     return refs
 
 
@@ -58,5 +57,5 @@ def _columns(rows: list[list[str | None]], width: int) -> list[pa.Array]:
     return [cells.take(every[:, i]) for i in range(width)]
 
 
-def extract_report(area: Path, entity: str) -> dict:
-    return json.loads((Path(area) / f"extract-{entity}.json").read_text())
+def extract_report(area: WorkArea, entity: str) -> dict:
+    return json.loads(area.extract_report(entity).read_text())

@@ -12,6 +12,10 @@ each would do (the drill is what makes a plan real).
 3. :func:`rotate_master_key` — every wrapped key re-wrapped under the new master key in one transaction (the
    store's data, purpose and pseudonym keys; each backup's key file at the destination; each archived
    original's header), then proven: the old key opens none of them, the new key opens all.
+   :func:`retokenise_analytics` — when the scope's ``keys`` name the pseudonym key: a new pseudonym key and
+   every token of the analytics tier re-made under it, in one transaction with its audit entry
+   (:mod:`handover.retokenise`); the old key is gone and no old token is left. Once per incident: a re-run
+   of the step finds the entry and changes nothing.
 4. :func:`affected` — the customers in scope (branch, loaded or changed in the window): counts per branch
    in the report; the list itself sealed (AES-256-GCM under the master key) beside the report.
 5. :func:`draft_notices` — the Art. 57 notice to the authority (what happened, the categories, the causes,
@@ -37,6 +41,7 @@ from handover.errors import HandoverError
 
 REPORT_WITHIN = dt.timedelta(hours=4)
 KINDS = ("leak", "unauthorised_access", "ransomware", "loss", "other")
+KEYS = ("master", "pseudonym")  # the keys an incident's scope may name as exposed
 CONTAINED_ROLES = ("handover_analyst", "handover_vault_reader")
 _WRAP_LEN = 3 + 12 + 32 + 16  # WRAP_VERSION + nonce + key + tag (handover.crypto.MasterKey.wrap)
 
@@ -45,18 +50,23 @@ class IncidentError(HandoverError):
     """An incident step that cannot run as asked; the message says what to do."""
 
 
-def _audit(conn, incident: str, step: str, actor: str, **detail) -> None:
+def _audit(conn, incident: str, step: str, actor: str, *, commit: bool = True, **detail) -> None:
     from handover.store import ops
 
-    ops.audit(conn, f"incident.{step}", run_id=None, branch_id=None, actor=actor, incident=incident, **detail)
+    ops.audit(conn, f"incident.{step}", run_id=None, branch_id=None, actor=actor, commit=commit, incident=incident,
+              **detail)
 
 
 def open_incident(conn, reference: str, kind: str, *, branches: list[str], window: tuple[str | None, str | None],
-                  tables: list[str], detected_at: dt.datetime, dry_run: bool, actor: str) -> dict:
+                  tables: list[str], detected_at: dt.datetime, dry_run: bool, actor: str,
+                  keys: list[str] = ("master",)) -> dict:
     if kind not in KINDS:
         raise IncidentError(f"kind is one of {', '.join(KINDS)}")
+    unknown = sorted(set(keys) - set(KEYS))
+    if unknown:
+        raise IncidentError(f"keys in scope are among {', '.join(KEYS)} (not {', '.join(unknown)})")
     due = detected_at + REPORT_WITHIN
-    scope = {"branches": sorted(branches), "window": list(window), "tables": sorted(tables)}
+    scope = {"branches": sorted(branches), "window": list(window), "tables": sorted(tables), "keys": sorted(keys)}
     with conn.cursor() as cur:
         cur.execute("""INSERT INTO control.incidents (reference, kind, scope, detected_at, report_due_at, dry_run,
                            opened_by) VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -168,6 +178,42 @@ def rotate_master_key(conn, reference: str, old: MasterKey, new: MasterKey | Non
     _audit(conn, reference, "keys_rotated", actor, **done)
     if proof["opened_by_old"]:
         raise IncidentError(f"the old master key still opens {proof['opened_by_old']} key(s) after the rotation")
+    return done
+
+
+RETOKENISED = "analytics_retokenised"
+
+
+def retokenise_analytics(conn, reference: str, master: MasterKey, *, dry_run: bool, actor: str) -> dict:
+    """The analytics tier under a new pseudonym key (``master``: the one that wraps the store's keys now). A dry
+    run counts the token cells; a re-run after the step succeeded returns what it did."""
+    from handover import retokenise
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT detail FROM ops.audit WHERE action = %s AND detail->>'incident' = %s "
+                    "ORDER BY seq DESC LIMIT 1", (f"incident.{RETOKENISED}", reference))
+        row = cur.fetchone()
+    conn.rollback()
+    if row is not None:
+        return {k: v for k, v in row[0].items() if k != "incident"} | {"already_done": True}
+    if dry_run:
+        tables = retokenise.survey(conn)
+        conn.rollback()
+        done = {"dry_run": True, "retokenised": False, "tables": tables,
+                "token_cells": sum(n for t in tables.values() for n in t["tokens"].values())}
+        _audit(conn, reference, "analytics_retokenise_rehearsed", actor, **done)
+        return done
+    try:
+        done = retokenise.retokenise(conn, master) | {"dry_run": False, "retokenised": True}
+        done["token_cells"] = sum(n for t in done["tables"].values() for n in t["tokens"].values())
+        _audit(conn, reference, RETOKENISED, actor, commit=False, **done)
+        conn.commit()
+    except retokenise.RetokeniseError as exc:
+        conn.rollback()
+        raise IncidentError(str(exc)) from None
+    except BaseException:
+        conn.rollback()
+        raise
     return done
 
 
@@ -293,8 +339,8 @@ def draft_notices(conn, reference: str, folder: Path, *, contact: str, categorie
                 channel = "sms" if has_mobile else "letter" if has_address else None
                 cur.execute("INSERT INTO control.notices (run_id, branch_id, customer_id, kind, status, channel) "
                             "VALUES (%s, %s, %s, %s, 'queued', %s) ON CONFLICT (branch_id, kind, customer_id) "
-                            "DO NOTHING RETURNING id", (runs[branch], branch, customer, notice_kind,
-                                                        channel or "announcement"))
+                            "WHERE kind <> 'contact_change' DO NOTHING RETURNING id",
+                            (runs[branch], branch, customer, notice_kind, channel or "announcement"))
                 row = cur.fetchone()
                 if row and channel:
                     cur.execute("INSERT INTO control.outbox (notice_id, idempotency_key, branch_id, customer_id, "

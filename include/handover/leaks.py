@@ -71,6 +71,7 @@ from handover.contract import Column, Contract, EntitySpec
 from handover.errors import HandoverError
 from handover.normalise import HALFWIDTH  # the one full-width → ASCII table (length-preserving)
 from handover.pii.word_use import used_as_word
+from handover.workarea import RAW, WorkArea
 
 IDENTIFIER_FORMATS = frozenset({"resident_id", "document", "uscc", "bank_card", "mobile", "landline", "email"})
 NAME_FIELD = "name"  # customers.name: people's and firms' names
@@ -224,9 +225,9 @@ def needles_from_export(contract: Contract, source_dir: str | Path | None = None
     return needles
 
 
-def needles_from_chunks(contract: Contract, work_dir: str | Path) -> Needles:
-    """The same needles, from a run's extracted chunks (its work area's ``raw/<entity>/*.arrow``: every
-    source row's cells as text) instead of reading the export again."""
+def needles_from_chunks(contract: Contract, area: WorkArea) -> Needles:
+    """The same needles, from a run's extracted chunks (its work area's raw chunks: every source row's
+    cells as text) instead of reading the export again."""
     from pyarrow import feather
 
     from handover.normalise import normalise_column
@@ -237,8 +238,8 @@ def needles_from_chunks(contract: Contract, work_dir: str | Path) -> Needles:
         name = spec.column_for(NAME_FIELD) if spec.name == "customers" else None
         if not wanted and name is None:
             continue
-        for chunk in sorted((Path(work_dir) / "raw" / spec.name).glob("*.arrow")):
-            table = feather.read_table(chunk, memory_map=False)
+        for chunk in area.chunks(RAW, spec.name):
+            table = feather.read_table(area.raw(chunk), memory_map=False)
             for col in wanted:
                 raw = table.column(col.name).to_pandas().astype(object)
                 raw = raw.where(raw.notna(), None)

@@ -31,7 +31,8 @@ def data_map(contract) -> list[dict]:
     """Every flow of the contract's records: source, target, what moves."""
     flows = []
     for name, spec in contract.entities.items():
-        where = spec.source.file if spec.source.format != "table" else f"table {spec.source.table}"
+        # a source database's table: `file` holds its name (handover.contract)
+        where = spec.source.file if spec.source.format != "table" else f"table {spec.source.file}"
         flows += [
             {"source": f"export: {where}", "target": "archive (encrypted original)", "what": name},
             {"source": f"export: {where}", "target": "run work area (private, removed)", "what": name},
@@ -52,7 +53,7 @@ def datasets(contract) -> dict[str, list[dict]]:
     each with the column names it has (schema facet) — names only."""
     inputs, outputs = [], []
     for name, spec in contract.entities.items():
-        source = spec.source.file if spec.source.format != "table" else spec.source.table
+        source = spec.source.file  # a file of the export, or a source database's table (its name)
         inputs.append(_dataset(export_namespace(contract.branch_id), source, [c.header for c in spec.columns]))
         fields = [c.name for c in spec.columns if not c.is_extra]
         outputs += [_dataset(STORE_NAMESPACE, f"vault.{name}", fields),

@@ -430,6 +430,14 @@ def compliance(conn) -> dict:
     return plain({"latest": review.latest(conn), "history": review.history(conn)})
 
 
+def upkeep(conn) -> dict:
+    """The latest data upkeep run's counts and the months before it (handover.upkeep); no record's key."""
+    from handover import upkeep as vault_upkeep
+
+    data = vault_upkeep.latest(conn, items=0)
+    return plain({"run": data["run"], "history": data["history"]})
+
+
 INSIGHT_DIMENSIONS = ("activity", "rfm_segment", "product", "channel")  # what the page draws of a run
 
 
@@ -468,6 +476,7 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
             "customers": customers(conn),
             "compliance": compliance(conn),
             "insights": insights(conn),
+            "upkeep": upkeep(conn),
         }
     finally:
         conn.rollback()
@@ -476,4 +485,4 @@ def overview(conn, *, runs: int = 50, backup_limit: int = 30, trusted_fingerprin
 
 
 __all__ = ["backups", "customers", "erasures", "insights", "legal_holds", "manifest", "overview", "plain", "purges", "reconciliation",
-           "restores", "safe_message", "transfers", "validation_summary", "verification"]
+           "restores", "safe_message", "transfers", "upkeep", "validation_summary", "verification"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from handover.crypto import FieldCipher, MasterKey
 from handover.errors import HandoverError
-from handover.store.keys import data_purpose
+from handover.store.keys import branch_cipher
 from handover.vault import open_payload
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,13 +38,10 @@ def neutralise(value) -> str:
 
 def _cipher(conn, master: MasterKey, branch_id: str) -> FieldCipher:
     """The branch's data key, read (never created: a branch without one has nothing to export)."""
-    purpose = data_purpose(branch_id)
-    with conn.cursor() as cur:
-        cur.execute("SELECT key_id, wrapped FROM ops.keys WHERE purpose = %s", (purpose,))
-        row = cur.fetchone()
-    if row is None:
+    cipher = branch_cipher(conn, master, branch_id)
+    if cipher is None:
         raise RepairError(f"branch {branch_id} has no data key in this store: nothing was transferred for it")
-    return FieldCipher(master.unwrap(bytes(row[1]), purpose), row[0])
+    return cipher
 
 
 def quarantined_rows(conn, master: MasterKey, branch_id: str, entity: str | None = None) -> dict[str, list[dict]]:

@@ -282,8 +282,11 @@ def record(conn, findings: list[Finding], *, kind: str, requested_by: str) -> in
     return review_id
 
 
-def remediate(conn, review_id: int, findings: list[Finding], policy: AccessPolicy | None, today: dt.date) -> dict:
-    """Items opened, reopened, closed; the open ones overdue (for the alert)."""
+def remediate(conn, review_id: int, findings: list[Finding], policy: AccessPolicy | None, today: dt.date, *,
+              actor: str = "compliance_review", action: str = "compliance.reviewed") -> dict:
+    """Items opened, reopened, closed; the open ones overdue (for the alert). Only the findings' own checks
+    are touched (``vault_upkeep`` passes its ``upkeep_*`` findings, and ``review_id`` its run's id); the
+    overdue list is every open item's."""
     from handover.store import ops
 
     done = {"opened": [], "reopened": [], "closed": [], "overdue": []}
@@ -316,7 +319,7 @@ def remediate(conn, review_id: int, findings: list[Finding], policy: AccessPolic
         cur.execute("UPDATE control.remediation SET alerted_on = %s WHERE status = 'open' AND due_on < %s",
                     (today, today))
     conn.commit()
-    ops.audit(conn, "compliance.reviewed", run_id=None, branch_id=None, actor="compliance_review",
+    ops.audit(conn, action, run_id=None, branch_id=None, actor=actor,
               review_id=review_id, failed=[f.check for f in findings if not f.passed],
               **{k: v for k, v in done.items() if k != "overdue"}, overdue=len(done["overdue"]))
     return done

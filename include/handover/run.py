@@ -11,6 +11,7 @@ from pathlib import Path
 
 from handover.crypto import MasterKey
 from handover.names import slug
+from handover.workarea import WorkArea
 
 DEFAULT_CHUNK_ROWS = 100_000
 
@@ -49,8 +50,12 @@ class RunContext:
         return run_tag(self.run_id)
 
     @property
+    def area(self) -> WorkArea:
+        return WorkArea.of_run(self.work_root, self.tag)
+
+    @property
     def work_dir(self) -> Path:
-        return Path(self.work_root) / self.tag
+        return self.area.root
 
     def contract(self):
         from handover.contract import load_contract

@@ -5,11 +5,13 @@
       → settle → scan_before_load → load_vault → reconcile → act_on_resend → publish_manifest
       → scan_for_leaks → close_work_area (teardown: work area and staging removed, success or not)
 
-The DAG's tasks have these names and call these functions (dags/branch_transfer.py); `run_all` calls
-them in the same order in one process (its per-chunk steps in forked workers).
+The DAG's tasks have these names and call these functions (dags/branch_transfer.py);
+`handover.local_run.run_all` calls them in the same order in one process (its per-chunk steps in forked
+workers).
 
-Each step takes a `RunContext` and small references (paths, counts), and returns small references.
-Data moves through the run's work area and staging tables, never through the return values.
+Each step takes a `RunContext` and small references (a chunk's `ChunkRef` as a dict, counts), and returns
+small references. Data moves through the run's work area (`ctx.area`: every file's place is named in
+`handover.workarea`) and staging tables, never through the return values.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from handover.store.connection import open_connection, translated
 from handover.store.content import content_hashes
 from handover.store.keys import Keyring
 from handover.store.keys import hasher as blind_index
-from handover.workarea import open_area, remove_area, write_private
+from handover.workarea import RAW, ChunkRef, WorkArea, open_area, remove_area, write_private
 
 
 @contextmanager
@@ -97,8 +99,8 @@ def check_contract(ctx: RunContext) -> dict:
     sources = [inspect_source(spec, source_dir).__dict__ for spec in contract.entities.values()
                if spec.source.format != "table"]
     database.inspect_tables(ctx.source_dsn, database.table_specs(contract))
-    write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
-    write_private(ctx.work_dir / "jurisdiction.json", json.dumps(crossing).encode())
+    write_private(ctx.area.sources, json.dumps(sources, ensure_ascii=False).encode())
+    write_private(ctx.area.jurisdiction, json.dumps(crossing).encode())
     return {"branch_id": contract.branch_id, "contract_sha256": contract.sha256,
             "entities": list(contract.entities)}
 
@@ -121,7 +123,7 @@ def prepare_store(ctx: RunContext) -> dict:
             from handover.purge.store import bind_classes
 
             bind_classes(conn, contract)
-        crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
+        crossing = json.loads(ctx.area.jurisdiction.read_text())
         ops.audit(conn, "run_started", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   mode=_mode(ctx), contract_sha256=contract.sha256, data_key_id=keys.cipher.key_id,
                   master_key_id=ctx.master_key.key_id, cross_border=crossing)
@@ -152,7 +154,7 @@ def _sweep_abandoned(conn, ctx: RunContext, branch_id: str) -> None:
                                  "Airflow fails it or its lease of HANDOVER_RUN_LEASE_SECONDS has run out)")
     for run_id in stale:
         tag = run_tag(run_id)
-        removed = remove_area(Path(ctx.work_root) / tag)
+        removed = remove_area(WorkArea.of_run(ctx.work_root, tag).root)
         dropped = staging.drop_tables(conn, tag)
         unattached = partitions.drop_unattached(conn, branch_id)
         ops.finish_run(conn, run_id, "abandoned")
@@ -167,7 +169,7 @@ def _readable(ctx: RunContext, contract: Contract, spec: EntitySpec) -> tuple[En
         return spec, contract.source_dir(ctx.source_dir)
     dumped = replace(spec, source=replace(spec.source, file=database.dump_name(spec), format="csv",
                                           encoding="utf-8"))
-    return dumped, ctx.work_dir / "dump"
+    return dumped, ctx.area.dump
 
 
 def dump_source_tables(ctx: RunContext) -> dict:
@@ -176,14 +178,14 @@ def dump_source_tables(ctx: RunContext) -> dict:
     specs = database.table_specs(contract)
     if not specs:
         return {}
-    dumped = database.dump_tables(ctx.source_dsn, specs, ctx.work_dir / "dump")
-    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    dumped = database.dump_tables(ctx.source_dsn, specs, ctx.area.dump)
+    sources = json.loads(ctx.area.sources.read_text())
     for spec in specs:
         readable, folder = _readable(ctx, contract, spec)
         info = inspect_source(readable, folder).__dict__ | {"table": dumped[spec.name]["table"],
                                                             "snapshot": dumped[spec.name]["snapshot"]}
         sources.append(info)
-    write_private(ctx.work_dir / "sources.json", json.dumps(sources, ensure_ascii=False).encode())
+    write_private(ctx.area.sources, json.dumps(sources, ensure_ascii=False).encode())
     with connect(ctx.dsn, "dump_source_tables") as conn:
         ops.audit(conn, "source_tables_dumped", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   tables={e: {k: v for k, v in d.items() if k != "file"} for e, d in dumped.items()})
@@ -194,10 +196,10 @@ def archive_original(ctx: RunContext) -> dict:
     """Before anything is transformed: every source file (or table dump), untouched, encrypted into the
     archive."""
     contract = ctx.contract()
-    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    sources = json.loads(ctx.area.sources.read_text())
     entries = [archive.archive_file(Path(s["path"]), s["sha256"], contract.branch_id, ctx.archive_dir,
                                     ctx.master_key) for s in sources]
-    write_private(ctx.work_dir / "archive.json", json.dumps(entries, ensure_ascii=False).encode())
+    write_private(ctx.area.archived, json.dumps(entries, ensure_ascii=False).encode())
     with connect(ctx.dsn, "archive_original") as conn:
         ops.record_archives(conn, contract.branch_id, ctx.run_id, entries, ctx.archive_dir / contract.branch_id)
         ops.audit(conn, "original_archived", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
@@ -206,18 +208,20 @@ def archive_original(ctx: RunContext) -> dict:
 
 
 def extract_source(ctx: RunContext, entity: str) -> list[dict]:
+    """The source read into chunks; their references (`ChunkRef.as_dict`: what the chunk tasks are mapped
+    over)."""
     contract = ctx.contract()
     spec, folder = _readable(ctx, contract, contract.entities[entity])
-    return _extract(spec, folder, ctx.work_dir, ctx.chunk_rows)
+    return [ref.as_dict() for ref in _extract(spec, folder, ctx.area, ctx.chunk_rows)]
 
 
 def verify_chunk(ctx: RunContext, ref: dict) -> dict:
     from handover.verify import verify_chunk as _verify
 
     contract = ctx.contract()
-    result = _verify(contract.entities[ref["entity"]], ref, ctx.work_dir)
-    summary = Path(result["path"]).with_suffix(".validation.json")
-    write_private(summary, json.dumps(result.pop("validation")).encode())
+    chunk = ChunkRef.of(ref)
+    result = _verify(contract.entities[chunk.entity], chunk, ctx.area)
+    write_private(ctx.area.validation(chunk), json.dumps(result.pop("validation")).encode())
     return result
 
 
@@ -234,7 +238,7 @@ def classify_auto_columns(ctx: RunContext) -> dict[str, str]:
     and the audit log. Returns column → class."""
     contract = ctx.contract()
     auto = [(name, c) for name, spec in contract.entities.items() for c in spec.columns if c.pii == AUTO]
-    path = ctx.work_dir / "classification.json"
+    path = ctx.area.classification
     if not auto:
         return {}
     if not path.exists():
@@ -245,7 +249,7 @@ def classify_auto_columns(ctx: RunContext) -> dict[str, str]:
         analyzer = engine.analyzer(customer_names(ctx))
         decided = {}
         for entity, column in auto:
-            first = ctx.work_dir / "raw" / entity / "00000.arrow"
+            first = ctx.area.raw(ChunkRef(entity, 0))
             values = read_table(first, [column.name]).column(column.name) if first.exists() else []
             found = classify_column(values, analyzer)
             pii = "none" if found.entity is None else "free_text" if found.entity == FREE_TEXT else "direct"
@@ -260,7 +264,7 @@ def classify_auto_columns(ctx: RunContext) -> dict[str, str]:
 def _classified(ctx: RunContext) -> Contract:
     """The contract with each ``pii: auto`` column's class as this run decided it."""
     contract = ctx.contract()
-    path = ctx.work_dir / "classification.json"
+    path = ctx.area.classification
     if not path.exists():
         return contract
     decided = json.loads(path.read_text())
@@ -283,13 +287,13 @@ def customer_names(ctx: RunContext) -> list[str]:
     from handover import normalise
     from handover.workarea import read_table, write_table
 
-    path = ctx.work_dir / "customer-names.arrow"
+    path = ctx.area.customer_names
     if not path.exists():
         spec = ctx.contract().entities["customers"]
         column = spec.column_for("name")
         names: set[str] = set()
-        for chunk in sorted((ctx.work_dir / "raw" / "customers").glob("*.arrow")):
-            raw = read_table(chunk, ["name"]).column("name").to_pandas()
+        for chunk in ctx.area.chunks(RAW, "customers"):
+            raw = read_table(ctx.area.raw(chunk), ["name"]).column("name").to_pandas()
             clean, _ = normalise.normalise_column(raw, column.type, column.format)
             names.update(v for v in clean.dropna().unique() if isinstance(v, str))
         own = path.with_name(f"{path.name}.{os.getpid()}")  # chunks may gather at once: each its own file
@@ -303,7 +307,8 @@ def protect_chunk(ctx: RunContext, ref: dict) -> dict:
     from handover.vault import protect_chunk as _protect
 
     contract = _classified(ctx)
-    spec = contract.entities[ref["entity"]]
+    chunk = ChunkRef.of(ref)
+    spec = contract.entities[chunk.entity]
     with connect(ctx.dsn, "protect_chunk") as conn:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
     analyzer = None
@@ -316,13 +321,15 @@ def protect_chunk(ctx: RunContext, ref: dict) -> dict:
         return analytics.staged_values(analytics.analytics_chunk(
             spec, table, contract.masking, keys.pseudonym, analyzer, branch_id=contract.branch_id))
 
-    return _protect(spec, ref, ctx.work_dir, keys, contract.branch_id, analytics_rows)
+    _protect(spec, chunk, ctx.area, keys, contract.branch_id, analytics_rows)
+    return {k: v for k, v in ref.items() if k != "validation"}
 
 
 def stage_chunk(ctx: RunContext, ref: dict) -> dict:
+    chunk = ChunkRef.of(ref)
     with connect(ctx.dsn, "stage_chunk") as conn:
-        rows = staging.stage_chunk(conn, ref["entity"], ctx.tag, ref)
-    return {"entity": ref["entity"], "chunk": ref["chunk"], "staged": rows}
+        rows = staging.stage_chunk(conn, ctx.tag, ctx.area, chunk)
+    return {"entity": chunk.entity, "chunk": chunk.index, "staged": rows}
 
 
 def settle(ctx: RunContext) -> dict:
@@ -347,14 +354,14 @@ def load_vault(ctx: RunContext) -> dict:
         keys = Keyring(conn, ctx.master_key, contract.branch_id)
         for name, spec in contract.entities.items():
             lines = staging.quarantined_lines(conn, name, ctx.tag)
-            staging.stage_payloads(conn, name, ctx.tag, seal_payloads(spec, ctx.work_dir, lines, keys))
+            staging.stage_payloads(conn, name, ctx.tag, seal_payloads(spec, ctx.area, lines, keys))
         prebuilt = prebuild_partitions(lambda: open_connection(ctx.dsn),
                                        contract, ctx.tag, ctx.run_id)
         faults.point("load.after_prebuild")
         written = merge(conn, contract, ctx.tag, ctx.run_id, prebuilt)
         ops.audit(conn, "vault_loaded", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   written=written)
-    write_private(ctx.work_dir / "anonymity.json", json.dumps(written["anonymity"]).encode())
+    write_private(ctx.area.anonymity, json.dumps(written["anonymity"]).encode())
     return written
 
 
@@ -363,7 +370,7 @@ def reconcile(ctx: RunContext) -> dict:
     from handover.reconcile import verify_destinations
 
     contract = ctx.contract()
-    source_rows = {e: extract_report(ctx.work_dir, e)["rows"] for e in contract.entities}
+    source_rows = {e: extract_report(ctx.area, e)["rows"] for e in contract.entities}
     with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
         destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag, contract.branch_id)
@@ -376,7 +383,7 @@ def reconcile(ctx: RunContext) -> dict:
             raise
         ops.audit(conn, "reconciled", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                   counts=result)
-    write_private(ctx.work_dir / "reconciliation.json", json.dumps(result).encode())
+    write_private(ctx.area.reconciliation, json.dumps(result).encode())
     return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in result.items()}
 
 
@@ -398,14 +405,14 @@ def act_on_resend(ctx: RunContext) -> dict:
             ops.audit(conn, "resend_decided", run_id=ctx.run_id, branch_id=contract.branch_id, actor=ctx.actor,
                       **{k: ({kk: vv for kk, vv in v.items() if kk != "customer_ids"} if isinstance(v, dict) else v)
                          for k, v in report.items()})
-    write_private(ctx.work_dir / "resend.json", json.dumps(report).encode())
+    write_private(ctx.area.resend, json.dumps(report).encode())
     return {k: v.get("customers") for k, v in report.items() if isinstance(v, dict)}
 
 
 def _validation(ctx: RunContext, contract: Contract) -> dict:
     summaries = []
     for entity in contract.entities:
-        for path in sorted((ctx.work_dir / "verified" / entity).glob("*.validation.json")):
+        for path in ctx.area.validations(entity):
             summaries.append((entity, json.loads(path.read_text())))
     return manifest_mod.aggregate_validation(summaries)
 
@@ -414,8 +421,7 @@ def _analytics_report(ctx: RunContext) -> dict:
     """What the manifest says of the analytics tier and the run's PII decisions (counts only): the
     k-anonymity report of the load, and how each ``pii: auto`` column was classified."""
     report = {}
-    for key, name in (("anonymity", "anonymity.json"), ("pii_auto", "classification.json")):
-        path = ctx.work_dir / name
+    for key, path in (("anonymity", ctx.area.anonymity), ("pii_auto", ctx.area.classification)):
         if path.exists():
             report[key] = json.loads(path.read_text())
     return report
@@ -429,15 +435,15 @@ def publish_manifest(ctx: RunContext) -> dict:
     from handover import checklist
 
     contract = ctx.contract()
-    counts = json.loads((ctx.work_dir / "reconciliation.json").read_text())
-    sources = json.loads((ctx.work_dir / "sources.json").read_text())
+    counts = json.loads(ctx.area.reconciliation.read_text())
+    sources = json.loads(ctx.area.sources.read_text())
     for s in sources:
         s.pop("path", None)  # the path as the run saw it; the file's real path and type stay (real_path, type)
         s["headers"] = list(s["headers"])
     validation = _validation(ctx, contract)
     signer = signing_key(ctx.signing_key_text)  # fail before writing anything if it is missing
-    archived = json.loads((ctx.work_dir / "archive.json").read_text())
-    crossing = json.loads((ctx.work_dir / "jurisdiction.json").read_text())
+    archived = json.loads(ctx.area.archived.read_text())
+    crossing = json.loads(ctx.area.jurisdiction.read_text())
     folder = ctx.output_dir(contract.branch_id)
     with connect(ctx.dsn, "publish_manifest") as conn:
         content = {} if ctx.dry_run else content_hashes(
@@ -446,7 +452,7 @@ def publish_manifest(ctx: RunContext) -> dict:
                                  sources=sources, counts=counts, validation=validation,
                                  schema_fingerprint=schema.fingerprint(), content=content, archive=archived,
                                  jurisdiction=crossing, recipient=ctx.recipient,
-                                 analytics=_analytics_report(ctx), resend=_read_json(ctx.work_dir / "resend.json"))
+                                 analytics=_analytics_report(ctx), resend=_read_json(ctx.area.resend))
         written = manifest_mod.write(doc, folder, signer)
         checklist.write(doc, written["sha256"], written["fingerprint"], folder)
         ops.record_manifest(conn, ctx.run_id, contract.branch_id, written)
@@ -477,104 +483,6 @@ def mark_failed(ctx: RunContext, reason: str) -> None:
         ops.audit(conn, "run_failed", run_id=ctx.run_id, branch_id=None, actor=ctx.actor, reason=reason)
 
 
-_POOL_CTX: RunContext | None = None  # what forked workers of run_all see (never pickled: it holds keys)
-
-
-def _chunk_steps(ref: dict) -> dict:
-    return stage_chunk(_POOL_CTX, protect_chunk(_POOL_CTX, verify_chunk(_POOL_CTX, ref)))
-
-
-def _extract_step(entity: str) -> list[dict]:
-    return extract_source(_POOL_CTX, entity)
-
-
-def run_all(ctx: RunContext, workers: int = 1, timings: dict | None = None) -> dict:
-    """Every step in order — what the DAG does, without Airflow (CLI, benchmarks, tests).
-
-    With `workers` > 1, the per-source and per-chunk steps run in that many forked processes, as the DAG's
-    mapped tasks run in parallel. `timings`, if given, receives the wall seconds of each stage. The work
-    area and staging are removed at the end whatever happens, as the DAG's teardown does.
-    """
-    import time
-    from multiprocessing import get_context
-
-    global _POOL_CTX
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        if timings is not None:
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - clock
-        clock = time.perf_counter()
-
-    from handover.store import runlock
-
-    branch = ctx.contract().branch_id
-    with translated("run: cannot connect to the target store"):  # BranchBusy: another run has the branch
-        guard = runlock.hold_exclusive(lambda: open_connection(ctx.dsn), branch, ctx.run_id)
-    ctx.guard_pids.add(guard.get_backend_pid())
-    open_work_area(ctx)
-    try:
-        check_contract(ctx)
-        prepare_store(ctx)
-        dump_source_tables(ctx)
-        archive_original(ctx)
-        lap("prepare")
-        entities = list(ctx.contract().entities)
-        if workers > 1:
-            _POOL_CTX = ctx
-            # Each chunk in a fresh process forked from this one (modules already imported here), as
-            # every mapped task instance runs in its own process under Airflow: a worker's memory is one
-            # chunk's, however many chunks the branch has.
-            import handover.vault
-            from handover.verify import validator
-
-            validator()  # Great Expectations imported and its context made once, before the forks
-            with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
-                refs = [r for refs in pool.map(_extract_step, entities, chunksize=1) for r in refs]
-            prepare_chunks(ctx)
-            lap("extract")
-            # Presidio, spaCy, jieba and the analyzer with the customers' names (an automaton over them):
-            # made once here, not in every chunk's process — and with no pool alive: a pool forks its
-            # workers from a thread of its own, and a fork in the middle of an import here would leave
-            # the child waiting forever on the import's lock
-            import handover.analytics  # noqa: F401
-            from handover.pii import engine
-
-            engine.analyzer(customer_names(ctx)).analyze("客户张伟来电", language=engine.LANGUAGE)
-            with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
-                pool.map(_chunk_steps, refs, chunksize=1)
-                lap("verify+protect+stage")
-            _POOL_CTX = None
-        else:
-            refs = [ref for entity in entities for ref in extract_source(ctx, entity)]
-            prepare_chunks(ctx)
-            lap("extract")
-            for ref in refs:
-                stage_chunk(ctx, protect_chunk(ctx, verify_chunk(ctx, ref)))
-            lap("verify+protect+stage")
-        settle(ctx)
-        scan_before_load(ctx)
-        lap("settle")
-        load_vault(ctx)
-        lap("load")
-        reconcile(ctx)
-        act_on_resend(ctx)
-        lap("reconcile")
-        result = publish_manifest(ctx)
-        lap("manifest")
-        return result
-    except Exception as exc:
-        try:
-            mark_failed(ctx, reason=type(exc).__name__)
-        except StoreError:
-            pass
-        raise
-    finally:
-        close_work_area(ctx)
-        guard.close()  # the branch is free
-
-
 def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:
     """After the manifest: no identifier or customer name of the export in what an analyst can read, in the
     handed-over files (manifest, checklist), nor in the run's task logs and XCom (`traces`: ``logs``, a
@@ -584,8 +492,8 @@ def scan_for_leaks(ctx: RunContext, traces: dict | None = None) -> dict:
 
     contract = ctx.contract()
     traces = traces or {}
-    if (ctx.work_dir / "raw").is_dir():  # the export as extracted: not read again
-        needles = leaks.needles_from_chunks(contract, ctx.work_dir)
+    if ctx.area.extracted:  # the export as extracted: not read again
+        needles = leaks.needles_from_chunks(contract, ctx.area)
     else:  # after the run (its work area removed): from the export itself
         needles = leaks.needles_from_export(contract, sources=[_readable(ctx, contract, spec)
                                                                for spec in contract.entities.values()],
@@ -624,7 +532,7 @@ def scan_before_load(ctx: RunContext) -> dict:
     from handover import leaks
 
     contract = ctx.contract()
-    needles = leaks.needles_from_chunks(contract, ctx.work_dir)
+    needles = leaks.needles_from_chunks(contract, ctx.area)
     report = leaks.LeakReport()
     report.scanned["needles"] = len(needles)
     with connect(ctx.dsn, "scan_before_load") as conn:

@@ -45,7 +45,7 @@ from handover.crypto import MasterKey
 from handover.errors import ReconciliationError, SourceError, StoreError
 from handover.notices.outbox import CONFIRMATION  # the confirmations' kind of notice (one place)
 from handover.run import run_tag
-from handover.workarea import open_area, read_table, remove_area, write_private
+from handover.workarea import VERIFIED, ChunkRef, WorkArea, open_area, read_table, remove_area, write_private
 
 ENTITY = "customer_updates"  # the quarantine's entity for rows of change files
 # What a change file may change: contacts, the name, and descriptive fields; never a key, an identifier or
@@ -75,8 +75,12 @@ class UpdateContext:
         return "upd-" + run_tag(self.run_id)
 
     @property
+    def area(self) -> WorkArea:
+        return WorkArea.of_run(self.work_root, self.tag)
+
+    @property
     def work_dir(self) -> Path:
-        return Path(self.work_root) / self.tag
+        return self.area.root
 
     @property
     def path(self) -> Path:
@@ -160,7 +164,7 @@ def by_header_of(spec: EntitySpec, names: tuple[str, ...]) -> list[str]:
 
 def _spec(ctx: UpdateContext) -> EntitySpec:
     """The change file's spec, as `check_changes` found it (its sheet and columns, from the work area)."""
-    said = json.loads((ctx.work_dir / "change.json").read_text())
+    said = json.loads(ctx.area.change.read_text())
     spec = change_spec(ctx.contract(), ctx.path, said["sheet"])
     if [c.header for c in spec.columns] != said["headers"]:
         raise SourceError(ctx.path, "the change file's columns changed during the run", hint="run it again")
@@ -189,7 +193,7 @@ def check_changes(ctx: UpdateContext) -> dict:
     spec = change_spec(contract, ctx.path, ctx.sheet)
     info = inspect_source(spec, ctx.path.parent)
     fields = changed_fields(spec)
-    write_private(ctx.work_dir / "change.json", json.dumps(
+    write_private(ctx.area.change, json.dumps(
         {"sheet": spec.source.sheet, "headers": [c.header for c in spec.columns], "sha256": info.sha256}).encode())
     with _connect(ctx, "check_changes") as conn:
         schema.ensure_schema(conn)
@@ -206,25 +210,25 @@ def check_changes(ctx: UpdateContext) -> dict:
 def extract_changes(ctx: UpdateContext) -> list[dict]:
     from handover.extract import extract_entity
 
-    return extract_entity(_spec(ctx), ctx.path.parent, ctx.work_dir, ctx.chunk_rows)
+    return [ref.as_dict() for ref in extract_entity(_spec(ctx), ctx.path.parent, ctx.area, ctx.chunk_rows)]
 
 
 def verify_changes(ctx: UpdateContext, ref: dict) -> dict:
     """One chunk normalised and checked as the transfer checks customers (counts only returned)."""
     from handover.verify import verify_chunk
 
-    result = verify_chunk(_spec(ctx), ref, ctx.work_dir)
+    result = verify_chunk(_spec(ctx), ChunkRef.of(ref), ctx.area)
     result.pop("validation", None)
     return result
 
 
-def _plan(spec: EntitySpec, area: Path) -> dict[int, str]:
+def _plan(spec: EntitySpec, area: WorkArea) -> dict[int, str]:
     """Across the whole file: lines whose customer the file changes in two different ways (``conflict``:
     which change is meant cannot be told) and lines repeating an earlier line's change (``duplicate``)."""
     names = [c.name for c in spec.columns]
     seen: dict[str, dict[tuple, int]] = {}
-    for path in sorted((area / "verified" / "customers").glob("*.arrow")):
-        table = read_table(path, [*names, "_line", "_reasons"])
+    for chunk in area.chunks(VERIFIED, "customers"):
+        table = read_table(area.verified(chunk), [*names, "_line", "_reasons"])
         rows = zip(*(table.column(n).to_pylist() for n in names), table.column("_line").to_pylist(),
                    table.column("_reasons").to_pylist(), strict=True)
         key_at = names.index(next(c.name for c in spec.columns if c.key))
@@ -233,8 +237,8 @@ def _plan(spec: EntitySpec, area: Path) -> dict[int, str]:
                 continue
             seen.setdefault(values[key_at], {}).setdefault(tuple(values), line)
     plan: dict[int, str] = {}
-    for path in sorted((area / "verified" / "customers").glob("*.arrow")):
-        table = read_table(path, [*names, "_line", "_reasons"])
+    for chunk in area.chunks(VERIFIED, "customers"):
+        table = read_table(area.verified(chunk), [*names, "_line", "_reasons"])
         key_at = names.index(next(c.name for c in spec.columns if c.key))
         rows = zip(*(table.column(n).to_pylist() for n in names), table.column("_line").to_pylist(),
                    table.column("_reasons").to_pylist(), strict=True)
@@ -267,7 +271,7 @@ def apply_changes(ctx: UpdateContext) -> dict:
     contract = ctx.contract()
     spec = _spec(ctx)
     branch = contract.branch_id
-    plan = _plan(spec, ctx.work_dir)
+    plan = _plan(spec, ctx.area)
     model = _updatable_fields()
     fields = changed_fields(spec)
     key_name = next(c.name for c in spec.columns if c.key)
@@ -287,11 +291,11 @@ def apply_changes(ctx: UpdateContext) -> dict:
                 spec, table, contract.masking, keys.pseudonym, None, branch_id=branch))
 
         columns = _an_columns(fields)
-        for path in sorted((ctx.work_dir / "verified" / "customers").glob("*.arrow")):
-            chunk = int(path.stem)
-            ref = {"entity": "customers", "chunk": chunk, "path": path.as_posix(), "file": ctx.path.name}
-            protected = read_table(Path(protect_chunk(spec, ref, ctx.work_dir, keys, branch, analytics_rows)["path"]))
-            verified = read_table(path, [*[c.name for c in spec.columns], "_line", "_reasons"])
+        for found in ctx.area.chunks(VERIFIED, "customers"):
+            ref = replace(found, file=ctx.path.name)
+            chunk = ref.index
+            protected = read_table(protect_chunk(spec, ref, ctx.area, keys, branch, analytics_rows))
+            verified = read_table(ctx.area.verified(ref), [*[c.name for c in spec.columns], "_line", "_reasons"])
             new = {n: verified.column(n).to_pylist() for n in [c.name for c in spec.columns]}
             lines = verified.column("_line").to_pylist()
             reasons = verified.column("_reasons").to_pylist()
@@ -480,7 +484,7 @@ def _quarantine(cur, ctx: UpdateContext, spec: EntitySpec, keys, branch: str, ch
     """Rows to ``ops.quarantine`` (entity ``customer_updates``), sealed as the branch sent them."""
     from handover.vault import seal_payloads
 
-    for line, payload, payload_hash in seal_payloads(spec, ctx.work_dir, {chunk: sorted(rows)}, keys):
+    for line, payload, payload_hash in seal_payloads(spec, ctx.area, {chunk: sorted(rows)}, keys):
         customer, why = rows[line]
         cur.execute("""
             INSERT INTO ops.quarantine (branch_id, entity, source_file, source_line, record_key, reasons,
@@ -504,7 +508,7 @@ def reconcile_changes(ctx: UpdateContext) -> dict:
     from handover.store import ops
 
     contract = ctx.contract()
-    rows = extract_report(ctx.work_dir, "customers")["rows"]
+    rows = extract_report(ctx.area, "customers")["rows"]
     with _connect(ctx, "reconcile_changes") as conn:
         with conn.cursor() as cur:
             cur.execute("SELECT disposition, count(*) FROM ops.update_rows WHERE run_id = %s GROUP BY 1", (ctx.run_id,))

@@ -26,7 +26,7 @@ from handover import masks
 from handover.contract import EntitySpec
 from handover.store.keys import Keyring
 from handover.store.tables import vault_columns
-from handover.workarea import read_table, subdir, write_table
+from handover.workarea import ChunkRef, WorkArea, read_table, write_table
 
 PAYLOAD_COLUMN = "quarantine.payload"
 # The blind index's HMAC domain per format. Identity-document numbers of every type share the domain the
@@ -35,18 +35,19 @@ PAYLOAD_COLUMN = "quarantine.payload"
 BLIND_INDEX_DOMAINS = {"document": "resident_id"}
 
 
-def _aad(entity: str, column: str) -> str:
+def column_aad(entity: str, column: str) -> str:
+    """The associated data of a vault column's ciphertext (what decrypting it needs)."""
     return f"vault.{entity}.{column}"
 
 
-def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch_id: str,
-                  analytics_rows: Callable[[pa.Table], dict[str, pa.Array]] | None = None) -> dict:
+def protect_chunk(spec: EntitySpec, ref: ChunkRef, area: WorkArea, keys: Keyring, branch_id: str,
+                  analytics_rows: Callable[[pa.Table], dict[str, pa.Array]] | None = None) -> Path:
     """The vault columns of one verified chunk, and (``analytics_rows``, given the chunk's normalised
-    values) its analytics values, side by side in the protected chunk staged next."""
+    values) its analytics values, side by side in the protected chunk staged next (its path returned)."""
     # Column at a time: Arrow computes masks, extras and row contents; Python only runs the per-value
     # AES-GCM and HMAC calls, on UTF-8 bytes taken straight from Arrow.
     # The verified chunk without its raw `_src_*` copies (those are for `seal_payloads`).
-    table = read_table(Path(ref["path"]), [c.name for c in spec.columns]
+    table = read_table(area.verified(ref), [c.name for c in spec.columns]
                        + ["_line", "_problem", "_raw", "_reasons", "_issues"])
     n = table.num_rows
     model = spec.model
@@ -63,7 +64,7 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
             out[f.name] = column
             continue
         values = _utf8_values(column)
-        out[f"{f.name}_enc"] = cipher.encrypt_many(values, _aad(spec.name, f.name))
+        out[f"{f.name}_enc"] = cipher.encrypt_many(values, column_aad(spec.name, f.name))
         if f.blind_index:
             out[f"{f.name}_bidx"] = bidx.digest_many(BLIND_INDEX_DOMAINS.get(f.format, f.format or f.name), values)
         if f.display_mask:
@@ -72,14 +73,14 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     out["extras"] = _extras_json(table, [c.name for c in spec.extras if not c.sealed])
     out["field_issues"] = table.column("_issues")
     sealed = [c.name for c in spec.extras if c.sealed]
-    out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), _aad(spec.name, "extras")) \
+    out["extras_enc"] = cipher.encrypt_many(_utf8_values(_extras_json(table, sealed)), column_aad(spec.name, "extras")) \
         if sealed else pa.nulls(n, pa.binary())
     out["key_id"] = pa.repeat(pa.scalar(cipher.key_id, pa.string()), n)
     out["row_hash"] = keys.content.digest_many(f"row:{spec.name}", _contents(spec, table))
-    out["source_file"] = pa.repeat(pa.scalar(ref.get("file", spec.source.file), pa.string()), n)
+    out["source_file"] = pa.repeat(pa.scalar(ref.file or spec.source.file, pa.string()), n)
     out["source_line"] = table.column("_line")
     out["_reasons"] = table.column("_reasons")
-    out["_chunk"] = pa.repeat(pa.scalar(ref["chunk"], pa.int64()), n)
+    out["_chunk"] = pa.repeat(pa.scalar(ref.index, pa.int64()), n)
 
     schema = [(name, _arrow_type(sqltype)) for name, sqltype in vault_columns(model)]
     if analytics_rows is not None:
@@ -89,9 +90,9 @@ def protect_chunk(spec: EntitySpec, ref: dict, area: Path, keys: Keyring, branch
     schema += [("key_id", pa.string()), ("row_hash", pa.binary()), ("source_file", pa.string()),
                ("source_line", pa.int64()), ("_reasons", pa.list_(pa.string())), ("_chunk", pa.int64())]
     protected = pa.table({name: _typed(out[name], typ) for name, typ in schema})
-    path = subdir(area, "protected", spec.name) / Path(ref["path"]).name
+    path = area.protected(ref)
     write_table(protected, path)
-    return {k: v for k, v in ref.items() if k != "validation"} | {"path": path.as_posix()}
+    return path
 
 
 def derived_keys(bidx, domain: str, values) -> pa.Array:
@@ -163,11 +164,11 @@ def _contents(spec: EntitySpec, table: pa.Table) -> list[bytes]:
     return content
 
 
-def seal_payloads(spec: EntitySpec, area: Path, lines_by_chunk: dict[int, list[int]], keys: Keyring) -> list[tuple]:
+def seal_payloads(spec: EntitySpec, area: WorkArea, lines_by_chunk: dict[int, list[int]], keys: Keyring) -> list[tuple]:
     """(source_line, sealed payload, payload hash) for the given rows, read back from the verified chunks."""
     out = []
     for chunk, lines in sorted(lines_by_chunk.items()):
-        table = read_table(Path(area) / "verified" / spec.name / f"{chunk:05d}.arrow")
+        table = read_table(area.verified(ChunkRef(spec.name, chunk)))
         wanted = set(lines)
         line_col = table.column("_line").to_pylist()
         rows = [i for i, line in enumerate(line_col) if line in wanted]

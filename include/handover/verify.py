@@ -18,7 +18,6 @@ XCom and the manifest holds counts only.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from handover.contract import EntitySpec
 from handover.normalise import bad_reason, decimals, normalise_column
 from handover.quality import Validator
 from handover.validators import currency_decimals
-from handover.workarea import read_table, subdir, write_table
+from handover.workarea import ChunkRef, WorkArea, read_table, write_table
 
 _validator: Validator | None = None
 
@@ -194,8 +193,10 @@ def decide(spec: EntitySpec, frame: pd.DataFrame, findings: Findings, clean_rows
     return reasons, issues
 
 
-def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
-    source = read_table(Path(ref["path"]))
+def verify_chunk(spec: EntitySpec, ref: ChunkRef, area: WorkArea) -> dict:
+    """The chunk normalised and checked, written to its verified file; returns its counts (reason codes,
+    field issues) and ``validation``, the suite's summary (no values)."""
+    source = read_table(area.raw(ref))
     raw = source.to_pandas()
     frame, findings, unreadable = normalise_frame(spec, raw)
     _cell_issues(spec, raw, frame, findings, unreadable)
@@ -227,10 +228,9 @@ def verify_chunk(spec: EntitySpec, ref: dict, area: Path) -> dict:
     # The raw text of the row, for the quarantine payload (repair works on what the branch sent).
     for col in spec.columns:
         table = table.append_column(f"_src_{col.name}", source.column(col.name))
-    path = subdir(area, "verified", spec.name) / Path(ref["path"]).name
-    write_table(table, path)
+    write_table(table, area.verified(ref))
     codes = Counter(code for r in reasons.values() for code in r)
-    return {**ref, "path": path.as_posix(), "reasons": dict(sorted(codes.items())),
+    return {**ref.as_dict(), "reasons": dict(sorted(codes.items())),
             "rows_with_reasons": len(reasons),
             "field_issues": dict(sorted(Counter(i for v in loaded_issues.values() for i in v).items())),
             "validation": verdict.summary if verdict else []}

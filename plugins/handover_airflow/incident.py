@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 
-from handover_airflow.runtime import _secret, _setting, dsn_from_connection
+from handover_airflow.runtime import _secret, _setting, dsn_from_connection, step_errors
 from handover_airflow.settings import cold_archive_destination, destination, keys, open_store, output_root
 
 ADMIN_CONN_ID = "handover_admin"
@@ -59,7 +59,8 @@ def open_incident(params: dict, actor: str) -> dict:
                                           branches=list(params.get("branches") or []),
                                           window=(params.get("window_start"), params.get("window_end")),
                                           tables=list(params.get("tables") or []), detected_at=detected_at,
-                                          dry_run=bool(params["dry_run"]), actor=actor)
+                                          dry_run=bool(params["dry_run"]), actor=actor,
+                                          keys=list(params.get("keys") or ["master"]))
     except incident.IncidentError as exc:
         raise _fail(exc) from None
 
@@ -96,10 +97,28 @@ def rotate_master_key(opened: dict, actor: str) -> dict:
     return done
 
 
+def _current_master(rotated: dict):
+    """The master key that wraps the store's keys after the rotation step (the new one if it rotated)."""
+    return _next_master() if rotated.get("rotated") else keys()[0]
+
+
+def retokenise_analytics(opened: dict, rotated: dict, actor: str) -> dict:
+    from handover import incident
+
+    if "pseudonym" not in opened["scope"].get("keys", []):
+        return {"retokenised": False, "reason": "the pseudonym key is not in the incident's scope"}
+    with step_errors("retokenise_analytics"), open_store() as conn:  # a refusal or a denied UPDATE: at once
+        done = incident.retokenise_analytics(conn, opened["reference"], _current_master(rotated),
+                                             dry_run=opened["dry_run"], actor=actor)
+        if done.get("retokenised") and not done.get("already_done"):
+            incident.record_step(conn, opened["reference"], "analytics tier re-tokenised under a new pseudonym key")
+    return done
+
+
 def list_affected(opened: dict, rotated: dict, actor: str) -> dict:
     from handover import incident
 
-    master = _next_master() if rotated.get("rotated") else keys()[0]  # sealed under the key that is not exposed
+    master = _current_master(rotated)  # sealed under the key that is not exposed
     with open_store() as conn:
         done = incident.affected(conn, opened["reference"], master, _folder(opened["reference"]), actor=actor)
     return {k: v for k, v in done.items() if k != "sealed"} | {"sealed": done["sealed"]}

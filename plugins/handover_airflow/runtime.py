@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,19 +144,40 @@ def mark_run_failed(context: dict) -> None:
         logging.getLogger(__name__).warning("could not record the failed run in ops (%s)", type(exc).__name__)
 
 
-def run(step, *args):
-    """Run one step of `handover.transfer` in the current task: ``run(transfer.settle)``. The task's run
-    context is made from the DAG run, and the branch's lock held shared while the step runs (the teardown
-    and the work area's opening need none).
-
-    A wrong contract, source, key or count will be just as wrong on a retry: such errors fail the task at
-    once. Anything else (a lost connection, a killed worker) is left to the task's retries.
-    """
+@contextmanager
+def step_errors(step: str):
+    """A task's step, its errors told as Airflow should act on them: a wrong contract, source, key, file or
+    count will be just as wrong on a retry, so such errors (`HandoverError`, a violated constraint) fail the
+    task at once; a lost connection or a deadlock is left to the task's retries. A psycopg2 error never
+    escapes as itself (its DETAIL quotes values): it is told as a `StoreError` naming ``step``."""
     from airflow.sdk.exceptions import AirflowFailException
-    from handover import transfer
     from handover.errors import HandoverError, StoreError, as_store_error
 
     try:
+        yield
+    except StoreError as exc:
+        if exc.transient:
+            raise  # a lost connection, a deadlock: the task's retries
+        raise AirflowFailException(str(exc)) from None  # a violated constraint is violated again on a retry
+    except HandoverError as exc:
+        raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        told = as_store_error(exc, step)
+        if told is None:
+            raise
+        if told.transient:
+            raise told from None
+        raise AirflowFailException(str(told)) from None
+
+
+def run(step, *args):
+    """Run one step of `handover.transfer` in the current task: ``run(transfer.settle)``. The task's run
+    context is made from the DAG run, and the branch's lock held shared while the step runs (the teardown
+    and the work area's opening need none). Errors as :func:`step_errors` tells them.
+    """
+    from handover import transfer
+
+    with step_errors(step.__name__):
         ctx = current()
         if step in (transfer.open_work_area, transfer.close_work_area):
             return step(ctx, *args)
@@ -165,16 +187,3 @@ def run(step, *args):
 
         lineage.report(step.__name__, ctx)  # what it read and wrote, to OpenLineage (names only)
         return result
-    except StoreError as exc:
-        if exc.transient:
-            raise  # a lost connection, a deadlock: the task's retries
-        raise AirflowFailException(str(exc)) from None  # a violated constraint is violated again on a retry
-    except HandoverError as exc:
-        raise AirflowFailException(str(exc)) from None
-    except Exception as exc:
-        told = as_store_error(exc, step.__name__)  # never a psycopg2 error as itself: its DETAIL quotes values
-        if told is None:
-            raise
-        if told.transient:
-            raise told from None
-        raise AirflowFailException(str(told)) from None

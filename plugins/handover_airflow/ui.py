@@ -49,6 +49,7 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from contextlib import contextmanager
 from urllib.parse import quote
 
@@ -637,8 +638,16 @@ def segments_chart(sizes: dict[str, int | None], *, label: str) -> str:
 
 def activity_trend_chart(trend: list[dict]) -> str:
     """Customers per activity class over the insight runs (oldest left), one line per class."""
+    return trend_chart(trend, ACTIVITY_COLOURS, label="Activity classes over time",
+                       empty="A trend needs two insight runs.")
+
+
+def trend_chart(trend: list[dict], colours: dict[str, str], *, label: str, empty: str,
+                tick=lambda as_of: as_of[5:]) -> str:
+    """Counts over time (oldest left), one line per series of ``colours``: ``trend`` is a list of
+    ``{"as_of": …, "segments": {series: n}}``."""
     if len(trend) < 2:
-        return '<p class="empty">A trend needs two insight runs.</p>'
+        return f'<p class="empty">{esc(empty)}</p>'
     left, right, top, bottom, plot_h = 64, 16, 28, 56, 160
     step = max(26, min(64, 640 // len(trend)))
     width = max(MIN_CHART_WIDTH, left + right + step * len(trend))
@@ -648,8 +657,8 @@ def activity_trend_chart(trend: list[dict]) -> str:
     for i, t in enumerate(trend):
         x = left + step * i + step / 2
         parts.append(f'<text x="{x:.1f}" y="{y0 + 12}" transform="rotate(-40 {x:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(t["as_of"][5:])}</text>')
-    for segment, colour in ACTIVITY_COLOURS.items():
+                     f'text-anchor="end" class="tick">{esc(tick(t["as_of"]))}</text>')
+    for segment, colour in colours.items():
         points = [(left + step * i + step / 2, y0 - plot_h * t["segments"][segment] / ceiling, t["as_of"],
                    t["segments"][segment]) for i, t in enumerate(trend) if segment in t["segments"]]
         if len(points) > 1:
@@ -658,12 +667,12 @@ def activity_trend_chart(trend: list[dict]) -> str:
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
                   f'{esc(f"{day}: {segment} {n:,}")}</title></circle>' for x, y, day, n in points]
     legend, lx = [], left
-    for segment, colour in ACTIVITY_COLOURS.items():
+    for segment, colour in colours.items():
         legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
-                      f'<text x="{lx + 14}" y="15" class="legend">{segment}</text>')
+                      f'<text x="{lx + 14}" y="15" class="legend">{esc(segment)}</text>')
         lx += 14 + 8 * len(segment) + 18
     return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
-            f'class="chart" role="img" aria-label="Activity classes over time">' + "".join(legend + parts) + "</svg>")
+            f'class="chart" role="img" aria-label="{esc(label)}">' + "".join(legend + parts) + "</svg>")
 
 
 # -- the page ------------------------------------------------------------------------------------------
@@ -755,6 +764,90 @@ def render_review_report(latest: dict, history: list[dict]) -> str:
             f'{body}<p class="muted">Counts only: no customer value is in this report.</p></body></html>')
 
 
+UPKEEP_KINDS = {"revalidation": "no longer pass today's checks", "expired_document": "identity document expired",
+                "merge_candidate": "merge candidates (an ID shared across branches)",
+                "bounced_contact": "contact bounced (to correct)"}
+
+
+UPKEEP_COLOURS = {"revalidation": "#c53030", "expired_document": "#dd6b20", "merge_candidate": "#4a90c2",
+                  "bounced_contact": "#718096"}
+
+
+def _upkeep_section(upkeep: dict, *, items: bool = False, remediation: list[dict] | None = None) -> str:
+    """The latest upkeep run: what each kind of finding names (bars), the re-validation's reasons (bars);
+    with ``items`` (the report) the records to look at, by key, and the open upkeep remediation items."""
+    run = upkeep.get("run")
+    out = ['<section id="upkeep"><h2>Data upkeep (维护资料)</h2>']
+    if not run:
+        out.append('<p class="empty">No upkeep run yet (DAG <code>vault_upkeep</code>).</p></section>')
+        return "".join(out)
+    counts = run["counts"]
+    revalidation = counts.get("revalidation") or {}
+    out.append(f'<h3>{esc(run["month"])} · as of {esc(run["today"])} · run {esc(run["run_id"])} · '
+               f'{num(revalidation.get("checked"))} records re-checked</h3>')
+    out.append('<div class="chartbox">' + segments_chart({UPKEEP_KINDS[k]: n for k, n in run["open"].items()},
+                                                         label="Records found per kind") + "</div>")
+    reasons = Counter()
+    for e in (revalidation.get("entities") or {}).values():
+        reasons.update(e.get("reasons") or {})
+    if reasons:
+        out.append("<h3>Why records no longer pass (column:reason)</h3><div class=\"chartbox\">"
+                   + segments_chart(dict(reasons.most_common(20)), label="Re-validation reasons") + "</div>")
+    out.append('<table><thead><tr><th>entity</th><th class="n">checked</th><th class="n">no longer pass</th>'
+               "<th>reasons</th></tr></thead><tbody>")
+    for entity, e in (revalidation.get("entities") or {}).items():
+        out.append(f'<tr><td>{esc(entity)}</td><td class="n">{num(e["checked"])}</td>'
+                   f'<td class="n">{num(e["failing"])}</td><td>{reasons_text(e["reasons"])}</td></tr>')
+    out.append("</tbody></table>")
+    facts = {"expired_document": counts.get("expired_document", {}).get("by_type"),
+             "merge_candidate": {"groups": counts.get("merge_candidate", {}).get("groups")},
+             "bounced_contact": counts.get("bounced_contact", {}).get("by_reason")}
+    out.append("<p>" + " · ".join(f"{esc(UPKEEP_KINDS[k])}: {num(run['open'][k])} ({_evidence(v or {})})"
+                                   for k, v in facts.items()) + "</p>")
+    history = upkeep.get("history") or []
+    if len(history) > 1:
+        out.append("<h3>Month by month</h3><div class=\"chartbox\">" + trend_chart(
+            [{"as_of": h["month"], "segments": h["open"]} for h in history], UPKEEP_COLOURS,
+            label="Records found per kind, month by month", empty="", tick=lambda m: m) + "</div>")
+        out.append('<table><thead><tr><th>month</th>' + "".join(f'<th class="n">{esc(k)}</th>' for k in UPKEEP_KINDS)
+                   + "</tr></thead><tbody>" + "".join(
+                       f'<tr><td>{esc(h["month"])}</td>' + "".join(f'<td class="n">{num(h["open"].get(k))}</td>'
+                                                                   for k in UPKEEP_KINDS) + "</tr>" for h in history)
+                   + "</tbody></table>")
+    if items:
+        for kind, label in UPKEEP_KINDS.items():
+            listed = (upkeep.get("items") or {}).get(kind) or []
+            if not listed:
+                continue
+            shown = f" (the first {len(listed)})" if len(listed) < run["open"][kind] else ""
+            out.append(f"<h3>{esc(label)}{shown}</h3><table><thead><tr>"
+                       + ("<th>group</th>" if kind == "merge_candidate" else "")
+                       + "<th>branch</th><th>entity</th><th>key</th><th>reasons</th></tr></thead><tbody>")
+            for i in listed:
+                group = f'<td class="n">{esc(i["group"])}</td>' if kind == "merge_candidate" else ""
+                out.append(f'<tr>{group}<td>{esc(i["branch_id"])}</td><td>{esc(i["entity"])}</td>'
+                           f'<td>{esc(i["key"])}</td><td>{esc(", ".join(i["reasons"]))}</td></tr>')
+            out.append("</tbody></table>")
+        out.append("<h3>Open remediation items</h3>")
+        if not remediation:
+            out.append('<p class="empty">None open.</p>')
+        else:
+            out.append("<table><thead><tr><th>check</th><th>severity</th><th>owner</th><th>due</th></tr></thead><tbody>"
+                       + "".join(f'<tr><td>{esc(i["check"])}</td><td>{esc(i["severity"])}</td><td>{esc(i["owner"])}'
+                                 f'</td><td>{esc(i["due_on"])}</td></tr>' for i in remediation) + "</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def render_upkeep_report(upkeep: dict, remediation: list[dict]) -> str:
+    """The upkeep run as a file for the record: the page's upkeep section, with the records by key."""
+    body = _upkeep_section(upkeep, items=True, remediation=remediation)
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Handover data upkeep</title>'
+            f"<style>{CSS}</style></head><body><header><h1>Handover · 维护资料报告 Data upkeep</h1></header>"
+            f'{body}<p class="muted">Counts, record keys and reason codes only: no customer value is in this '
+            "report.</p></body></html>")
+
+
 CSS = """
 :root { color-scheme: light dark; --fg: #1a202c; --muted: #718096; --line: #e2e8f0; --bg: #fff; --card: #f7fafc;
         --ok: #2f855a; --bad: #c53030; --warn: #b7791f; --info: #2b6cb0; }
@@ -809,7 +902,7 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
     sections = [_transfers_section(transfers, base), _backups_section(data["backups"]),
                 _restores_section(data["restores"]), _retention_section(data),
                 _customers_section(data.get("customers") or {}, base=base, csrf=csrf), _review_section(data),
-                _insights_section(data.get("insights") or {}, base)]
+                _upkeep_section(data.get("upkeep") or {}), _insights_section(data.get("insights") or {}, base)]
     who = f" · signed in as {esc(user)}" if user else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -821,7 +914,7 @@ def render_page(data: dict, *, base: str = URL_PREFIX, user: str | None = None, 
 <a href="{esc(base)}/api/overview">JSON</a></span></header>
 <nav><a href="#transfers">Transfers</a><a href="#backups">Backups</a><a href="#restores">Restores</a>
 <a href="#retention">Retention &amp; erasure</a><a href="#customers">Customers told &amp; heard</a>
-<a href="#compliance">Compliance</a>
+<a href="#compliance">Compliance</a><a href="#upkeep">Upkeep</a>
 <a href="#insights">Insights</a></nav>
 {"".join(sections)}
 <p class="muted">Only ids of runs, backups and branches, counts, reason codes, dates, sizes, hashes and key

@@ -1,6 +1,6 @@
 """Airflow glue for ``customer_updates``: each task's `handover.updates` step with its context made from the
 DAG run (the target store and the master key from Airflow's secrets, the work root from its Variable), and
-its errors told as the transfer's are (`handover_airflow.runtime.run`): a wrong file or contract fails the
+its errors told as the transfer's are (`handover_airflow.runtime.step_errors`): a wrong file or contract fails the
 task at once, a lost connection is left to its retries. Counts only go to XCom.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handover_airflow.runtime import master_key, target
+from handover_airflow.runtime import master_key, step_errors, target
 from handover_airflow.settings import work_root
 
 
@@ -36,26 +36,12 @@ def update_context(context: dict):
 
 
 def run_update(step, *args):
-    """Run one step of `handover.updates` in the current task: ``run_update(updates.apply_changes)``."""
+    """Run one step of `handover.updates` in the current task: ``run_update(updates.apply_changes)``; errors as
+    the transfer's steps' (`handover_airflow.runtime.step_errors`)."""
     from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
-    from handover.errors import HandoverError, StoreError, as_store_error
 
-    try:
+    with step_errors(step.__name__):
         return step(update_context(get_current_context()), *args)
-    except StoreError as exc:
-        if exc.transient:
-            raise
-        raise AirflowFailException(str(exc)) from None
-    except HandoverError as exc:
-        raise AirflowFailException(str(exc)) from None
-    except Exception as exc:
-        told = as_store_error(exc, step.__name__)  # never a psycopg2 error as itself: its DETAIL quotes values
-        if told is None:
-            raise
-        if told.transient:
-            raise told from None
-        raise AirflowFailException(str(told)) from None
 
 
 def mark_update_failed(context: dict) -> None:

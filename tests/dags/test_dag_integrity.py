@@ -23,13 +23,18 @@ def test_dags_import_without_errors(dagbag):
     assert "branch_transfer" in dagbag.dags
 
 
+# Tasks that must not be repeated blindly: a failed one is looked at by a person (each says why in its DAG).
+UNRETRIED = {("branch_transfer", "prepare_chunks"), ("incident_response", "contain"),
+             ("incident_response", "rotate_master_key")}
+
+
 def test_dags_have_owner_tags_retries_and_docs(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, dag_id
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
         for task in dag.tasks:
             assert task.owner == "handover", (dag_id, task.task_id)
-            assert task.retries >= 1 or task.task_id in ("prepare_chunks",), (dag_id, task.task_id)
+            assert task.retries >= 1 or (dag_id, task.task_id) in UNRETRIED, (dag_id, task.task_id)
 
 
 def test_branch_transfer_flow_and_params(dagbag):

@@ -7,7 +7,7 @@ import json
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import local_run
 from handover.backup import snapshot
 from handover.backup.snapshot import LocalFolder
 from handover.crypto import MasterKey
@@ -30,7 +30,7 @@ def test_a_nightly_backup_through_airflow(backup_dag, target, master_key_text, s
     folder, _ = sample_export
     ctx = _ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
                signing_key_text=signing_key_text)
-    transfer.run_all(ctx)
+    local_run.run_all(ctx)
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_BACKUP", json.dumps(
         {"conn_type": "fs", "extra": {"path": str(tmp_path / "backups")}}))
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_BACKUP_RETENTION", json.dumps({"keep-last": 1}))

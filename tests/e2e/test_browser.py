@@ -23,6 +23,7 @@ import requests
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
+from tests.support.stores import approve_pipia
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
@@ -62,6 +63,7 @@ def standalone(tmp_path, pg_admin_dsn, master_key_text, signing_key_text):
     (home / "passwords.json").write_text(json.dumps({"admin": password}))
     port = _free_port()
     with scratch_database(pg_admin_dsn, "handover_test_browser") as target:
+        approve_pipia(target, folder=tmp_path / "pipia")  # the sample's impact assessment, approved
         p = parse_dsn(target)
         conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
                 "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}

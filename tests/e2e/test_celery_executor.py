@@ -32,6 +32,7 @@ from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
 from tests.support.cluster import Cluster, ComponentDied, redis_server
+from tests.support.stores import approve_pipia
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
@@ -205,6 +206,7 @@ def test_transfer_on_two_celery_workers_matches_the_local_run(
           scratch_database(pg_admin_dsn, f"handover_e2e_airflow_{suffix}") as metadata,
           scratch_database(pg_admin_dsn, f"handover_e2e_celery_{suffix}") as celery_store):
         broker_db, claim = _claim_redis_db(redis_host, redis_port)
+        approve_pipia(celery_store, sample_contract, tmp_path / "pipia")  # as the local run's store has it
         try:
             env = {
                 "AIRFLOW_CONN_HANDOVER_TARGET": _connection(celery_store),

@@ -8,26 +8,6 @@ from __future__ import annotations
 import json
 
 import psycopg2
-import pytest
-
-from tests.support.mailserver import SmsGatewayServer, SmtpServer
-
-SECRET = "dag-test-secret"
-
-
-@pytest.fixture
-def servers(monkeypatch):
-    smtp, gateway = SmtpServer(), SmsGatewayServer(SECRET)
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_SMTP", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,
-         "extra": {"sender": "notice@bank.example.cn", "sender_name": "示例村镇银行"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_SMS", json.dumps(
-        {"conn_type": "http", "host": gateway.url, "password": SECRET}))
-    monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_NOTICE_DELIVERY", json.dumps({"batch": 25, "per_second": 0,
-                                                                          "backoff": [0, 0]}))
-    yield smtp, gateway
-    smtp.stop()
-    gateway.stop()
 
 
 def test_customer_notice_tells_every_loaded_customer_once(dags, transferred, target, servers, sample_contract,

@@ -6,41 +6,24 @@ on loopback; run again, it changes and sends nothing; an erasure takes the custo
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import psycopg2
-import pytest
 from handover.purge import erasure
 from handover.store.keys import Keyring
 
 from tests.conftest import snapshot
-from tests.integration.test_customer_updates import BRANCH, _change_file, _people
-from tests.support.mailserver import SmsGatewayServer, SmtpServer
+from tests.support.changes import sample_change_file, sample_people
+from tests.support.stores import SAMPLE_BRANCH as BRANCH
 
-SECRET = "dag-test-secret"
 TABLES = ("vault.customers", "vault.customer_history", "analytics.customers", "control.outbox")
-
-
-@pytest.fixture
-def servers(monkeypatch):
-    smtp, gateway = SmtpServer(), SmsGatewayServer(SECRET)
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_SMTP", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port, "extra": {"sender": "notice@bank.example.cn"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_SMS", json.dumps(
-        {"conn_type": "http", "host": gateway.url, "password": SECRET}))
-    monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_NOTICE_DELIVERY", json.dumps({"batch": 25, "per_second": 0,
-                                                                          "backoff": [0, 0]}))
-    yield smtp, gateway
-    smtp.stop()
-    gateway.stop()
 
 
 def test_customer_updates_applies_with_history_confirms_and_changes_nothing_again(
         dags, transferred, target, servers, sample_contract, tmp_path, caplog):
     smtp, gateway = servers
     ctx, _, _ = transferred
-    people = _people(ctx)
-    path = _change_file(tmp_path, people)
+    people = sample_people(ctx)
+    path = sample_change_file(tmp_path, people)
     dag = dags.get_dag("customer_updates")
     assert dag is not None, dags.import_errors
     conf = {"contract": str(sample_contract), "change_file": str(path), "changed_on": "2026-12-03"}

@@ -27,6 +27,7 @@ from psycopg2.extensions import parse_dsn
 from tests.conftest import ROOT
 from tests.support import export_corpus
 from tests.support.export_corpus import expected_dispositions, found_dispositions
+from tests.support.stores import approve_pipia
 
 CORPUS = ROOT / "tests" / "corpus" / "exports"
 SHAPES = ("bank", "custonly", "retail")
@@ -61,13 +62,14 @@ def target(pg_dsn, master_key_text, signing_key_text, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_an_export_we_did_not_write_ends_row_by_row_where_the_truth_says(shape, corpus, dags, target):
+def test_an_export_we_did_not_write_ends_row_by_row_where_the_truth_says(shape, corpus, dags, target, tmp_path):
     from handover.contract import load_contract
     from handover.purge import rules, store
 
     folder, truth = corpus[shape]
     contract_path = CORPUS / "contracts" / f"{shape}.yaml"
     contract = load_contract(contract_path)
+    approve_pipia(target, contract_path, tmp_path / "pipia")  # the receiving party's impact assessment, approved before the load
     run = dags.get_dag("branch_transfer").test(run_conf={
         "branch_id": BRANCHES[shape], "contract": str(contract_path), "source": str(folder), "chunk_rows": 400})
     assert run.state == "success"

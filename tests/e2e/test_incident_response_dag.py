@@ -1,7 +1,7 @@
 """`incident_response` rehearsed end to end through Airflow (`dag.test()`) on the transferred sample, then run
 for real: the analyst and vault-reader logins refused and their sessions ended, the master key rotated (the old
-one opens nothing, the new one opens the vault), the affected customers counted and their list sealed, the
-Art. 57 notices drafted (the individuals' in the outbox, unsent), the clock and the timeline in the report."""
+one opens nothing, the new one opens the vault), the analytics tier re-tokenised under a new pseudonym key (no
+old token left), the affected customers counted and their list sealed, the Art. 57 notices drafted (the individuals' in the outbox, unsent), the clock and the timeline in the report."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def staff(pg_admin_dsn, tmp_path):
     admin.close()
 
 
+def _tokens(dsn) -> set[str]:
+    """Every pseudonym token in the analytics tier's token columns."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT customer_token FROM analytics.customers UNION SELECT mobile_token FROM analytics.customers "
+                    "UNION SELECT account_token FROM analytics.accounts UNION SELECT customer_token FROM "
+                    "analytics.transactions UNION SELECT interaction_token FROM analytics.interactions")
+        return {t for (t,) in cur.fetchall() if t}
+
+
 def _can_login(admin_dsn, login) -> bool:
     with psycopg2.connect(admin_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (login,))
@@ -69,11 +78,12 @@ def test_the_incident_plan_rehearsed_then_carried_out(dags, transferred, target,
             archives = [(p, f"archive:{b}") for p, b in cur.fetchall()]
             cur.execute("SELECT count(*) FROM vault.customers")
             customers = cur.fetchone()[0]
+    tokens = _tokens(target)
     assert archives and all(Path(p).exists() for p, _ in archives)
     dag = dags.get_dag("incident_response")
     assert dag is not None, dags.import_errors
     conf = {"incident_ref": "INC-2026-001", "kind": "leak", "branches": ["SH-PD-0042"], "window_start": None,
-            "window_end": None, "tables": ["vault.customers"], "detected_at": None, "dry_run": True}
+            "window_end": None, "tables": ["vault.customers"], "keys": ["master", "pseudonym"], "detected_at": None, "dry_run": True}
 
     # the drill: every step counted, nothing changed
     assert dag.test(run_conf=conf).get_state() == "success"
@@ -81,13 +91,14 @@ def test_the_incident_plan_rehearsed_then_carried_out(dags, transferred, target,
     with psycopg2.connect(target) as conn, conn.cursor() as cur:
         cur.execute("SELECT DISTINCT master_key_id FROM ops.keys")
         assert cur.fetchall() == [(old.key_id,)]
+        assert _tokens(target) == tokens
         cur.execute("SELECT count(*) FROM control.outbox WHERE state = 'draft'")
         assert cur.fetchone() == (0,)
         cur.execute("SELECT status FROM control.incidents WHERE reference = 'INC-2026-001'")
         assert cur.fetchone() == ("rehearsed",)
         steps = [s["action"] for s in incident.timeline(conn, "INC-2026-001")]
     assert steps == ["incident.opened", "incident.contained", "incident.keys_rotation_rehearsed",
-                     "incident.affected_listed", "incident.notices_drafted", "incident.closed"]
+                     "incident.analytics_retokenise_rehearsed", "incident.affected_listed", "incident.notices_drafted", "incident.closed"]
 
     # the real thing: an analyst is connected while it runs
     session = psycopg2.connect(make_dsn(**(parse_dsn(pg_admin_dsn) | {"user": logins["handover_analyst"]})))
@@ -119,9 +130,13 @@ def test_the_incident_plan_rehearsed_then_carried_out(dags, transferred, target,
     for part in ("事件经过", "涉及的个人信息种类", "原因", "可能造成的危害", "已采取的补救措施", "个人可采取", "联系方式"):
         assert part in notice
     report = json.loads((folder / "closing-report.json").read_text(encoding="utf-8"))
-    assert report["clock"]["within_clock"] and len(report["timeline"]) == len(timeline) == 6
+    assert report["clock"]["within_clock"] and len(report["timeline"]) == len(timeline) == 7
     rotated = next(e for e in timeline if e["action"] == "incident.keys_rotated")["detail"]
     assert rotated["opened_by_old"] == 0 and rotated["store_keys"] >= 4 and rotated["backup_keys"] == 1
+    retokenised = next(e for e in timeline if e["action"] == "incident.analytics_retokenised")["detail"]
+    assert retokenised["old_left"] == retokenised["unresolved"] == 0 and retokenised["token_cells"] > 1000
+    remade = _tokens(target)
+    assert len(remade) == len(tokens) and not remade & tokens  # every token re-made, no old one left
     contained = next(e for e in timeline if e["action"] == "incident.contained")["detail"]
     assert contained["logins"] == 2 and contained["sessions_ended"] >= 1
     # no customer value in what the incident wrote for people to read

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import psycopg2
-from handover import transfer
+from handover import local_run
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
 from handover.crypto import Hasher, MasterKey, signing_key
@@ -35,7 +35,7 @@ def test_retention_purge_dry_run_then_real_with_an_erasure_that_survives_restore
         dags, target, master_key_text, signing_key_text, sample_contract, sample_export, tmp_path,
         monkeypatch, caplog):
     folder, _ = sample_export
-    transfer.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
+    local_run.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
                           signing_key_text=signing_key_text))
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_BACKUP", json.dumps(
         {"conn_type": "fs", "extra": {"path": str(tmp_path / "backups")}}))

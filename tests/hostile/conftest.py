@@ -1,6 +1,6 @@
 """The harness of the hostile corpus: run a whole transfer (no Airflow) and judge what came out.
 
-`hostile` runs `transfer.run_all` on a contract against a fresh PostgreSQL database and returns an
+`hostile` runs `local_run.run_all` on a contract against a fresh PostgreSQL database and returns an
 `Outcome`. Whatever happens, it enforces the corpus's two rules:
 
 - nothing but a `HandoverError` may escape the run (no bare traceback);
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import local_run
 from handover.crypto import FieldCipher, MasterKey
 from handover.errors import HandoverError
 from handover.run import RunContext
@@ -151,7 +151,7 @@ def hostile(pg_dsn, master_key_text, tmp_path):
                          target_region="CN", signing_key_text=SIGNING_KEY, chunk_rows=chunk_rows)
         outcome = Outcome(pg_dsn)
         try:
-            result = transfer.run_all(ctx)
+            result = local_run.run_all(ctx)
             outcome.manifest = json.loads(Path(result["manifest"]).read_text(encoding="utf-8"))
         except HandoverError as exc:
             outcome.error = exc

@@ -142,10 +142,13 @@ def test_the_xlsx_scan_is_linear_in_the_sheets_size(tmp_path, monkeypatch):
         _padded_workbook(folder / "客户信息.xlsx", mib << 20)
         write_contract(folder, {"customers": xlsx_source("customers")})
         spec = load_contract(folder / "contract.yaml").entities["customers"]
-        started = time.perf_counter()
-        rows = sum(len(c) for c in read_chunks(spec, folder, 1000))
-        seconds[mib] = time.perf_counter() - started
-        assert rows == 3
+        times = []
+        for _ in range(3):  # this process's CPU time, the best of three: a busy machine moves wall time
+            started = time.process_time()
+            rows = sum(len(c) for c in read_chunks(spec, folder, 1000))
+            times.append(time.process_time() - started)
+            assert rows == 3
+        seconds[mib] = min(times)
     assert seconds[32] < 8 * max(seconds[8], 0.05), seconds  # 4× the size: linear is 4×, quadratic 16×
 
 
@@ -264,7 +267,7 @@ def tiny_disk(tmp_path):
 
 
 def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_dsn, master_key_text):
-    from handover import sample, transfer
+    from handover import local_run, sample
     from handover.run import RunContext
 
     from tests.integration.test_transfer_store import SIGNING_KEY
@@ -277,7 +280,7 @@ def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_d
                      output_root=str(tmp_path / "out"), source_dir=str(folder), target_region="CN",
                      signing_key_text=SIGNING_KEY, chunk_rows=5000)
     with pytest.raises(HandoverError) as err:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
     assert "the disk is full" in str(err.value) and str(tiny_disk) in str(err.value)
     assert not (tiny_disk / "work" / ctx.tag).exists()  # the teardown removed what was written
 

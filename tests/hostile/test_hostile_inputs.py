@@ -1,6 +1,6 @@
 """The hostile corpus: what a branch's export can do wrong, and what the transfer does about it.
 
-Every case builds its input in tmp_path and runs the whole transfer (`transfer.run_all`, no Airflow) on
+Every case builds its input in tmp_path and runs the whole transfer (`local_run.run_all`, no Airflow) on
 a real PostgreSQL, through the `hostile` harness (conftest.py), which enforces for every case:
 
 - nothing but a `HandoverError` escapes the run — never a bare traceback;

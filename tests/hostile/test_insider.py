@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import psycopg2
 import pytest
-from handover import cli, transfer
+from handover import cli, local_run, transfer
 from handover import manifest as manifest_mod
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
@@ -69,7 +69,7 @@ def insider(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
         with logins(admin_dsn, etl=roles.OPERATOR, analyst=roles.ANALYST, reader=roles.VAULT_READER,
                     dba=roles.OWNER) as dsns:
             ctx = _ctx(dsns["etl"], master_text, sample_contract, folder, tmp, "insider-run-1")
-            result = transfer.run_all(ctx)
+            result = local_run.run_all(ctx)
             scan = transfer.scan_for_leaks(ctx)
             yield SimpleNamespace(admin=admin_dsn, dsns=dsns, ctx=ctx, tmp=tmp, planted=planted, scan=scan,
                                   manifest_path=Path(result["manifest"]), fingerprint=result["signer_fingerprint"],
@@ -241,6 +241,21 @@ def test_erasure_purge_and_backup_run_as_the_runner(insider):
     assert [(d["state"], d["erased"]["vault.customers"]) for d in decided] == [("done", 1)]
     assert sum(r.get("deleted", 0) for r in records) > 0 and housekeeping
     assert backup["objects"]["ops.audit.csv.z.enc"]["rows"] > 0
+
+
+def test_the_vault_upkeep_runs_as_the_runner(insider):
+    """The month's survey (decrypting with the store's keys), its record twice (a re-run replaces its list)
+    and its remediation items, with what the runner was granted."""
+    from handover import upkeep
+
+    with psycopg2.connect(insider.dsns["etl"]) as conn:
+        for day in (dt.date(2026, 3, 1), dt.date(2026, 3, 2)):
+            found = upkeep.survey(conn, insider.master, day, chunk_rows=500)
+            run_id = upkeep.record(conn, found, requested_by="tests")
+            upkeep.remediate(conn, run_id, found.counts, None, day)
+    conn.close()
+    assert found.counts["revalidation"]["checked"] > 1000
+    assert _rows(insider.admin, "SELECT count(*) FROM control.upkeep_runs") == [(1,)]
 
 
 def test_a_restore_that_replaces_the_audit_log_is_the_owners(insider):

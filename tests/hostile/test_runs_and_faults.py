@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import local_run
 from handover.crypto import MasterKey
 from handover.run import RunContext
 from handover.store import runlock
@@ -123,20 +123,20 @@ def test_a_dag_runs_task_is_refused_beside_a_process_driven_run(pg_dsn):
 @pytest.mark.parametrize("seconds_ago, swept", [(5, False), (3600, True)])
 def test_a_dag_run_between_its_tasks_is_swept_only_when_its_lease_has_run_out(
         pg_dsn, small_export, master_key_text, tmp_path, seconds_ago, swept):
-    transfer.run_all(_ctx(pg_dsn, master_key_text, small_export, tmp_path, "earlier"))  # makes the schemas
+    local_run.run_all(_ctx(pg_dsn, master_key_text, small_export, tmp_path, "earlier"))  # makes the schemas
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO ops.runs (run_id, branch_id, contract_sha256, mode, status, driver, heartbeat_at) "
                     "VALUES ('dag-1', %s, 'x', 'transfer', 'running', 'airflow', clock_timestamp() - "
                     "make_interval(secs => %s))", (BRANCH, seconds_ago))
     ctx = _ctx(pg_dsn, master_key_text, small_export, tmp_path, "next")
     if swept:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
         with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT status FROM ops.runs WHERE run_id = 'dag-1'")
             assert cur.fetchone() == ("abandoned",)
     else:
         with pytest.raises(runlock.BranchBusy, match="dag-1"):
-            transfer.run_all(ctx)
+            local_run.run_all(ctx)
         with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT status FROM ops.runs WHERE run_id = 'dag-1'")
             assert cur.fetchone() == ("running",)

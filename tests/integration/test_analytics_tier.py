@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import psycopg2
-from handover import leaks, transfer
+from handover import leaks, local_run, transfer
 
 from tests.support.stores import run_context as _ctx
 
@@ -85,7 +85,7 @@ def test_a_rerun_rewrites_no_analytics_row(transferred, pg_dsn, master_key_text,
                            "FROM analytics.customers ORDER BY 1")
     folder, _ = sample_export
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-2", chunk_rows=57)
-    transfer.run_all(ctx)
+    local_run.run_all(ctx)
     after = _rows(pg_dsn, "SELECT customer_token, birth_date_general, address_general, loaded_run_id "
                           "FROM analytics.customers ORDER BY 1")
     assert after == before  # what k-anonymity coarsened stays coarsened; nothing rewritten
@@ -100,7 +100,7 @@ def test_a_pii_auto_column_is_classified_by_sampling_and_reported(pg_dsn, master
                         encoding="utf-8")
     (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
     ctx = _ctx(pg_dsn, master_key_text, contract, folder, tmp_path, "run-auto")
-    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text(encoding="utf-8"))
+    manifest = json.loads(Path(local_run.run_all(ctx)["manifest"]).read_text(encoding="utf-8"))
     decided = manifest["analytics"]["pii_auto"]["customers.relationship_manager"]
     assert decided["pii"] == "none" and decided["entity"] is None and decided["sampled"] > 0
     assert "KM0" not in json.dumps(decided)  # counts only

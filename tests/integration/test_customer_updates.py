@@ -25,10 +25,10 @@ from handover.purge import erasure
 from handover.store.keys import Keyring
 
 from tests.conftest import snapshot
+from tests.support.changes import sample_change_file, sample_people
 from tests.support.mailserver import SmsGatewayServer, SmtpServer
 
 BRANCH = "SH-PD-0042"
-HEADER = "客户编号,手机号码,电子邮箱,联系地址\n"
 SECRET = "updates-secret"
 FAST = deliver.DeliverySettings(batch=10, per_second=0, backoff=(0.0, 0.0))
 TABLES = ("vault.customers", "vault.customer_history", "analytics.customers", "control.outbox", "ops.quarantine")
@@ -40,40 +40,6 @@ def _context(ctx, path: Path, run_id: str, **kw) -> updates.UpdateContext:
                                  today=dt.date(2026, 12, 3), **kw)
 
 
-def _people(ctx, n: int = 6) -> list[dict]:
-    """Customers with a mobile and an e-mail, their current values opened; the first has no transaction (an
-    erasure of them is not refused for AML)."""
-    with psycopg2.connect(ctx.dsn) as conn:
-        keys = Keyring(conn, ctx.master_key, BRANCH)
-        with conn.cursor() as cur:
-            cur.execute("SELECT c.customer_id, c.mobile_enc, c.email_enc FROM vault.customers c WHERE "
-                        "c.mobile_enc IS NOT NULL AND c.email_enc IS NOT NULL ORDER BY EXISTS (SELECT FROM "
-                        "vault.transactions t LEFT JOIN vault.accounts a ON a.account_id = t.account_id "
-                        "WHERE coalesce(t.customer_id, a.customer_id) = c.customer_id), 1 LIMIT %s", (n,))
-            rows = cur.fetchall()
-    assert len(rows) == n
-    return [{"id": r[0], "mobile": keys.cipher.decrypt(r[1], "vault.customers.mobile"),
-             "email": keys.cipher.decrypt(r[2], "vault.customers.email")} for r in rows]
-
-
-def _change_file(folder: Path, people: list[dict]) -> Path:
-    p = people
-    lines = [
-        f"{p[0]['id']},13900000001,,",                                     # 2 applied: mobile (old + new told)
-        f"{p[1]['id']},,upd1@example.cn,上海市徐汇区漕溪北路1号",            # 3 applied: e-mail and address
-        f"{p[2]['id']},{p[2]['mobile']},,",                                 # 4 unchanged: the vault has it
-        "NOPE-999,13900000002,,",                                           # 5 quarantined: unknown_customer
-        f"{p[3]['id']},12345,,",                                            # 6 quarantined: not a mobile
-        f"{p[4]['id']},13900000003,,",                                      # 7 quarantined: update_conflict
-        f"{p[4]['id']},13900000004,,",                                      # 8 quarantined: update_conflict
-        f"{p[5]['id']},13900000005,,",                                      # 9 applied
-        f"{p[5]['id']},13900000005,,",                                      # 10 duplicate
-    ]
-    path = folder / "客户信息变更.csv"
-    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def _rows(dsn: str, run_id: str) -> dict[int, tuple]:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT source_line, disposition, fields, reasons FROM ops.update_rows WHERE run_id = %s",
@@ -83,8 +49,8 @@ def _rows(dsn: str, run_id: str) -> dict[int, tuple]:
 
 def test_change_file_applied_with_history_blind_indexes_analytics_and_confirmations(transferred, tmp_path):
     ctx, _, _ = transferred
-    people = _people(ctx)
-    path = _change_file(tmp_path, people)
+    people = sample_people(ctx)
+    path = sample_change_file(tmp_path, people)
     counts = updates.run_all(_context(ctx, path, "upd-1"))
     assert {k: counts[k] for k in updates.DISPOSITIONS} == {"applied": 3, "quarantined": 4, "excluded": 0,
                                                             "unchanged": 1, "duplicate": 1}
@@ -144,8 +110,8 @@ def test_change_file_applied_with_history_blind_indexes_analytics_and_confirmati
 
 def test_confirmations_reach_the_old_and_the_new_contact_once(transferred, tmp_path):
     ctx, _, _ = transferred
-    people = _people(ctx)
-    updates.run_all(_context(ctx, _change_file(tmp_path, people), "upd-1"))
+    people = sample_people(ctx)
+    updates.run_all(_context(ctx, sample_change_file(tmp_path, people), "upd-1"))
     smtp, gateway = SmtpServer(), SmsGatewayServer(SECRET)
     try:
         contract = load_contract(ctx.contract_path)
@@ -171,7 +137,7 @@ def test_confirmations_reach_the_old_and_the_new_contact_once(transferred, tmp_p
 
 def test_the_same_change_file_twice_changes_nothing(transferred, tmp_path):
     ctx, _, _ = transferred
-    path = _change_file(tmp_path, _people(ctx))
+    path = sample_change_file(tmp_path, sample_people(ctx))
     updates.run_all(_context(ctx, path, "upd-1"))
     before = snapshot(ctx.dsn, TABLES)
     counts = updates.run_all(_context(ctx, path, "upd-2"))
@@ -181,7 +147,7 @@ def test_the_same_change_file_twice_changes_nothing(transferred, tmp_path):
 
 def test_a_run_killed_between_batches_and_run_again_ends_as_a_clean_run(transferred, tmp_path, master_key_text):
     ctx, _, _ = transferred
-    path = _change_file(tmp_path, _people(ctx))
+    path = sample_change_file(tmp_path, sample_people(ctx))
     env = {**os.environ, "HANDOVER_MASTER_KEY": master_key_text, "HANDOVER_KILL_AT": "updates.after_batch",
            "HANDOVER_KILL_AFTER": "2"}
     cmd = [sys.executable, "-m", "handover.cli", "update", ctx.contract_path, str(path), "--dsn", ctx.dsn,
@@ -205,8 +171,8 @@ def test_erasure_and_the_retention_purge_reach_the_history(transferred, tmp_path
     from handover.purge.store import purge_vault
 
     ctx, _, _ = transferred
-    people = _people(ctx)
-    updates.run_all(_context(ctx, _change_file(tmp_path, people), "upd-1"))
+    people = sample_people(ctx)
+    updates.run_all(_context(ctx, sample_change_file(tmp_path, people), "upd-1"))
     with psycopg2.connect(ctx.dsn) as conn:
         keys = Keyring(conn, ctx.master_key, BRANCH)
         request = erasure.file_request(conn, keys.blind_index, "customer_id", people[0]["id"], branch_id=BRANCH,
@@ -241,7 +207,7 @@ def test_an_xlsx_change_file_takes_the_same_path(transferred, tmp_path):
     from openpyxl import Workbook
 
     ctx, _, _ = transferred
-    person = _people(ctx, 1)[0]
+    person = sample_people(ctx, 1)[0]
     book = Workbook()
     sheet = book.active
     sheet.title = "变更"

@@ -4,7 +4,6 @@ retried on the day the period ends); tombstones that make a restored old backup 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -16,29 +15,10 @@ from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
 from handover.crypto import Hasher, signing_key
 from handover.purge import erasure, store
-from handover.store.keys import get_or_create
 
-from tests.support.stores import SIGNING_KEY
+from tests.support.stores import AFTER_AML, SAMPLE_BRANCH, SIGNING_KEY, analytics_rows
 
-BRANCH = "SH-PD-0042"
-AFTER_AML = dt.date(2030, 1, 1)  # the sample's transactions are from 2024: 5 years on, AML retention has run
-
-
-@pytest.fixture
-def store_and_people(transferred, sample_export):
-    """The loaded store, its blind-index hasher, and customers as the export wrote them (loaded ones with a
-    mobile and an ID number that the vault indexed)."""
-    ctx, _, _ = transferred
-    folder, _ = sample_export
-    rows = list(csv.DictReader(io.StringIO((folder / "客户信息.csv").read_bytes().decode("gb18030"))))
-    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
-        hasher = Hasher(get_or_create(conn, ctx.master_key, "blind_index")[1])
-        cur.execute("SELECT customer_id FROM vault.customers WHERE mobile_bidx IS NOT NULL "
-                    "AND id_number_bidx IS NOT NULL")
-        indexed = {r[0] for r in cur.fetchall()}
-    people = [r for r in rows if r["客户编号"].strip() in indexed]
-    assert len(people) > 10
-    return ctx, hasher, people
+BRANCH = SAMPLE_BRANCH
 
 
 def _present(dsn: str, customer_id: str) -> dict[str, int]:
@@ -129,22 +109,22 @@ def test_a_customer_refused_erasure_for_aml_stays_out_of_analytics_in_later_load
     """Refused because AML keeps the records, the customer's processing stops — and stays stopped: a later load
     of the branch (a re-sent export) leaves them out of the analytics tier, as it does an objecting customer,
     and the reconciliation counts those rows as withheld."""
-    from handover import transfer
+    from handover import local_run
     from handover.notices import objections
 
     from tests.support.stores import run_context as _ctx
 
     ctx, hasher, people = store_and_people
-    customer = next(p["客户编号"].strip() for p in people if _analytics_rows(ctx.dsn, p["客户编号"].strip()) > 1)
+    customer = next(p["客户编号"].strip() for p in people if analytics_rows(ctx.dsn, p["客户编号"].strip()) > 1)
     with psycopg2.connect(ctx.dsn) as conn:
         erasure.file_request(conn, hasher, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
                              requested_by="dpo")
         outcome, = erasure.carry_out(conn, hasher, dt.date(2026, 12, 1))
         assert outcome["state"] == "refused" and outcome["reason"].startswith("aml:")
-    assert _analytics_rows(ctx.dsn, customer) == 0
+    assert analytics_rows(ctx.dsn, customer) == 0
     folder, _ = sample_export
-    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
-    assert _analytics_rows(ctx.dsn, customer) == 0  # still stopped
+    result = local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    assert analytics_rows(ctx.dsn, customer) == 0  # still stopped
     manifest = json.loads(Path(result["manifest"]).read_text())
     assert manifest["counts"]["customers"]["loaded"] > 0  # reconciled: the withheld rows counted as such
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
@@ -155,20 +135,6 @@ def test_a_customer_refused_erasure_for_aml_stays_out_of_analytics_in_later_load
         assert outcome["state"] == "done"
         cur.execute("SELECT count(*) FROM control.processing_stopped WHERE customer_id = %s", (customer,))
         assert cur.fetchone()[0] == 0  # erased: nothing of them is left to keep out
-
-
-def _analytics_rows(dsn: str, customer: str) -> int:
-    """The customer's rows in the analytics tier (customers, accounts, transactions, interactions)."""
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        n = 0
-        for entity in ("customers", "accounts", "interactions"):
-            cur.execute(f"SELECT count(*) FROM analytics.{entity} a JOIN vault.{entity} v USING (branch_id, row_hash) "
-                        "WHERE v.customer_id = %s", (customer,))
-            n += cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM analytics.transactions a JOIN vault.transactions v USING (branch_id, row_hash) "
-                    "JOIN vault.accounts x ON x.branch_id = v.branch_id AND x.account_id = v.account_id "
-                    "WHERE x.customer_id = %s", (customer,))
-        return n + cur.fetchone()[0]
 
 
 def test_a_legal_hold_refuses_until_released(store_and_people):
@@ -268,7 +234,7 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
     import json
     from pathlib import Path
 
-    from handover import transfer
+    from handover import local_run
 
     from tests.support.stores import run_context as _ctx
 
@@ -280,7 +246,7 @@ def test_a_branch_sending_an_erased_customer_again_does_not_bring_them_back(stor
         erasure.file_request(conn, hasher, "customer_id", customer, branch_id=BRANCH, basis="individual_request",
                              requested_by="dpo")
         assert erasure.carry_out(conn, hasher, AFTER_AML)[0]["state"] == "done"
-    result = transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    result = local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
     assert set(_present(ctx.dsn, customer).values()) == {0}
     counts = json.loads(Path(result["manifest"]).read_text())["counts"]
     assert counts["customers"]["reasons"]["erased"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import local_run
 from handover.cli import main as cli
 from handover.errors import JurisdictionError
 
@@ -50,7 +50,7 @@ def test_originals_are_archived_encrypted_and_restore_byte_for_byte(done, sample
 def test_a_rerun_archives_nothing_twice(done, pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
     ctx, _, _ = done
     before = sorted(p.name for p in (ctx.archive_dir / "SH-PD-0042").iterdir())
-    transfer.run_all(_ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "run-2"))
+    local_run.run_all(_ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "run-2"))
     assert sorted(p.name for p in (ctx.archive_dir / "SH-PD-0042").iterdir()) == before
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT first_run_id) FROM ops.archives")
@@ -118,7 +118,7 @@ def test_cross_border_is_refused_without_a_recorded_approval(pg_dsn, master_key_
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "xb", target_region=target,
                cross_border_approval=approval)
     with pytest.raises(JurisdictionError) as err:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
     assert outcome in str(err.value)
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM ops.runs")
@@ -129,7 +129,7 @@ def test_cross_border_with_approval_is_recorded_in_manifest_and_audit(pg_dsn, ma
                                                                      sample_export, tmp_path):
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "xb-ok", target_region="HK",
                cross_border_approval="CAC-SA-2026-0815")
-    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text())
+    manifest = json.loads(Path(local_run.run_all(ctx)["manifest"]).read_text())
     assert manifest["cross_border"] == {"cross_border": True, "source": "CN", "target": "HK",
                                         "approval": "CAC-SA-2026-0815"}
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
@@ -143,5 +143,5 @@ def test_publishing_without_a_signing_key_fails_clearly(pg_dsn, master_key_text,
 
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, sample_export[0], tmp_path, "nokey", signing_key_text="")
     with pytest.raises(KeyringError) as err:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
     assert "handover_signing_key" in str(err.value)

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -23,6 +24,7 @@ from handover.vault import open_payload
 
 from tests.conftest import scratch_database
 from tests.integration.test_transfer_store import SIGNING_KEY
+from tests.support.stores import approve_pipia
 
 BRANCH = "SH-PD-0042"
 
@@ -37,6 +39,7 @@ def small_export(tmp_path_factory):
 
 
 def _transfer(dsn, contract, folder, state, master_key_text, kill_at=None, run_id=None):
+    approve_pipia(dsn, contract, Path(state) / "pipia")  # what a load needs first (idempotent)
     env = {**os.environ, "HANDOVER_MASTER_KEY": master_key_text, "HANDOVER_SIGNING_KEY": SIGNING_KEY}
     env.pop("HANDOVER_KILL_AT", None)
     if kill_at:

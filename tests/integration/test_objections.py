@@ -17,10 +17,8 @@ from handover.notices import objections, outbox
 from handover.notices.objections import classify_reply
 from handover.purge import erasure
 
-from tests.integration import test_erasure
-from tests.integration.test_erasure import AFTER_AML, BRANCH
-
-store_and_people = test_erasure.store_and_people  # the loaded store and its customers as exported
+from tests.support.stores import AFTER_AML, analytics_rows
+from tests.support.stores import SAMPLE_BRANCH as BRANCH
 
 
 @pytest.mark.parametrize("text, intent", [
@@ -30,17 +28,6 @@ store_and_people = test_erasure.store_and_people  # the loaded store and its cus
 ])
 def test_a_reply_is_read_by_its_intent(text, intent):
     assert classify_reply(text) == intent
-
-
-def _analytics_of(dsn: str, customer: str) -> int:
-    """The customer's analytics rows (by the vault rows' content hashes)."""
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        n = 0
-        for entity in ("customers", "accounts", "interactions"):
-            cur.execute(f"SELECT count(*) FROM analytics.{entity} a JOIN vault.{entity} v USING (branch_id, row_hash) "
-                        "WHERE v.customer_id = %s", (customer,))
-            n += cur.fetchone()[0]
-        return n
 
 
 def test_an_objection_on_the_command_line_stops_processing_and_files_an_erasure(
@@ -53,13 +40,13 @@ def test_an_objection_on_the_command_line_stops_processing_and_files_an_erasure(
     contract = load_contract(sample_contract)
     with psycopg2.connect(ctx.dsn) as conn:
         outbox.prepare(conn, contract, prepared_on=dt.date(2026, 12, 2), requested_by="test")  # queued, not sent
-    assert _analytics_of(ctx.dsn, customer) > 0
+    assert analytics_rows(ctx.dsn, customer) > 0
     monkeypatch.setenv("HANDOVER_MASTER_KEY", master_key_text)
     monkeypatch.setattr(sys, "stdin", io.StringIO(person["手机号码"] + "\n"))
     assert cli.main(["objection", "--dsn", ctx.dsn, "--kind", "mobile"]) == 0
     out = capsys.readouterr().out
     assert "objection: 1 customer(s)" in out and person["手机号码"] not in out
-    assert _analytics_of(ctx.dsn, customer) == 0  # at once
+    assert analytics_rows(ctx.dsn, customer) == 0  # at once
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT status FROM control.notices WHERE customer_id = %s", (customer,))
         assert cur.fetchone()[0] == "objected"
@@ -84,7 +71,7 @@ def test_an_objection_on_the_command_line_stops_processing_and_files_an_erasure(
 
 def test_a_withdrawal_keeps_the_customer_out_of_a_later_analytics_load(store_and_people, sample_contract,
                                                                         sample_export, tmp_path, master_key_text):
-    from handover import transfer
+    from handover import local_run
 
     from tests.support.stores import run_context as _ctx
 
@@ -93,11 +80,11 @@ def test_a_withdrawal_keeps_the_customer_out_of_a_later_analytics_load(store_and
     with psycopg2.connect(ctx.dsn) as conn:
         outcome, = objections.record(conn, hasher, kind="withdrawal", id_kind="customer_id", value=customer,
                                      branch_id=BRANCH, source="page", received_by="operator")
-    assert outcome["analytics_rows_removed"] > 0 and _analytics_of(ctx.dsn, customer) == 0
+    assert outcome["analytics_rows_removed"] > 0 and analytics_rows(ctx.dsn, customer) == 0
     folder, _ = sample_export
     # the branch re-sends the same export before the erasure has run: the vault keeps them, analytics does not
-    transfer.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
-    assert _analytics_of(ctx.dsn, customer) == 0
+    local_run.run_all(_ctx(ctx.dsn, master_key_text, sample_contract, folder, tmp_path, "run-again"))
+    assert analytics_rows(ctx.dsn, customer) == 0
 
 
 def test_a_file_of_sms_replies_opts_out_objects_and_withdraws(store_and_people, tmp_path):
@@ -119,7 +106,7 @@ def test_a_file_of_sms_replies_opts_out_objects_and_withdraws(store_and_people, 
     assert summary["marketing_optouts"] == 1 and summary["objection"]["by_source"] == {"sms_reply": 1}
     assert a["客户编号"].strip() not in json.dumps(summary)
     # opting out of marketing is not objecting: the notice the law requires still goes to them, offers do not
-    assert _analytics_of(ctx.dsn, a["客户编号"].strip()) > 0
+    assert analytics_rows(ctx.dsn, a["客户编号"].strip()) > 0
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
         audience = objections.marketing_audience(cur, BRANCH)
         cur.execute("SELECT count(*) FROM vault.customers")
@@ -154,7 +141,7 @@ def test_a_file_of_processed_letters_objects_withdraws_and_opts_out(store_and_pe
     counts = json.loads(capsys.readouterr().out)
     assert counts == {"customer_id_without_branch": 1, "invalid_id_kind": 1, "invalid_mobile": 1,
                       "marketing_optout": 1, "not_acted_on": 1, "objection": 1, "unknown_sender": 1, "withdrawal": 1}
-    assert _analytics_of(ctx.dsn, a["客户编号"].strip()) == 0 and _analytics_of(ctx.dsn, b["客户编号"].strip()) == 0
+    assert analytics_rows(ctx.dsn, a["客户编号"].strip()) == 0 and analytics_rows(ctx.dsn, b["客户编号"].strip()) == 0
     with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT kind, source, received_by FROM control.objections ORDER BY id")
         assert cur.fetchall() == [("objection", "letter", "desk"), ("withdrawal", "letter", "desk")]

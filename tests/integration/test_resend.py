@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
-from handover import transfer
+from handover import local_run
 from handover.crypto import MasterKey
 from handover.run import RunContext
 
@@ -61,7 +61,7 @@ def _run(dsn, master_key_text, contract, folder, tmp_path, run_id) -> dict:
     ctx = RunContext(run_id=run_id, contract_path=str(contract), dsn=dsn, master_key=MasterKey.from_text(master_key_text),
                      work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"), source_dir=str(folder),
                      target_region="CN", signing_key_text=SIGNING_KEY, chunk_rows=500)
-    result = transfer.run_all(ctx)
+    result = local_run.run_all(ctx)
     return json.loads(Path(result["manifest"]).read_text())
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import psycopg2
 import pytest
 import yaml
-from handover import transfer
+from handover import local_run
 from handover.contract import load_contract
 from handover.errors import SourceError
 from handover.sources import database
@@ -77,7 +77,7 @@ def test_transfer_from_source_tables_matches_the_file_export(pg_dsn, source_db, 
                                                             sample_export, tmp_path):
     _, planted = sample_export
     ctx = _ctx(pg_dsn, master_key_text, table_contract, None, tmp_path, "db-1", source_dsn=source_db)
-    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text())
+    manifest = json.loads(Path(local_run.run_all(ctx)["manifest"]).read_text())
     for entity, expected in planted["expected"].items():
         assert {k: manifest["counts"][entity][k] for k in expected} == expected, entity
     tables = {s["table"] for s in manifest["sources"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from handover import lookup, transfer
+from handover import local_run, lookup
 from handover.crypto import FieldCipher
 from handover.store.keys import data_purpose
 from handover.vault import open_payload
@@ -73,14 +73,14 @@ def test_vault_holds_ciphertext_masks_and_blind_indexes(transferred, pg_dsn, sam
 def test_second_run_changes_nothing(transferred, pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
     before = snapshot(pg_dsn, TABLES)
     folder, _ = sample_export
-    transfer.run_all(_ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-2", chunk_rows=57))
+    local_run.run_all(_ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-2", chunk_rows=57))
     assert snapshot(pg_dsn, TABLES) == before
 
 
 def test_dry_run_loads_nothing(pg_dsn, master_key_text, sample_contract, sample_export, tmp_path):
     folder, planted = sample_export
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "dry-1", dry_run=True)
-    manifest = json.loads(Path(transfer.run_all(ctx)["manifest"]).read_text())
+    manifest = json.loads(Path(local_run.run_all(ctx)["manifest"]).read_text())
     assert manifest["mode"] == "dry_run"
     assert manifest["counts"]["customers"]["loaded"] == planted["expected"]["customers"]["loaded"]
     snap = snapshot(pg_dsn, TABLES)
@@ -97,7 +97,7 @@ def test_a_bad_source_fails_before_loading_and_leaves_no_work_area(pg_dsn, maste
     (broken / "交易流水.csv").write_bytes(b"")  # an empty file: no header row
     ctx = _ctx(pg_dsn, master_key_text, sample_contract, broken, tmp_path, "fail-1")
     with pytest.raises(Exception) as err:
-        transfer.run_all(ctx)
+        local_run.run_all(ctx)
     assert "交易流水.csv" in str(err.value) and "no header row" in str(err.value)
     assert not ctx.work_dir.exists()
     with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
@@ -159,5 +159,5 @@ def test_a_version_2_store_is_migrated_to_partitions(transferred, pg_dsn, master
         == manifest["content"]
     folder, _ = sample_export
     rerun = _ctx(pg_dsn, master_key_text, sample_contract, folder, tmp_path, "run-after-migration")
-    transfer.run_all(rerun)
+    local_run.run_all(rerun)
     assert snapshot(pg_dsn, TABLES) == before

@@ -5,12 +5,15 @@ template database (`CREATE DATABASE … TEMPLATE`) — one expensive state built
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 
 from handover.crypto import MasterKey
 from handover.run import RunContext
 
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()  # the tests' one Ed25519 signing key
+SAMPLE_BRANCH = "SH-PD-0042"  # the sample export's branch (contracts/sample_branch.yaml)
+AFTER_AML = dt.date(2030, 1, 1)  # the sample's transactions are from 2024: 5 years on, AML retention has run
 
 
 SAMPLE_CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "sample_branch.yaml"
@@ -87,3 +90,20 @@ def copy_database(admin_dsn: str, template: str, name: str) -> str:
                 time.sleep(0.1)
     admin.close()
     return make_dsn(**(parse_dsn(admin_dsn) | {"dbname": name}))
+
+
+def analytics_rows(dsn: str, customer: str) -> int:
+    """The customer's rows in the analytics tier (customers, accounts, interactions, and the transactions of
+    their accounts), found as erasure finds them: through the vault rows' content hashes (row_hash)."""
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        n = 0
+        for entity in ("customers", "accounts", "interactions"):
+            cur.execute(f"SELECT count(*) FROM analytics.{entity} a JOIN vault.{entity} v USING (branch_id, row_hash) "
+                        "WHERE v.customer_id = %s", (customer,))
+            n += cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM analytics.transactions a JOIN vault.transactions v USING (branch_id, row_hash) "
+                    "JOIN vault.accounts x ON x.branch_id = v.branch_id AND x.account_id = v.account_id "
+                    "WHERE x.customer_id = %s", (customer,))
+        return n + cur.fetchone()[0]

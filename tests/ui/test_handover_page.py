@@ -146,16 +146,16 @@ def _insights(conn, dsn: str) -> list[dict]:
 def store(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
     """One store for the module (a transfer is the slow part): the sample transferred under an Airflow-style
     run id, a dry run of it, two backups with checks and a drill, restores, a purge, erasures, a hold."""
-    from handover import transfer
+    from handover import local_run
     from handover.crypto import MasterKey
 
     folder, planted = sample_export
     master_text = base64.b64encode(os.urandom(32)).decode()
     tmp = tmp_path_factory.mktemp("ui-store")
     with scratch_database(pg_admin_dsn, f"handover_test_ui_{uuid.uuid4().hex[:10]}") as dsn:
-        result = transfer.run_all(_ctx(dsn, master_text, sample_contract, folder, tmp, RUN))
+        result = local_run.run_all(_ctx(dsn, master_text, sample_contract, folder, tmp, RUN))
         manifest = json.loads(Path(result["manifest"]).read_text())
-        transfer.run_all(_ctx(dsn, master_text, sample_contract, folder, tmp, DRY_RUN, dry_run=True))
+        local_run.run_all(_ctx(dsn, master_text, sample_contract, folder, tmp, DRY_RUN, dry_run=True))
         master = MasterKey.from_text(master_text)
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT customer_id FROM vault.customers WHERE mobile_bidx IS NOT NULL "

@@ -40,7 +40,7 @@ def test_protect_chunk_values_match_their_row_by_row_definitions(tmp_path):
     from handover.contract import Column, EntitySpec, Source
     from handover.crypto import FieldCipher, Hasher, new_key
     from handover.vault import protect_chunk
-    from handover.workarea import read_table, write_table
+    from handover.workarea import ChunkRef, WorkArea, read_table, write_table
 
     def column(name, extra=False, pii="none", fmt=None):
         return Column(header=name, name=name, is_extra=extra, type="string", format=fmt, required=False,
@@ -58,12 +58,11 @@ def test_protect_chunk_values_match_their_row_by_row_definitions(tmp_path):
               "_issues": pa.array([[], ["note:formula_like"], [], []], pa.list_(pa.string())),
               "_line": pa.array([2, 3, 4, 5], pa.int64()), "_problem": pa.array([None, None, None, "ragged_row"]),
               "_raw": pa.array([None, None, None, b"C4,,"], pa.binary())}
-    write_table(pa.table(chunk), tmp_path / "00000.arrow")
+    area, ref = WorkArea(tmp_path), ChunkRef("customers", 0)
+    write_table(pa.table(chunk), area.verified(ref))
     keys = SimpleNamespace(cipher=FieldCipher(new_key(), "k1"), blind_index=Hasher(new_key()),
                            content=Hasher(new_key()))
-    ref = protect_chunk(spec, {"entity": "customers", "chunk": 0, "path": str(tmp_path / "00000.arrow")},
-                        tmp_path, keys, "SH-1")
-    out = read_table(ref["path"]).to_pydict()
+    out = read_table(protect_chunk(spec, ref, area, keys, "SH-1")).to_pydict()
 
     def extras(row, sealed):
         present = {c.name: row[i] for i, c in enumerate(spec.columns)

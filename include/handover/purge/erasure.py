@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import re
 
-from handover import cold_archive
+from handover import canonical, cold_archive
 from handover.errors import HandoverError
 from handover.purge.rules import RetentionClass, due_date
 
@@ -210,9 +210,15 @@ def erase_customer(cur, branch: str, customer: str, *, analytics_only: bool = Fa
         counts[f"analytics.{entity}"] = cur.rowcount
     if analytics_only:
         return counts
+    cur.execute("SELECT to_regclass('control.upkeep_findings') IS NOT NULL")
+    upkeep = cur.fetchone()[0]
     for entity in CHILDREN_FIRST:
-        cur.execute(f"DELETE FROM vault.{entity} WHERE {where[entity]}", params)
+        key = canonical.entity(entity).key
+        cur.execute(f"DELETE FROM vault.{entity} WHERE {where[entity]} RETURNING {key}", params)
         counts[f"vault.{entity}"] = cur.rowcount
+        if upkeep and cur.rowcount:  # the upkeep's list of records to look at (handover.upkeep) forgets them
+            cur.execute("DELETE FROM control.upkeep_findings WHERE branch_id = %s AND entity = %s "
+                        "AND record_key = ANY(%s)", (branch, entity, [k for (k,) in cur.fetchall()]))
     # the earlier versions of the record (contact updates: handover.updates) go with it, and so does what
     # the change files said of the customer
     cur.execute("SELECT to_regclass('vault.customer_history') IS NOT NULL")

@@ -46,8 +46,38 @@ def hasher(conn, master: MasterKey, purpose: str = BLIND_INDEX, *, create: bool 
     return Hasher(master.unwrap(bytes(row[0]), purpose)) if row else None
 
 
+def replace(conn, master: MasterKey, purpose: str, key: bytes) -> str:
+    """``purpose``'s key replaced by ``key`` (wrapped by ``master``) inside the caller's transaction — nothing
+    is committed: what the old key made is re-made in the same transaction (:mod:`handover.retokenise`).
+    The new key's id; the old key is gone from the store."""
+    key_id = _key_id(purpose, key)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE ops.keys SET key_id = %s, wrapped = %s, master_key_id = %s, created_at = clock_timestamp(), "
+                    "rewrapped_at = NULL WHERE purpose = %s", (key_id, master.wrap(key, purpose), master.key_id, purpose))
+        if cur.rowcount != 1:
+            raise KeyError(purpose)
+    return key_id
+
+
+def key_id(conn, purpose: str) -> str | None:
+    """The id of ``purpose``'s key in the store (None: it has none)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT key_id FROM ops.keys WHERE purpose = %s", (purpose,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
 def data_purpose(branch_id: str) -> str:
     return f"data:{branch_id}"
+
+
+def branch_cipher(conn, master: MasterKey, branch_id: str) -> FieldCipher | None:
+    """The branch's data key, read and never created (None: nothing was transferred for the branch)."""
+    purpose = data_purpose(branch_id)
+    with conn.cursor() as cur:
+        cur.execute("SELECT key_id, wrapped FROM ops.keys WHERE purpose = %s", (purpose,))
+        row = cur.fetchone()
+    return None if row is None else FieldCipher(master.unwrap(bytes(row[1]), purpose), row[0])
 
 
 class Keyring:

@@ -63,9 +63,12 @@ def finish_run(conn, run_id: str, status: str, counts: dict | None = None, valid
     conn.commit()
 
 
-def audit(conn, action: str, *, run_id: str | None, branch_id: str | None, actor: str, **detail) -> None:
-    """Append one entry. `detail` holds counts, hashes and names of things — never a customer value."""
+def audit(conn, action: str, *, run_id: str | None, branch_id: str | None, actor: str, commit: bool = True,
+          **detail) -> None:
+    """Append one entry. `detail` holds counts, hashes and names of things — never a customer value.
+    ``commit=False``: the entry is part of the caller's transaction (it stands or falls with what it records)."""
     with conn.cursor() as cur:
         cur.execute("INSERT INTO ops.audit (run_id, branch_id, actor, action, detail) VALUES (%s, %s, %s, %s, %s)",
                     (run_id, branch_id, actor, action, json.dumps(detail, ensure_ascii=False, default=str)))
-    conn.commit()
+    if commit:
+        conn.commit()

@@ -1,6 +1,6 @@
 """One transfer of a branch at a time: a lock in the target store, held for the run.
 
-A run driven by one process (`transfer.run_all`: the CLI, benchmarks, tests) holds the branch's advisory
+A run driven by one process (`local_run.run_all`: the CLI, benchmarks, tests) holds the branch's advisory
 lock exclusively on a connection of its own from its first step to its last: a second run of the branch —
 another process, or a DAG run — is refused at once (`BranchBusy`), and when the process dies, PostgreSQL
 drops the lock with its connection, so the next run finds the first one dead and sweeps it.

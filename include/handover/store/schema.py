@@ -22,7 +22,7 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 10  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 11  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
 #                    7: customer notices, their outbox, objections and marketing opt-outs (control);
 #                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
@@ -32,7 +32,8 @@ SCHEMA_VERSION = 10  # 3: vault tables partitioned by branch; 4: the analytics t
 #                       signed checkpoints, PIPIA records, compliance reviews and remediation items,
 #                       incidents (control)
 #                    10: customer insights (insights)
-# 11: the cold archive of inactive customers (control.cold_archive_objects, control.cold_archive_index)
+#                    11: data upkeep — control.upkeep_runs, control.upkeep_findings (handover.upkeep)
+# 12: the cold archive of inactive customers (control.cold_archive_objects, control.cold_archive_index)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -238,10 +239,12 @@ CREATE TABLE IF NOT EXISTS control.notices (
     customer_id text NOT NULL, kind text NOT NULL, status text NOT NULL DEFAULT 'queued', channel text,
     reasons text[] NOT NULL DEFAULT '{}', created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), delivered_at timestamptz);
--- one transfer notice per customer; confirmations of a changed contact (kind contact_change) one per change
+-- one notice of a kind per customer (the transfer notice, an incident's notice); confirmations of a changed
+-- contact (kind contact_change) one per change
 ALTER TABLE control.notices DROP CONSTRAINT IF EXISTS notices_branch_id_kind_customer_id_key;
-CREATE UNIQUE INDEX IF NOT EXISTS notices_once ON control.notices (branch_id, kind, customer_id)
-    WHERE kind = 'transfer';
+DROP INDEX IF EXISTS control.notices_once;
+CREATE UNIQUE INDEX IF NOT EXISTS notices_once_per_kind ON control.notices (branch_id, kind, customer_id)
+    WHERE kind <> 'contact_change';
 CREATE INDEX IF NOT EXISTS notices_by_run ON control.notices (run_id, status);
 -- state: queued → sending (claimed: the attempt is recorded before anything is sent) → sent (the server's
 -- receipt) | retry (next_attempt_at) | failed | skipped (no valid contact: the notice falls back) |
@@ -311,6 +314,19 @@ CREATE TABLE IF NOT EXISTS control.remediation (
     due_on date NOT NULL, status text NOT NULL, opened_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     closed_at timestamptz, reopened integer NOT NULL DEFAULT 0, opened_review_id bigint NOT NULL,
     last_review_id bigint NOT NULL, alerted_on date, CHECK (status IN ('open', 'closed')));
+
+-- Data upkeep (handover.upkeep, 维护资料): one run per month (a re-run replaces it), its counts, and the records
+-- it names — keys and reason codes only: re-validation failures, expired documents, merge candidates (grouped),
+-- bounced contacts. Remediation items (upkeep_*) carry the run's id as their review id.
+CREATE TABLE IF NOT EXISTS control.upkeep_runs (
+    id bigserial PRIMARY KEY, month date NOT NULL UNIQUE, today date NOT NULL, requested_by text NOT NULL,
+    ran_at timestamptz NOT NULL DEFAULT clock_timestamp(), counts jsonb NOT NULL DEFAULT '{}', report_path text,
+    CHECK (month = date_trunc('month', month)::date));
+CREATE TABLE IF NOT EXISTS control.upkeep_findings (
+    run_id bigint NOT NULL REFERENCES control.upkeep_runs (id), kind text NOT NULL, branch_id text NOT NULL,
+    entity text NOT NULL, record_key text NOT NULL, reasons text[] NOT NULL, merge_group integer,
+    PRIMARY KEY (run_id, kind, branch_id, entity, record_key),
+    CHECK (kind IN ('revalidation', 'expired_document', 'merge_candidate', 'bounced_contact')));
 
 -- Incidents (handover.incident, PIPL Art. 57): scope, the reporting clock, what each step did; the logins a
 -- containment refused (given back one at a time, deliberately).

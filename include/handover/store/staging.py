@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import functools
 import io
-from pathlib import Path
 
 from psycopg2 import sql
 
 from handover import canonical, faults
 from handover.contract import Contract
 from handover.store.tables import collation, vault_columns
-from handover.workarea import read_table
+from handover.workarea import ChunkRef, WorkArea, read_table
 
 EXTRA_COLUMNS = [("key_id", "text"), ("row_hash", "bytea"), ("source_file", "text"), ("source_line", "integer"),
                  ("_reasons", "text[]"), ("_chunk", "integer")]
@@ -143,13 +142,14 @@ def copy_csv(table) -> io.BytesIO:
     return raw
 
 
-def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
+def stage_chunk(conn, tag: str, area: WorkArea, ref: ChunkRef) -> int:
     """COPY one protected chunk (CSV written by Arrow: strings quoted, NULL unquoted-empty)."""
     import pyarrow as pa
 
+    entity = ref.entity
     model = canonical.entity(entity)
     columns = staged_columns(model)
-    table = read_table(Path(ref["path"]))
+    table = read_table(area.protected(ref))
     arrays = []
     for name, sqltype in columns:
         col = table.column(name)
@@ -162,7 +162,7 @@ def stage_chunk(conn, entity: str, tag: str, ref: dict) -> int:
     size = len(raw.getbuffer())
     target = table_name(entity, tag)
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("DELETE FROM {} WHERE _chunk = %s").format(target), (ref["chunk"],))
+        cur.execute(sql.SQL("DELETE FROM {} WHERE _chunk = %s").format(target), (ref.index,))
         cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
             target, sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)).as_string(conn),
             faults.wrap(raw, size, "stage.during_copy"))
