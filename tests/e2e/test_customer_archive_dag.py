@@ -10,7 +10,7 @@ import json
 
 import psycopg2
 import pytest
-from handover import transfer
+from handover import local_run
 from handover.purge import erasure
 from handover.purge.store import refresh_activity
 from handover.store import keys
@@ -49,7 +49,7 @@ def test_customer_archive_archives_reruns_unchanged_and_follows_an_erasure(
 
     _, endpoint = s3
     folder, _ = sample_export
-    transfer.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
+    local_run.run_all(_ctx(target, master_key_text, sample_contract, folder, tmp_path, "run-1",
                           signing_key_text=signing_key_text))
     monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_COLD_ARCHIVE", json.dumps(
         {"conn_type": "aws", "login": "test", "password": "test",
