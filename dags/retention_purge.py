@@ -7,12 +7,15 @@ Nightly at 03:00 Asia/Shanghai.
    entity in `ops.retention_classes`) make due today: deleted from `vault` with its `analytics` rows,
    children first, in batches of 5,000, each batch one transaction (a killed run re-runs to the same end);
    quarantine rows 90 days after their run, customers excluded for lack of consent once their transfer
-   completed, archived originals, leftover work areas (Variable `handover_housekeeping`). Legal holds
+   completed, archived originals, leftover work areas (Variable `handover_housekeeping`); customers in the
+   cold archive (`customer_archive`) whose every record is due. Legal holds
    (`control.legal_holds`) keep a branch or customer out of it. Counts per class go to the audit log.
 2. **carry_out_erasures** — every open request in `control.erasure_requests` (filed with
    `handover erase`, matched through the blind index): erased, with tombstones kept outside the backups, or
    refused with the reason (legal hold; a class with a legal basis such as `aml` whose period has not run —
-   then the customer's analytics rows go and the request is retried on the day the period ends).
+   then the customer's analytics rows go and the request is retried on the day the period ends). Customers
+   in the cold archive are matched through its index; its objects are then written again without the
+   customers erased or purged, their old keys shredded.
 3. **write_report** — `<output>/purge/<day>-<id>.json`: counts per class, each request's state, and for
    erased customers the day the last backup still holding them expires.
 

@@ -14,6 +14,14 @@
                                                       hashes against the target store; what was not checked
                                                       is named, and without a known signer it is not verified
     handover archive restore ARCHIVE OUT --branch ID  produce an archived original, checked by SHA-256
+    handover archive find --dsn DSN --kind customer_id|mobile|id_number [--branch B]
+                                                      archived customers (the cold archive) by identifier on
+                                                      stdin, through its index: the archive is not opened
+    handover archive restore --dsn DSN --dest FOLDER|s3://… --branch B (--kind K | --all)
+                                                      archived customers back into the vault and analytics,
+                                                      reconciled; tombstoned ones stay out
+    handover archive reindex --dsn DSN --dest FOLDER|s3://…
+                                                      the cold archive's index made again from its objects
     handover scan --contract C --dsn DSN [--source DIR] [--logs DIR|FILE ...] [--role handover_analyst]
                                                       search what the role can read (and the logs) for the
                                                       export's identifiers and names; exit 1 on any hit
@@ -210,10 +218,103 @@ def _manifest_verify(args) -> int:
 
 
 def _archive_restore(args) -> int:
+    """Two archives: an original export (``ARCHIVE OUT``: the file, checked by SHA-256), or — with
+    ``--dsn`` — archived customers, back into the vault and the analytics tier (`handover.cold_archive`)."""
+    if args.dsn:
+        return _cold_restore(args)
+    if not (args.archive and args.out):
+        raise HandoverError("give ARCHIVE OUT (an archived original), or --dsn and --dest (archived customers)")
     from handover.archive import restore
 
     digest = restore(Path(args.archive), Path(args.out), args.branch, _master_key())
     print(f"restored {args.out} (sha256 {digest})")
+    return 0
+
+
+def _cold_customers(conn, hasher, args) -> list[dict]:
+    """The archived customers the identifiers on stdin name (checked as `handover erase` checks them)."""
+    from handover import cold_archive
+
+    if args.kind == "customer_id" and not args.branch:
+        raise HandoverError("a customer id names a customer within a branch: give --branch too")
+    return [hit for value in _identifiers(args.kind)
+            for hit in cold_archive.find(conn, hasher, args.kind, value, args.branch)]
+
+
+def _archive_find(args) -> int:
+    from handover.store import connect
+
+    with connect(args.dsn, "archive find", readonly=True) as conn:
+        from handover.store import keys
+
+        hasher = keys.hasher(conn, _master_key(), create=False)
+        if hasher is None:
+            raise HandoverError("the store has no blind-index key yet: nothing was ever archived in it")
+        hits = _cold_customers(conn, hasher, args)
+    for hit in hits:
+        print("  ".join(f"{k}={v}" for k, v in hit.items()))
+    if not hits:
+        print("no archived customer found (one in the hot tables is found with `handover find`)")
+    return 0 if hits else 1
+
+
+def _archive_reindex(args) -> int:
+    """After a recovery onto a new server (the backups do not hold ``control``): the cold archive's index
+    made again from its destination."""
+    from handover import cold_archive
+    from handover.store import connect, ops
+
+    with connect(args.dsn, "archive reindex") as conn:
+        hasher = _blind_index(conn)
+        dest = _destination(args.dest, args.endpoint_url)
+        done = cold_archive.rebuild_index(conn, dest, _master_key(), hasher)
+        checked = cold_archive.verify(conn, dest, _master_key())
+        ops.audit(conn, "cold_archive.reindexed", run_id=None, branch_id=None, actor=os.environ.get("USER", "cli"),
+                  **done)
+    print(f"indexed {done['objects']} object(s), {done['customers']} customer(s) from {dest}; the archive now "
+          f"holds {checked['objects']} object(s) and {checked['customers']} customer(s), checked")
+    return 0
+
+
+def _cold_restore(args) -> int:
+    from handover import cold_archive
+    from handover.store import connect, ops
+
+    if not args.dest:
+        raise HandoverError("--dest: the cold archive's folder or s3://bucket/prefix")
+    if not args.branch:
+        raise HandoverError("--branch: the branch whose archived customers come back")
+    if not args.kind and not args.all:
+        raise HandoverError("--kind (identifiers on stdin, one per line) or --all (every archived customer of "
+                            "the branch)")
+    dest = _destination(args.dest, args.endpoint_url)
+    master = _master_key()
+    stones = None
+    if args.tombstones_from:  # after a recovery onto a new server: the tombstones kept beside the backups
+        from handover.purge import tombstones
+
+        stones = tombstones.stored(_destination(args.tombstones_from, args.endpoint_url))
+    with connect(args.dsn, "archive restore") as conn:
+        hasher = _blind_index(conn)
+        targets = [None] if args.all else sorted({h["customer_id"] for h in _cold_customers(conn, hasher, args)})
+        if not targets:
+            print("no archived customer found: nothing restored")
+            return 1
+        total: dict[str, int] = {}
+        customers = refused = 0
+        for customer in targets:
+            result = cold_archive.restore(conn, dest, master, hasher, branch=args.branch, customer=customer,
+                                          stones=stones)
+            customers += result["customers"]
+            refused += result["refused_erased"]
+            for table, n in result["rows"].items():
+                total[table] = total.get(table, 0) + n
+        ops.audit(conn, "cold_archive.restored", run_id=None, branch_id=args.branch,
+                  actor=os.environ.get("USER", "cli"), customers=customers, rows=total, refused_erased=refused)
+    print(f"restored {customers} customer(s) of {args.branch}, reconciled with the archive's index: "
+          + ", ".join(f"{t} {n}" for t, n in total.items() if n)
+          + (f"; {refused} erased meanwhile stay out" if refused else "")
+          + " — active again: not archived before the period has run once more")
     return 0
 
 
@@ -655,12 +756,33 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--dsn", help="libpq connection string of the target store, to compare its contents")
     ver.set_defaults(func=_manifest_verify)
 
-    arc = sub.add_parser("archive", help="archived originals").add_subparsers(dest="action", required=True)
-    res = arc.add_parser("restore", help="decrypt an archived original and check its SHA-256")
-    res.add_argument("archive")
-    res.add_argument("out")
+    arc = sub.add_parser("archive", help="archived originals, and the cold archive of inactive customers"
+                         ).add_subparsers(dest="action", required=True)
+    res = arc.add_parser("restore", help="decrypt an archived original and check its SHA-256 (ARCHIVE OUT); with "
+                                         "--dsn, bring archived customers back into the vault and analytics")
+    res.add_argument("archive", nargs="?")
+    res.add_argument("out", nargs="?")
     res.add_argument("--branch", required=True)
+    res.add_argument("--dsn", help="the target store (archived customers)")
+    res.add_argument("--dest", help="the cold archive's folder or s3://bucket/prefix")
+    res.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+    res.add_argument("--kind", choices=("customer_id", "mobile", "id_number"), help="identifiers on stdin")
+    res.add_argument("--all", action="store_true", help="every archived customer of the branch")
+    res.add_argument("--tombstones-from", help="the backups' folder or s3://…: their tombstones apply too (after a "
+                                               "recovery onto a new server, whose control has none)")
     res.set_defaults(func=_archive_restore)
+    fnd = arc.add_parser("find", help="find archived customers by identifier (on stdin), through the archive's "
+                                      "index alone")
+    fnd.add_argument("--dsn", required=True)
+    fnd.add_argument("--kind", required=True, choices=("customer_id", "mobile", "id_number"))
+    fnd.add_argument("--branch", help="the branch (required for a customer id)")
+    fnd.set_defaults(func=_archive_find)
+    rix = arc.add_parser("reindex", help="make the cold archive's index again from its destination (after a "
+                                         "recovery onto a new server)")
+    rix.add_argument("--dsn", required=True)
+    rix.add_argument("--dest", required=True, help="the cold archive's folder or s3://bucket/prefix")
+    rix.add_argument("--endpoint-url", help="S3 API endpoint (MinIO)")
+    rix.set_defaults(func=_archive_reindex)
 
     qua = sub.add_parser("quarantine", help="quarantined rows").add_subparsers(dest="action", required=True)
     exp = qua.add_parser("export", help="the branch's quarantined rows as sent, for repair (formula-safe cells)")

@@ -17,7 +17,8 @@ TRANSFER_POINTS = ("extract.after_first_chunk", "stage.during_copy", "settle.bef
 DELIVERY_POINTS = ("deliver.after_send", "deliver.after_send_sms", "deliver.after_send_email",
                    "deliver.after_send_letter", "deliver.after_record")  # the notices' deliverer
 UPDATE_POINTS = ("updates.after_batch",)  # a change file's batches (handover.updates)
-POINTS = TRANSFER_POINTS + DELIVERY_POINTS + UPDATE_POINTS
+ARCHIVE_POINTS = ("cold_archive.after_write",)  # the object written and indexed, the hot rows not yet deleted
+POINTS = TRANSFER_POINTS + DELIVERY_POINTS + UPDATE_POINTS + ARCHIVE_POINTS
 _hits: dict[str, int] = {}
 
 

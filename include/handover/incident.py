@@ -123,16 +123,20 @@ def _archive_header(path: Path) -> tuple[int, bytes]:
 
 
 def rotate_master_key(conn, reference: str, old: MasterKey, new: MasterKey | None, *, dest=None,
-                      archives: list[tuple[str, str]] = (), dry_run: bool, actor: str) -> dict:
+                      archives: list[tuple[str, str]] = (), cold_dest=None, dry_run: bool, actor: str) -> dict:
     """Every wrapped key under ``new``; then the proof that ``old`` opens none of them. ``archives``: (path,
-    purpose) of each archived original."""
+    purpose) of each archived original; ``cold_dest``: the cold archive's destination (its objects' keys are
+    kept in the store and beside the parts: both re-wrapped)."""
+    from handover import cold_archive
     from handover.backup import snapshot
 
     with conn.cursor() as cur:
         cur.execute("SELECT purpose, wrapped FROM ops.keys ORDER BY purpose FOR UPDATE")
         rows = [(p, bytes(w)) for p, w in cur.fetchall()]
+        cold = cold_archive.wrapped_keys(cur, lock=True)
     backup_ids = snapshot.backups(dest) if dest is not None else []
-    counts = {"store_keys": len(rows), "backup_keys": len(backup_ids), "archives": len(archives)}
+    counts = {"store_keys": len(rows), "backup_keys": len(backup_ids), "archives": len(archives),
+              "cold_archive_keys": len(cold)}
     if dry_run or new is None:
         conn.rollback()
         for purpose, wrapped in rows:  # the rehearsal still proves today's key opens what it must
@@ -148,6 +152,13 @@ def rotate_master_key(conn, reference: str, old: MasterKey, new: MasterKey | Non
         for purpose, wrapped in rows:
             cur.execute("UPDATE ops.keys SET wrapped = %s, master_key_id = %s, rewrapped_at = clock_timestamp() "
                         "WHERE purpose = %s", (_rewrap(wrapped, purpose, old, new), new.key_id, purpose))
+    for object_id, purpose, wrapped in cold:  # the cold archive's objects: in the store, and beside the parts
+        rewrapped = _rewrap(wrapped, purpose, old, new)
+        with conn.cursor() as cur:
+            cur.execute("UPDATE control.cold_archive_objects SET wrapped_key = %s, master_key_id = %s "
+                        "WHERE object_id = %s", (rewrapped, new.key_id, object_id))
+        if cold_dest is not None:
+            cold_archive.put_key(cold_dest, object_id, rewrapped)
     for backup_id in backup_ids:  # each backup's key file, at the destination
         purpose = f"backup:{backup_id}"
         wrapped = dest.get(f"keys/{backup_id}.key")
@@ -212,6 +223,9 @@ def prove_rotation(conn, old: MasterKey, new: MasterKey, *, dest=None, archives=
     with conn.cursor() as cur:
         cur.execute("SELECT purpose, wrapped FROM ops.keys")
         blobs += [(p, bytes(w)) for p, w in cur.fetchall()]
+        from handover import cold_archive
+
+        blobs += [(p, w) for _, p, w in cold_archive.wrapped_keys(cur)]
     conn.rollback()
     if dest is not None:
         from handover.backup import snapshot

@@ -140,8 +140,29 @@ def restore_drill() -> dict:
                 after_compare=lambda scratch: tombstones.apply_after_restore(scratch, master, stones, commit=True)))
         except ledger.BackupError as exc:
             raise _fail(exc) from None
-    log.info("restore drill of %s: %d tables, %d rows restored in %.1f s, compared in %.1f s",
-             backup_id, result["tables"], result["rows"], result["restore_seconds"], result["compare_seconds"])
+        result["cold_archive"] = _check_cold_archive(conn, master, backup_id)
+    log.info("restore drill of %s: %d tables, %d rows restored in %.1f s, compared in %.1f s; cold archive: %s",
+             backup_id, result["tables"], result["rows"], result["restore_seconds"], result["compare_seconds"],
+             result["cold_archive"])
+    return result
+
+
+def _check_cold_archive(conn, master, backup_id: str) -> dict:
+    """The drill covers the cold archive too: the backups hold none of its rows, so a recovery needs its
+    objects, their keys and its index (``control``) — every object opened and compared with the index;
+    recorded beside the drill (``control.backup_checks`` kind ``cold_archive``)."""
+    from handover import cold_archive
+    from handover.backup import ledger
+
+    from handover_airflow.settings import cold_archive_destination
+
+    start = time.monotonic()
+    try:
+        result = cold_archive.verify(conn, cold_archive_destination()[0], master)
+    except cold_archive.ColdArchiveError as exc:
+        ledger.record_check(conn, backup_id, "cold_archive", False, time.monotonic() - start, error=str(exc))
+        raise _fail(exc) from None
+    ledger.record_check(conn, backup_id, "cold_archive", True, time.monotonic() - start, **result)
     return result
 
 

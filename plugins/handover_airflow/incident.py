@@ -10,7 +10,7 @@ import datetime as dt
 from contextlib import contextmanager
 
 from handover_airflow.runtime import _secret, _setting, dsn_from_connection, step_errors
-from handover_airflow.settings import destination, keys, open_store, output_root
+from handover_airflow.settings import cold_archive_destination, destination, keys, open_store, output_root
 
 ADMIN_CONN_ID = "handover_admin"
 NEXT_MASTER_KEY_VARIABLE = "handover_master_key_next"
@@ -88,7 +88,8 @@ def rotate_master_key(opened: dict, actor: str) -> dict:
         conn.rollback()
         try:
             done = incident.rotate_master_key(conn, opened["reference"], old, _next_master(), dest=destination(),
-                                              archives=archives, dry_run=opened["dry_run"], actor=actor)
+                                              archives=archives, cold_dest=cold_archive_destination()[0],
+                                              dry_run=opened["dry_run"], actor=actor)
         except incident.IncidentError as exc:
             raise _fail(exc) from None
         if done.get("rotated"):

@@ -13,7 +13,9 @@ import datetime as dt
 import json
 import logging
 
+from handover_airflow.runtime import master_key
 from handover_airflow.settings import (
+    cold_archive_destination,
     destination,
     hasher,
     open_store,
@@ -35,7 +37,9 @@ def _today(as_of: str | None) -> dt.date:
 
 
 def purge_records(dry_run: bool, as_of: str | None) -> dict:
-    """Due records out of vault, analytics, ops (quarantine, exclusions, archives) and the work areas."""
+    """Due records out of vault, analytics, ops (quarantine, exclusions, archives), the work areas and the
+    cold archive."""
+    from handover import cold_archive
     from handover.purge import erasure, store
     from handover.run import run_tag
     from handover.store import ops
@@ -55,6 +59,9 @@ def purge_records(dry_run: bool, as_of: str | None) -> dict:
                                     held_customers=set(held_customers), dry_run=dry_run)
         housekeeping = store.purge_ops(conn, today, keep, held_branches=set(held_branches), dry_run=dry_run)
         housekeeping.append(store.purge_work_areas(work_root(), today, keep["work_areas"], running, dry_run))
+        # archived customers whose every record is due: marked, then out of their object after the erasures
+        housekeeping.append(cold_archive.purge_due(conn, today, held_branches=set(held_branches),
+                                                   held_customers=set(held_customers), dry_run=dry_run))
         if dry_run:
             conn.rollback()
         counts = {"records": records, "housekeeping": housekeeping,
@@ -80,6 +87,7 @@ def _totals(records: list[dict], housekeeping: list[dict]) -> dict:
 
 
 def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
+    from handover import cold_archive
     from handover.purge import erasure, tombstones
     from handover.store import ops
 
@@ -93,6 +101,16 @@ def carry_out_erasures(dry_run: bool, as_of: str | None) -> dict:
             ops.audit(conn, "erasure.decided", run_id=None, branch_id=None, actor="retention_purge",
                       requests=len(outcomes), states=states)
             tombstones.mirror(conn, destination())
+            # the cold archive's objects written again without the customers erased tonight and the rows due
+            cold, storage = cold_archive_destination()
+            with conn.cursor() as cur:
+                held_branches, held_customers = erasure.holds(cur, erasure.CustomerIds(cur, hasher(conn)))
+            conn.commit()
+            rewritten = cold_archive.rewrite(conn, cold, master_key(), storage=storage, today=today,
+                                             held_branches=set(held_branches), held_customers=set(held_customers))
+            if rewritten:
+                ops.audit(conn, "cold_archive.rewritten", run_id=None, branch_id=None, actor="retention_purge",
+                          objects=[r["object"] for r in rewritten], kept=sum(r["kept"] for r in rewritten))
     for o in outcomes:
         log.info("erasure request %s: %s%s", o["request"], o["state"], f" ({o['reason']})" if o["reason"] else "")
     return {"decided": len(outcomes), "dry_run": dry_run,

@@ -13,6 +13,8 @@ backups' destination and retention, the housekeeping periods, the keys, the outp
   "1y"}``), else :data:`handover.purge.rules.HOUSEKEEPING`.
 - Keys: the master key (Variable ``handover_master_key``) wraps each backup's data key; the signing key
   (``handover_signing_key``) signs the manifests.
+- Cold archive (customer_archive): connection ``handover_cold_archive``, as ``handover_backup`` (extra
+  ``storage_class`` too: GLACIER_IR unless told); without it ``$AIRFLOW_HOME/handover/cold_archive``.
 - Restore drills: a scratch database on the server of connection ``handover_drill`` if it exists (a role
   with CREATEDB), else on the target store's server with the target's login.
 """
@@ -34,20 +36,35 @@ from handover_airflow.runtime import (
 
 BACKUP_CONN_ID = "handover_backup"
 DRILL_CONN_ID = "handover_drill"
+COLD_ARCHIVE_CONN_ID = "handover_cold_archive"
 RETENTION_VARIABLE = "handover_backup_retention"
 DEFAULT_RETENTION = {"keep-daily": 7, "keep-weekly": 5, "keep-monthly": 12, "keep-yearly": 2, "max-age": "3y"}
 HOUSEKEEPING_VARIABLE = "handover_housekeeping"
 
 
 def destination():
+    return _destination(BACKUP_CONN_ID, "backups")[0]
+
+
+def cold_archive_destination() -> tuple[object, dict]:
+    """The cold archive's destination (connection ``handover_cold_archive``, as ``handover_backup``; extra
+    ``storage_class`` too, default GLACIER_IR) and how its parts are stored; without the connection,
+    ``$AIRFLOW_HOME/handover/cold_archive``."""
+    from handover.cold_archive.sealed import DEFAULT_STORAGE_CLASS
+
+    dest, extra = _destination(COLD_ARCHIVE_CONN_ID, "cold_archive")
+    return dest, {"storage_class": extra.get("storage_class", DEFAULT_STORAGE_CLASS)}
+
+
+def _destination(conn_id: str, folder: str):
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
     from handover.backup.snapshot import LocalFolder, S3Bucket
 
     try:
-        conn = Connection.get(BACKUP_CONN_ID)
+        conn = Connection.get(conn_id)
     except AirflowNotFoundException:
-        return LocalFolder(airflow_home() / "handover" / "backups")
+        return LocalFolder(airflow_home() / "handover" / folder), {}
     extra = conn.extra_dejson or {}
     if conn.conn_type == "aws":
         import boto3
@@ -59,8 +76,8 @@ def destination():
                               region_name=extra.get("region_name", "us-east-1"),
                               aws_access_key_id=conn.login or None, aws_secret_access_key=conn.password or None)
         return S3Bucket(client, extra["bucket"], extra.get("prefix", ""), lock_mode=extra.get("lock_mode"),
-                        retain_days=int(extra.get("retain_days", 30)))
-    return LocalFolder(extra["path"])
+                        retain_days=int(extra.get("retain_days", 30))), extra
+    return LocalFolder(extra["path"]), extra
 
 
 def retention_settings() -> dict:

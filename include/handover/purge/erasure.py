@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import re
 
-from handover import canonical
+from handover import canonical, cold_archive
 from handover.errors import HandoverError
 from handover.purge.rules import RetentionClass, due_date
 
@@ -175,6 +175,8 @@ def holds(cur, ids: CustomerIds) -> tuple[dict[str, int], dict[tuple[str, str], 
         else:
             for pair in resolve(cur, ids, kind, wanted, branch):
                 customers[pair] = hold_id
+            for a in cold_archive.resolve(cur, kind, wanted, branch):  # archived customers are held too
+                customers[(a["branch_id"], a["customer_id"])] = hold_id
     return branches, customers
 
 
@@ -297,9 +299,14 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list
         held_branches, held_customers = holds(cur, ids)
         for request_id, kind, wanted, branch in open_requests:
             matches = resolve(cur, ids, kind, wanted, branch)
-            outcome: dict = {"customers": len(matches)}
-            blocked = [(b, c) for b, c in matches if b in held_branches or (b, c) in held_customers]
-            waits = [w for b, c in matches if (w := _legal_wait(cur, b, c, rules, today))]
+            # customers in the cold archive are found through its index, and decided by the same rules
+            archived = cold_archive.resolve(cur, kind, wanted, branch)
+            outcome: dict = {"customers": len(matches) + len(archived)}
+            blocked = [(b, c) for b, c in matches + [(a["branch_id"], a["customer_id"]) for a in archived]
+                       if b in held_branches or (b, c) in held_customers]
+            waits = [w for b, c in matches if (w := _legal_wait(cur, b, c, rules, today))] + [
+                w for a in archived if (w := cold_archive.legal_wait(rules, a["branch_id"], a["last_activity"],
+                                                                     a["anchors"], today))]
             if blocked:
                 hold_ids = sorted({held_branches.get(b) or held_customers[(b, c)] for b, c in blocked})
                 state, reason, retry = "refused", f"legal hold {', '.join(map(str, hold_ids))}", today + dt.timedelta(days=1)
@@ -314,6 +321,11 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list
                     cur.execute("INSERT INTO control.processing_stopped (branch_id, customer_id, request_id, reason) "
                                 "VALUES (%s, %s, %s, %s) ON CONFLICT (branch_id, customer_id) DO UPDATE SET "
                                 "request_id = EXCLUDED.request_id, reason = EXCLUDED.reason", (b, c, request_id, why))
+                for a in archived:  # out of the archive's analytics rows at any restore (handover.cold_archive)
+                    cur.execute("INSERT INTO control.processing_stopped (branch_id, customer_id, request_id, reason) "
+                                "VALUES (%s, %s, %s, %s) ON CONFLICT (branch_id, customer_id) DO UPDATE SET "
+                                "request_id = EXCLUDED.request_id, reason = EXCLUDED.reason",
+                                (a["branch_id"], a["customer_id"], request_id, why))
                 outcome["processing_stopped"] = stopped
             else:
                 identifiers = {(kind, bytes(wanted))}
@@ -325,12 +337,23 @@ def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list
                         erased[table] = erased.get(table, 0) + n
                     cur.execute("DELETE FROM control.processing_stopped WHERE branch_id = %s AND customer_id = %s",
                                 (b, c))
+                    cold_archive.forget(cur, b, c)  # a copy restored from the archive may still be in its object
+                archived_out = 0
+                for a in archived:  # out of the index now; out of the object at the next cold_archive.rewrite
+                    b, c = a["branch_id"], a["customer_id"]
+                    identifiers.update(cold_archive.identifiers(cur, b, c))
+                    archived_out += cold_archive.forget(cur, b, c)
+                    for table, n in erase_customer(cur, b, c).items():
+                        erased[table] = erased.get(table, 0) + n
+                    cur.execute("DELETE FROM control.processing_stopped WHERE branch_id = %s AND customer_id = %s",
+                                (b, c))
+                erased["control.cold_archive_index"] = archived_out
                 erased["ops.exclusions"] = _erase_exclusions(cur, sorted(identifiers))
                 for k, value in sorted(identifiers):
                     cur.execute("INSERT INTO control.tombstones (kind, digest, request_id, erased_at) "
                                 "VALUES (%s, %s, %s, clock_timestamp()) ON CONFLICT DO NOTHING", (k, value, request_id))
                 outcome |= {"erased": erased, "tombstones": len(identifiers)}
-                state, reason, retry = ("done" if matches else "no_match"), None, None
+                state, reason, retry = ("done" if matches or archived else "no_match"), None, None
             cur.execute("UPDATE control.erasure_requests SET state = %s, reason = %s, retry_after = %s, "
                         "decided_at = clock_timestamp(), outcome = %s WHERE id = %s",
                         (state, reason, retry, json.dumps(outcome), request_id))

@@ -88,6 +88,8 @@ RUNNER: dict[str, tuple[str, ...]] = {
     "ops.update_rows": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # what a change file said: erased with a customer
     "control": ("SELECT", "INSERT", "UPDATE"),  # what was done to the store: decided, never deleted
     "control.tombstones": ("SELECT", "INSERT"),  # an erased customer stays erased
+    "control.cold_archive_index": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # an erased customer's entry goes
+    "control.cold_archive_objects": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # a half-written object's row goes
     "control.backup_checks": ("SELECT", "INSERT"),
     "control.expiries": ("SELECT", "INSERT"),
     "control.processing_stopped": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # lifted when the erasure is done

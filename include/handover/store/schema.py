@@ -22,7 +22,7 @@ from handover.store.tables import BOOKKEEPING, analytics_ddl, vault_columns, vau
 class SchemaError(HandoverError):
     """The target store's schema differs from the model in a way that needs a written migration."""
 
-SCHEMA_VERSION = 11  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
+SCHEMA_VERSION = 12  # 3: vault tables partitioned by branch; 4: the analytics tier; 5: control;
 #                    6: document types, customer fields, card transactions, field issues;
 #                    7: customer notices, their outbox, objections and marketing opt-outs (control);
 #                    8: contact updates — vault.customer_history, ops.update_runs / update_rows, confirmations
@@ -33,6 +33,7 @@ SCHEMA_VERSION = 11  # 3: vault tables partitioned by branch; 4: the analytics t
 #                       incidents (control)
 #                    10: customer insights (insights)
 #                    11: data upkeep — control.upkeep_runs, control.upkeep_findings (handover.upkeep)
+#                    12: the cold archive of inactive customers (control.cold_archive_objects, control.cold_archive_index)
 _LOCK = 7_340_012  # advisory lock id for schema changes
 
 
@@ -338,6 +339,32 @@ CREATE TABLE IF NOT EXISTS control.incident_logins (
     reference text NOT NULL REFERENCES control.incidents (reference), login text NOT NULL,
     contained_at timestamptz NOT NULL DEFAULT clock_timestamp(), given_back_at timestamptz,
     PRIMARY KEY (reference, login));
+
+-- The cold archive of inactive customers (handover.cold_archive; not ops.archives, the untouched exports): each
+-- sealed object (one per branch and month, its tables as Parquet parts, one data key wrapped by the master —
+-- NULL once shredded) and the index that finds an archived customer by keyed hash without opening it. In
+-- control, so that a backup restore never rolls back what left the vault (the backups hold no archived row).
+CREATE TABLE IF NOT EXISTS control.cold_archive_objects (
+    object_id text PRIMARY KEY, branch_id text NOT NULL, period text NOT NULL, generation integer NOT NULL,
+    state text NOT NULL, key_id text NOT NULL, wrapped_key bytea, master_key_id text NOT NULL,
+    parts jsonb NOT NULL DEFAULT '{}', customers integer NOT NULL DEFAULT 0, storage jsonb NOT NULL DEFAULT '{}',
+    next_due_on date, written_at timestamptz NOT NULL DEFAULT clock_timestamp(), completed_at timestamptz,
+    replaced_by text, shredded_at timestamptz,
+    CHECK (state IN ('writing', 'written', 'complete', 'replaced')));
+CREATE UNIQUE INDEX IF NOT EXISTS cold_archive_once ON control.cold_archive_objects (branch_id, period, generation);
+-- state: archived (in the object, gone from the hot tables) | restored (back in the vault: out of the object
+-- at its next rewrite, not archived again before the period has run since) | erased | purged (out of the
+-- object at its next rewrite, then the row goes)
+CREATE TABLE IF NOT EXISTS control.cold_archive_index (
+    object_id text NOT NULL, branch_id text NOT NULL, customer_id text NOT NULL, customer_digest bytea NOT NULL,
+    mobile_bidx bytea, id_number_bidx bytea, state text NOT NULL, last_activity date, anchors jsonb NOT NULL DEFAULT '{}',
+    rows jsonb NOT NULL DEFAULT '{}', archived_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    restored_at timestamptz, PRIMARY KEY (object_id, branch_id, customer_id),
+    CHECK (state IN ('archived', 'restored', 'erased', 'purged')));
+CREATE INDEX IF NOT EXISTS cold_archive_by_customer ON control.cold_archive_index (branch_id, customer_id);
+CREATE INDEX IF NOT EXISTS cold_archive_by_digest ON control.cold_archive_index (customer_digest);
+CREATE INDEX IF NOT EXISTS cold_archive_by_mobile ON control.cold_archive_index (mobile_bidx);
+CREATE INDEX IF NOT EXISTS cold_archive_by_id_number ON control.cold_archive_index (id_number_bidx);
 
 CREATE TABLE IF NOT EXISTS control.restores (
     id bigserial PRIMARY KEY, backup_id text NOT NULL, target text NOT NULL, tables text[],
