@@ -264,6 +264,7 @@ def test_transfer_on_two_celery_workers_matches_the_local_run(
         # The same transfer, LocalExecutor-equivalent, into a store with the same keys.
         with scratch_database(pg_admin_dsn, f"handover_e2e_local_{suffix}") as local_store:
             _copy_keyring(celery_store, local_store)
+            approve_pipia(local_store, sample_contract, tmp_path / "pipia-local")
             local_roots = {name: tmp_path / "local" / name for name in ("work", "output", "archive")}
             monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection(local_store))
             monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)

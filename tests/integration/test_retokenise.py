@@ -11,7 +11,7 @@ import re
 
 import psycopg2
 import pytest
-from handover import audit_trail, canonical, incident, insights, retokenise, transfer
+from handover import audit_trail, canonical, incident, insights, local_run, retokenise
 from handover.analytics import record_domain
 from handover.anonymity import QUASI_IDENTIFIERS
 from handover.pii.values import pseudonym
@@ -214,8 +214,8 @@ def test_a_transfer_after_retokenising_writes_no_row(store, master_key_text, sam
     _retokenise(store)
     after = _tier(store.dsn)
     folder, _ = sample_export
-    transfer.run_all(run_context(store.dsn, master_key_text, sample_contract, folder, tmp_path / "again",
-                                 "run-after-retokenise", recipient="受让方数据部 D-07"))
+    local_run.run_all(run_context(store.dsn, master_key_text, sample_contract, folder, tmp_path / "again",
+                                  "run-after-retokenise", recipient="受让方数据部 D-07"))
     assert _tier(store.dsn) == after  # the same keys under the new key: every row found, none rewritten
 
 
