@@ -106,6 +106,29 @@ def pg_dsn(pg_admin_dsn: str):
         yield dsn
 
 
+@pytest.fixture(scope="module")
+def s3_server():
+    """(client, endpoint URL) of a real S3 API on loopback: moto's server (it enforces Object Lock; checksums
+    are ours), one per test module."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    yield client, endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server):
+    """The S3 client of :func:`s3_server`."""
+    return s3_server[0]
+
+
 @pytest.fixture(scope="session")
 def sample_export(tmp_path_factory) -> tuple[Path, dict]:
     """The bundled sample branch export, and what its generator planted."""

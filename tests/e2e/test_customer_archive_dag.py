@@ -19,18 +19,11 @@ from tests.support.stores import run_context as _ctx
 
 
 @pytest.fixture(scope="module")
-def s3():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+def s3(s3_server):
+    """The loopback S3 server with the archive's bucket (Object Lock on): (client, endpoint URL)."""
+    client, endpoint = s3_server
     client.create_bucket(Bucket="handover-cold", ObjectLockEnabledForBucket=True)
-    yield client, f"http://{host}:{port}"
-    server.stop()
+    return client, endpoint
 
 
 def _hot(dsn: str) -> dict[str, int]:

@@ -145,21 +145,6 @@ def test_the_manifest_holds_no_key_and_no_customer_value(backed_up):
     assert json.loads(text) == manifest
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """A real S3 API on loopback: moto's server (it enforces Object Lock; checksums are ours)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    yield client
-    server.stop()
-
-
 def test_backup_to_s3_with_object_lock_verifies_restores_and_stays_locked(store, s3, pg_admin_dsn,
                                                                           master_key_text):
     dsn, _ = store

@@ -22,20 +22,6 @@ RULE = RetentionClass.from_rule(cold_archive.CLASS, {"keep": "2y", "after": "las
 HOT = cold_archive.TABLES + ("ops.activity",)
 
 
-@pytest.fixture(scope="module")
-def s3():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    yield client
-    server.stop()
-
-
 @pytest.fixture
 def store(transferred, pg_dsn, master_key_text):
     """The sample's store, its activity refreshed, and a day on which about half its customers are inactive."""

@@ -72,3 +72,19 @@ def test_rules_refuse_what_they_cannot_apply():
     with pytest.raises(RetentionError, match="unknown housekeeping"):
         housekeeping({"backups": "1y"})
     assert housekeeping({"quarantine": "30d"})["quarantine"] == Keep(days=30)
+
+
+def test_a_legal_basis_makes_an_erasure_wait_until_its_period_has_run_and_the_longest_wait_wins():
+    from handover.purge.rules import latest_wait
+
+    aml = RetentionClass.from_rule("aml_records", {"keep": "5y", "after": "transaction", "basis": "aml"})
+    plain = RetentionClass.from_rule("contact", {"keep": "1y", "after": "last_activity"})
+    today = dt.date(2026, 12, 3)
+    why, until = aml.legal_wait("transactions", dt.date(2024, 2, 29), today)
+    assert until == dt.date(2029, 3, 1) and why.startswith("aml: class aml_records keeps transactions 5y")
+    assert aml.legal_wait("transactions", dt.date(2021, 12, 3), today) is None  # its period has run
+    assert aml.legal_wait("transactions", None, today) is None  # nothing anchored
+    assert plain.legal_wait("customers", dt.date(2026, 1, 1), today) is None  # no basis: no wait
+    later = aml.legal_wait("accounts", dt.date(2025, 6, 1), today)
+    assert latest_wait([None, (why, until), later]) == later and latest_wait([None]) is None
+    assert aml.open_relationship_wait(today)[1] == dt.date(2026, 12, 4)

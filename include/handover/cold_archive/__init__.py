@@ -47,7 +47,7 @@ from handover.cold_archive.sealed import (
     unseal,
 )
 from handover.crypto import new_key
-from handover.purge.rules import RetentionClass, cutoff, due_date
+from handover.purge.rules import RetentionClass, cutoff, due_date, latest_wait
 
 CLASS = "archive_inactive"  # the retention schedule's class naming the period (keep … after last_activity)
 PARENTS_FIRST = ("customers", "accounts", "cards", "transactions", "interactions")
@@ -439,22 +439,17 @@ def legal_wait(rules: dict, branch: str, last_activity: dt.date | None, anchors:
                today: dt.date) -> tuple[str, dt.date] | None:
     """As `handover.purge.erasure`'s for a hot customer: a class with a legal basis whose period has not
     run for this archived customer — (why, the day it has)."""
-    latest = None
+    waits = []
     for entity in PARENTS_FIRST:
         rule = rules.get((branch, entity))
         if entity not in anchors or rule is None or not rule.basis:
             continue
         if rule.after == "relationship_end" and not anchors.get("relationship_ended"):
-            return (f"{rule.basis}: class {rule.name} keeps the records {rule.keep} after the relationship ends, "
-                    "and it has not ended"), today + dt.timedelta(days=1)
+            return rule.open_relationship_wait(today)
         anchor = last_activity if rule.after in ("last_activity", "relationship_end") else (
             dt.date.fromisoformat(anchors[entity]) if anchors[entity] else None)
-        if anchor is None:
-            continue
-        until = due_date(anchor, rule.keep)
-        if until > today and (latest is None or until > latest[1]):
-            latest = (f"{rule.basis}: class {rule.name} keeps {entity} {rule.keep} after {rule.after}", until)
-    return latest
+        waits.append(rule.legal_wait(entity, anchor, today))
+    return latest_wait(waits)
 
 
 def resolve(cur, kind: str, wanted: bytes, branch: str | None) -> list[dict]:

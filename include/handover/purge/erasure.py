@@ -23,7 +23,7 @@ import re
 
 from handover import canonical, cold_archive
 from handover.errors import HandoverError
-from handover.purge.rules import RetentionClass, due_date
+from handover.purge.rules import RetentionClass, latest_wait
 
 KINDS = {"customer_id": None, "mobile": "mobile", "id_number": "resident_id"}  # request kind → value format
 BASES = ("individual_request", "consent_withdrawn", "purpose_achieved", "retention_ended", "absent_from_export")
@@ -246,7 +246,7 @@ def _legal_wait(cur, branch: str, customer: str, rules: dict, today: dt.date) ->
     """A retention class with a legal basis whose period has not run for this customer: (why, retry on)."""
     from handover.purge.store import CLOSED_STATUSES, DATE_COLUMN
 
-    latest: tuple[str, dt.date] | None = None
+    waits = []
     for entity in CHILDREN_FIRST:
         rule: RetentionClass | None = rules.get((branch, entity))
         if rule is None or not rule.basis:
@@ -255,8 +255,7 @@ def _legal_wait(cur, branch: str, customer: str, rules: dict, today: dt.date) ->
             cur.execute("SELECT count(*) FILTER (WHERE coalesce(lower(status), '') <> ALL(%s)) FROM vault.accounts "
                         "WHERE branch_id = %s AND customer_id = %s", (list(CLOSED_STATUSES), branch, customer))
             if cur.fetchone()[0]:
-                return ((f"{rule.basis}: class {rule.name} keeps the records {rule.keep} after the relationship "
-                        "ends, and it has not ended"), today + dt.timedelta(days=1))
+                return rule.open_relationship_wait(today)
             cur.execute("SELECT last_activity FROM ops.activity WHERE branch_id = %s AND customer_id = %s",
                         (branch, customer))
             row = cur.fetchone()
@@ -274,12 +273,8 @@ def _legal_wait(cur, branch: str, customer: str, rules: dict, today: dt.date) ->
                             f"WHERE branch_id = %(b)s AND {link}", {"b": branch, "c": customer})
             row = cur.fetchone()
             anchor = row[0] if row else None
-        if anchor is None:
-            continue
-        until = due_date(anchor, rule.keep)
-        if until > today and (latest is None or until > latest[1]):
-            latest = (f"{rule.basis}: class {rule.name} keeps {entity} {rule.keep} after {rule.after}", until)
-    return latest
+        waits.append(rule.legal_wait(entity, anchor, today))
+    return latest_wait(waits)
 
 
 def carry_out(conn, hasher, today: dt.date, *, dry_run: bool = False, only: list[int] | None = None) -> list[dict]:

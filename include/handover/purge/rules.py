@@ -64,6 +64,28 @@ class RetentionClass:
             raise RetentionError(f"retention class {name}: after {after!r} is not one of {', '.join(ANCHORS)}")
         return cls(name, Keep.parse(rule["keep"]), after, rule.get("basis") or None)
 
+    def open_relationship_wait(self, today: dt.date) -> tuple[str, dt.date]:
+        """Why an erasure waits while the customer's relationship has not ended (this class keeps the
+        records after its end), and when it is tried again: tomorrow."""
+        return (f"{self.basis}: class {self.name} keeps the records {self.keep} after the relationship ends, "
+                "and it has not ended"), today + dt.timedelta(days=1)
+
+    def legal_wait(self, entity: str, anchor: dt.date | None, today: dt.date) -> tuple[str, dt.date] | None:
+        """Why an erasure of ``entity``'s records anchored on ``anchor`` waits for this class's legal basis,
+        and the day it may be carried out — None when the class has no basis or its period has run."""
+        if not self.basis or anchor is None:
+            return None
+        until = due_date(anchor, self.keep)
+        if until <= today:
+            return None
+        return f"{self.basis}: class {self.name} keeps {entity} {self.keep} after {self.after}", until
+
+
+def latest_wait(waits) -> tuple[str, dt.date] | None:
+    """The longest of several :meth:`RetentionClass.legal_wait` answers (None where none waits)."""
+    found = [w for w in waits if w is not None]
+    return max(found, key=lambda w: w[1]) if found else None
+
 
 def due_date(anchor: dt.date, keep: Keep) -> dt.date:
     """The first day a record anchored on ``anchor`` may be deleted."""
