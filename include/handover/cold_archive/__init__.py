@@ -188,17 +188,23 @@ def _read_parts(cur, branch: str) -> dict[str, tuple[list[tuple[str, str]], list
     return parts
 
 
-def _write_object(conn, dest, master, object_id: str, branch: str, key: bytes,
-                  parts: dict, index: list[tuple], storage: dict) -> None:
-    """Seal and store every part, then record the parts and the index (state ``written``)."""
+def _seal_parts(dest, object_id: str, key: bytes, parts: dict, storage: dict) -> tuple[dict, dict]:
+    """Every part (a table's columns and rows) as Parquet, sealed under the object's key and stored: what
+    each part is (its seal's facts, name, rows) and where the last one went."""
     described, where = {}, {}
     for table, (columns, rows) in parts.items():
         name = _part_name(object_id, table)
         cipher, info = seal(to_parquet(columns, rows), key, object_id, name)
         where = put(dest, name, cipher, **storage)
         described[table] = info | {"name": name, "rows": len(rows)}
-    wrapped = master.wrap(key, _purpose(object_id))
-    put_key(dest, object_id, wrapped)
+    return described, where
+
+
+def _write_object(conn, dest, master, object_id: str, branch: str, key: bytes,
+                  parts: dict, index: list[tuple], storage: dict) -> None:
+    """Seal and store every part, then record the parts and the index (state ``written``)."""
+    described, where = _seal_parts(dest, object_id, key, parts, storage)
+    put_key(dest, object_id, master.wrap(key, _purpose(object_id)))
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO control.cold_archive_index (object_id, branch_id, customer_id, customer_digest, "
                         "mobile_bidx, id_number_bidx, state, last_activity, anchors, rows) VALUES "
@@ -781,12 +787,7 @@ def rewrite(conn, dest, master, hasher=None, *, storage: dict | None = None, tod
                             (new_id, branch, period, generation + 1, _key_id(new_id, new),
                              master.wrap(new, _purpose(new_id)), master.key_id))
             conn.commit()
-            described, where = {}, {}
-            for table, (columns, rows) in content.items():
-                name = _part_name(new_id, table)
-                cipher, info = seal(to_parquet(columns, rows), new, new_id, name)
-                where = put(dest, name, cipher, **storage)
-                described[table] = info | {"name": name, "rows": len(rows)}
+            described, where = _seal_parts(dest, new_id, new, content, storage)
             put_key(dest, new_id, master.wrap(new, _purpose(new_id)))
         with conn.cursor() as cur:
             # customers whose every row fell due: purged with the rest
