@@ -515,6 +515,41 @@ def _axis(x0: float, y0: float, height: float, top: float, fmt, *, right: bool =
     return parts
 
 
+def _svg(width: float, height: float, label: str, parts: list[str]) -> str:
+    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
+            f'aria-label="{esc(label)}">' + "".join(parts) + "</svg>")
+
+
+def _legend(entries, x: float) -> tuple[list[str], float]:
+    """A colour swatch and its label per ``(label, colour)``, left to right from ``x``; the x after them."""
+    parts = []
+    for label, colour in entries:
+        parts.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="15" class="legend">{esc(label)}</text>')
+        x += 14 + 8 * len(label) + 18
+    return parts, x
+
+
+def _slanted_label(x: float, y0: float, text: str) -> str:
+    """A bar's or a point's label under the axis, slanted so that dates fit."""
+    return (f'<text x="{x:.1f}" y="{y0 + 12}" transform="rotate(-40 {x:.1f} {y0 + 12})" '
+            f'text-anchor="end" class="tick">{esc(text)}</text>')
+
+
+def _stacked_bar(x: float, y0: float, bar: float, scale: float, layers) -> tuple[list[str], float]:
+    """One bar of ``(count, colour, tip, extra attributes)`` layers stacked bottom up (empty ones skipped),
+    ``scale`` pixels per count; the parts and the bar's top."""
+    parts, y = [], y0
+    for n, colour, tip, extra in layers:
+        if not n:
+            continue
+        h = scale * n
+        y -= h
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{max(h, 0.5):.1f}" '
+                     f'fill="{colour}"{extra}><title>{esc(tip)}</title></rect>')
+    return parts, y
+
+
 def dispositions_chart(transfers: list[dict], limit: int = 30) -> str:
     """One stacked bar per transfer (oldest left): loaded, quarantined, excluded, duplicates."""
     runs = [t for t in reversed(transfers) if t["reconciliation"]["totals"]["source_rows"]][-limit:]
@@ -524,42 +559,27 @@ def dispositions_chart(transfers: list[dict], limit: int = 30) -> str:
     step = max(26, min(64, 640 // len(runs)))
     bar = step * 0.62
     width = max(MIN_CHART_WIDTH, left + right + step * len(runs))
-    height = top + plot_h + bottom
     y0 = top + plot_h
     ceiling = nice_ceiling(max(t["reconciliation"]["totals"]["source_rows"] for t in runs))
     parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(runs))
     for i, t in enumerate(runs):
         totals = t["reconciliation"]["totals"]
         x = left + step * i + (step - bar) / 2
-        y = y0
         dry = t["mode"] == "dry_run"
-        for disposition, colour in DISPOSITION_COLOURS.items():
-            n = totals[disposition]
-            if not n:
-                continue
-            h = plot_h * n / ceiling
-            y -= h
-            tip = f"{t['run_id']} ({t['branch_id']}): {disposition} {n:,}"
-            opacity = ' fill-opacity="0.45"' if dry else ""
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{max(h, 0.5):.1f}" '
-                         f'fill="{colour}"{opacity}><title>{esc(tip)}</title></rect>')
+        opacity = ' fill-opacity="0.45"' if dry else ""
+        layers, y = _stacked_bar(x, y0, bar, plot_h / ceiling, [
+            (totals[d], colour, f"{t['run_id']} ({t['branch_id']}): {d} {totals[d]:,}", opacity)
+            for d, colour in DISPOSITION_COLOURS.items()])
+        parts += layers
         summary = (f"{t['run_id']} — {t['branch_id']}, {t['mode']}, {t['status']}: source {totals['source_rows']:,} = "
                    + " + ".join(f"{k} {totals[k]:,}" for k in DISPOSITION_COLOURS))
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{y0 - y:.1f}" class="outline'
                      f'{" dry" if dry else ""}"><title>{esc(summary)}</title></rect>')
-        label_x = x + bar / 2
-        parts.append(f'<text x="{label_x:.1f}" y="{y0 + 12}" transform="rotate(-40 {label_x:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(when(t["started_at"])[5:])}</text>')
-    legend = []
-    lx = left
-    for disposition, colour in DISPOSITION_COLOURS.items():
-        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
-                      f'<text x="{lx + 14}" y="15" class="legend">{disposition}</text>')
-        lx += 14 + 8 * len(disposition) + 18
+        parts.append(_slanted_label(x + bar / 2, y0, when(t["started_at"])[5:]))
+    legend, lx = _legend(DISPOSITION_COLOURS.items(), left)
     if any(t["mode"] == "dry_run" for t in runs):
         legend.append(f'<text x="{lx}" y="15" class="legend muted">pale: dry run</text>')
-    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
-            f'aria-label="Dispositions per transfer">' + "".join(legend + parts) + "</svg>")
+    return _svg(width, top + plot_h + bottom, "Dispositions per transfer", legend + parts)
 
 
 def backups_chart(backups: list[dict], limit: int = 30) -> str:
@@ -590,8 +610,7 @@ def backups_chart(backups: list[dict], limit: int = 30) -> str:
         cx = x + bar / 2
         cy = y0 - plot_h * float(b["seconds"] or 0) / secs_top
         points.append((cx, cy, f"{b['backup_id']}: took {secs(b['seconds'])}"))
-        parts.append(f'<text x="{cx:.1f}" y="{y0 + 12}" transform="rotate(-40 {cx:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(when(b["taken_at"])[5:])}</text>')
+        parts.append(_slanted_label(cx, y0, when(b["taken_at"])[5:]))
     if len(points) > 1:
         parts.append('<polyline class="duration" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
                      + '"/>')
@@ -602,8 +621,7 @@ def backups_chart(backups: list[dict], limit: int = 30) -> str:
               f'<line x1="{left + 130}" x2="{left + 150}" y1="11" y2="11" class="duration"/>'
               f'<circle cx="{left + 140}" cy="11" r="3.5" class="duration-point"/>'
               f'<text x="{left + 156}" y="15" class="legend">duration (right axis)</text>')
-    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
-            f'aria-label="Backup sizes and durations">' + legend + "".join(parts) + "</svg>")
+    return _svg(width, height, "Backup sizes and durations", [legend, *parts])
 
 
 ACTIVITY_COLOURS = {"active": "#2f855a", "churn_risk": "#dd6b20", "dormant": "#718096"}
@@ -629,8 +647,7 @@ def segments_chart(sizes: dict[str, int | None], *, label: str) -> str:
                      f'<rect x="{left}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row - 6}" fill="{colour}">'
                      f'<title>{esc(f"{segment}: {n:,} customers")}</title></rect>'
                      f'<text x="{left + w + 4:.1f}" y="{y + 13}" class="tick">{n:,}</text>')
-    svg = (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="chart" role="img" '
-           f'aria-label="{esc(label)}">' + "".join(parts) + "</svg>")
+    svg = _svg(width, height, label, parts)
     if hidden:
         svg += f'<p class="muted">Suppressed (fewer than k, or would give such a cell away): {esc(", ".join(hidden))}.</p>'
     return svg
@@ -656,8 +673,7 @@ def trend_chart(trend: list[dict], colours: dict[str, str], *, label: str, empty
     parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(trend))
     for i, t in enumerate(trend):
         x = left + step * i + step / 2
-        parts.append(f'<text x="{x:.1f}" y="{y0 + 12}" transform="rotate(-40 {x:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(tick(t["as_of"]))}</text>')
+        parts.append(_slanted_label(x, y0, tick(t["as_of"])))
     for segment, colour in colours.items():
         points = [(left + step * i + step / 2, y0 - plot_h * t["segments"][segment] / ceiling, t["as_of"],
                    t["segments"][segment]) for i, t in enumerate(trend) if segment in t["segments"]]
@@ -666,13 +682,8 @@ def trend_chart(trend: list[dict], colours: dict[str, str], *, label: str, empty
                          + " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points) + '"/>')
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
                   f'{esc(f"{day}: {segment} {n:,}")}</title></circle>' for x, y, day, n in points]
-    legend, lx = [], left
-    for segment, colour in colours.items():
-        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
-                      f'<text x="{lx + 14}" y="15" class="legend">{esc(segment)}</text>')
-        lx += 14 + 8 * len(segment) + 18
-    return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
-            f'class="chart" role="img" aria-label="{esc(label)}">' + "".join(legend + parts) + "</svg>")
+    legend, _ = _legend(colours.items(), left)
+    return _svg(width, top + plot_h + bottom, label, legend + parts)
 
 
 # -- the page ------------------------------------------------------------------------------------------
@@ -693,30 +704,16 @@ def review_chart(history: list[dict]) -> str:
     ceiling = nice_ceiling(max(r["passed"] + r["failed"] for r in history))
     parts = _axis(left, y0, plot_h, ceiling, lambda v: f"{v:,.0f}", x1=left + step * len(history))
     for i, r in enumerate(history):
-        x, y = left + step * i + (step - bar) / 2, y0
-        for severity, colour in SEVERITY_COLOURS.items():
-            n = int((r.get("by_severity") or {}).get(severity, 0))
-            if not n:
-                continue
-            h = plot_h * n / ceiling
-            y -= h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
-                         f'<title>review {r["review_id"]}: {n} {severity} failed</title></rect>')
-        if r["passed"]:
-            h = plot_h * r["passed"] / ceiling
-            parts.append(f'<rect x="{x:.1f}" y="{y - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="#2f855a" '
-                         f'fill-opacity="0.35"><title>review {r["review_id"]}: {r["passed"]} passed</title></rect>')
-        label_x = x + bar / 2
-        parts.append(f'<text x="{label_x:.1f}" y="{y0 + 12}" transform="rotate(-40 {label_x:.1f} {y0 + 12})" '
-                     f'text-anchor="end" class="tick">{esc(when(r["at"])[:10])}</text>')
-    legend, lx = [], left
-    for label, colour in [*SEVERITY_COLOURS.items(), ("passed", "#2f855a")]:
-        legend.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>'
-                      f'<text x="{lx + 14}" y="15" class="legend">{label}</text>')
-        lx += 14 + 8 * len(label) + 18
-    return (f'<svg viewBox="0 0 {width} {top + plot_h + bottom}" width="{width}" height="{top + plot_h + bottom}" '
-            f'class="chart" role="img" aria-label="Compliance reviews week over week">' + "".join(legend + parts)
-            + "</svg>")
+        x = left + step * i + (step - bar) / 2
+        severities = r.get("by_severity") or {}
+        layers, _ = _stacked_bar(x, y0, bar, plot_h / ceiling, [
+            *((int(severities.get(s, 0)), colour, f"review {r['review_id']}: {int(severities.get(s, 0))} {s} failed", "")
+              for s, colour in SEVERITY_COLOURS.items()),
+            (r["passed"], "#2f855a", f"review {r['review_id']}: {r['passed']} passed", ' fill-opacity="0.35"')])
+        parts += layers
+        parts.append(_slanted_label(x + bar / 2, y0, when(r["at"])[:10]))
+    legend, _ = _legend([*SEVERITY_COLOURS.items(), ("passed", "#2f855a")], left)
+    return _svg(width, top + plot_h + bottom, "Compliance reviews week over week", legend + parts)
 
 
 def _evidence(evidence: dict) -> str:
