@@ -116,27 +116,29 @@ from pathlib import Path
 
 env = os.environ.get
 out = Path(sys.argv[1])
+
+
+def target_store(description: str, login: str | None, password: str | None) -> dict:
+    """The target store as one of its two logins: the same server, database and region."""
+    return {
+        "conn_type": "postgres",
+        "description": description,
+        "host": env("TARGET_DB_HOST") or "target-db",
+        "port": int(env("TARGET_DB_PORT") or 5432),
+        "login": login,
+        "password": password,
+        "schema": env("TARGET_DB_NAME") or "handover",
+        "extra": json.dumps({"region": env("HANDOVER_TARGET_REGION") or "CN"}),
+    }
+
+
 connections = {
-    "handover_target": {
-        "conn_type": "postgres",
-        "description": "Handover's target store, as the pipeline's login (docker compose: service target-db)",
-        "host": env("TARGET_DB_HOST") or "target-db",
-        "port": int(env("TARGET_DB_PORT") or 5432),
-        "login": env("TARGET_RUNNER_USER") or "handover_etl",
-        "password": env("TARGET_RUNNER_PASSWORD"),
-        "schema": env("TARGET_DB_NAME") or "handover",
-        "extra": json.dumps({"region": env("HANDOVER_TARGET_REGION") or "CN"}),
-    },
-    "handover_target_admin": {
-        "conn_type": "postgres",
-        "description": "The target store as its administrator: full restores (branch_restore) only",
-        "host": env("TARGET_DB_HOST") or "target-db",
-        "port": int(env("TARGET_DB_PORT") or 5432),
-        "login": env("TARGET_DB_USER") or "handover",
-        "password": env("TARGET_DB_PASSWORD"),
-        "schema": env("TARGET_DB_NAME") or "handover",
-        "extra": json.dumps({"region": env("HANDOVER_TARGET_REGION") or "CN"}),
-    },
+    "handover_target": target_store(
+        "Handover's target store, as the pipeline's login (docker compose: service target-db)",
+        env("TARGET_RUNNER_USER") or "handover_etl", env("TARGET_RUNNER_PASSWORD")),
+    "handover_target_admin": target_store(
+        "The target store as its administrator: full restores (branch_restore) only",
+        env("TARGET_DB_USER") or "handover", env("TARGET_DB_PASSWORD")),
     "handover_backup": {
         "conn_type": "aws",
         "description": "Backups: a versioned, Object-Lock bucket (docker compose: service minio)",
