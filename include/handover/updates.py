@@ -28,7 +28,10 @@ display masks, the analytics values). Then each row gets one disposition, in ``o
 
 A run killed in the middle and run again goes on from the rows it had not decided (each batch's rows, their
 changes and their confirmations commit together). ``reconcile_changes``: rows read = applied + quarantined +
-excluded + unchanged + duplicate, or the run fails. Nothing here logs or returns a customer's value.
+excluded + unchanged + duplicate, or the run fails. The changes are applied holding the branch's lock
+exclusively (`handover.store.runlock`): never beside a transfer of the branch, which writes the same rows —
+the one that comes second is refused, saying which run has the branch. Nothing here logs or returns a
+customer's value.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,6 +102,22 @@ def _connect(ctx: UpdateContext, step: str):
     return connect(ctx.dsn, f"customer_updates.{step}",
                    committed="each batch of rows decided stays decided; the rest are decided by a re-run",
                    retry="run the task again: it goes on from the rows not decided yet")
+
+
+@contextmanager
+def _branch_to_itself(ctx: UpdateContext, branch: str):
+    """The branch's lock held exclusively while the changes are applied: not beside a transfer of the
+    branch, which would write the same customers' rows (`handover.store.runlock`)."""
+    from handover.store import runlock
+    from handover.store.connection import open_connection, translated
+
+    with translated("customer_updates.apply_changes: cannot take the branch's lock in the target store"):
+        guard = runlock.excluding_transfers(lambda: open_connection(ctx.dsn), branch, ctx.run_id)
+        guard.__enter__()
+    try:
+        yield
+    finally:
+        guard.__exit__(None, None, None)
 
 
 def _sheet(path: Path, sheet: str | None) -> str | None:
@@ -276,7 +296,7 @@ def apply_changes(ctx: UpdateContext) -> dict:
     fields = changed_fields(spec)
     key_name = next(c.name for c in spec.columns if c.key)
     counts: Counter = Counter()
-    with _connect(ctx, "apply_changes") as conn:
+    with _branch_to_itself(ctx, branch), _connect(ctx, "apply_changes") as conn:
         keys = Keyring(conn, ctx.master_key, branch)
         with conn.cursor() as cur:
             cur.execute("SELECT source_line FROM ops.update_rows WHERE run_id = %s", (ctx.run_id,))

@@ -225,3 +225,40 @@ def test_master_key_is_never_in_the_context_repr(tmp_path):
     ctx = updates.UpdateContext(run_id="r", contract_path="c", dsn="d", master_key=MasterKey(os.urandom(32)),
                                 work_root=str(tmp_path), change_file="f.csv")
     assert "master_key=" not in repr(ctx)
+
+
+def test_a_change_file_is_not_applied_beside_a_transfer_of_the_branch_nor_a_transfer_beside_it(transferred, tmp_path):
+    """Both write the same customers' rows: whichever holds the branch first, the other is refused, saying
+    why, and changes nothing; the change file goes on from where it was refused once the branch is free."""
+    from handover.store import ops, runlock
+    from handover.store.connection import open_connection
+
+    ctx, _, _ = transferred
+    path = sample_change_file(tmp_path, sample_people(ctx))
+    before = snapshot(ctx.dsn, TABLES)
+    connect = lambda: open_connection(ctx.dsn)
+    # a transfer's task is running (its shared hold of the branch)
+    with runlock.task_guard(connect, BRANCH, "dag-run-7"), \
+            pytest.raises(runlock.BranchBusy, match=f"branch {BRANCH} is being transferred"):
+        updates.run_all(_context(ctx, path, "upd-busy"))
+    assert snapshot(ctx.dsn, TABLES) == before and _rows(ctx.dsn, "upd-busy") == {}
+    # a DAG run between two of its tasks: nobody holds the lock, but its heartbeat is inside the lease
+    with psycopg2.connect(ctx.dsn) as conn:
+        ops.start_run(conn, "dag-run-8", BRANCH, "0" * 64, "transfer", driver="airflow")
+        conn.commit()
+    with pytest.raises(runlock.BranchBusy, match="dag-run-8"):
+        updates.run_all(_context(ctx, path, "upd-busy-2"))
+    assert snapshot(ctx.dsn, TABLES) == before
+    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE ops.runs SET status = 'failed', finished_at = now() WHERE run_id = 'dag-run-8'")
+    # while a change file holds the branch, a transfer's task is refused, naming the change file's run
+    with psycopg2.connect(ctx.dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO ops.update_runs (run_id, branch_id, file, sha256, contract_sha256, fields) "
+                    "VALUES ('upd-holding', %s, 'f.csv', '', '', '{}')", (BRANCH,))
+    with runlock.excluding_transfers(connect, BRANCH, "upd-holding"), \
+            pytest.raises(runlock.BranchBusy, match="a change file is being applied by run upd-holding"), \
+            runlock.task_guard(connect, BRANCH, "dag-run-9"):
+        pass
+    # free again: the change file applies
+    counts = updates.run_all(_context(ctx, path, "upd-free"))
+    assert counts["applied"] == 3

@@ -12,6 +12,10 @@ holds the lock, so a DAG run counts as alive while any task holds it or its hear
 lease (``HANDOVER_RUN_LEASE_SECONDS``, 15 minutes): a run the scheduler has not failed yet is not swept
 from under it. (Airflow itself runs one ``branch_transfer`` at a time: ``max_active_runs=1``.)
 
+A change file being applied (`handover.updates`) holds the lock exclusively for its writing step, after
+checking that no DAG run of the branch is alive between its tasks (`excluding_transfers`): a transfer and a
+change file never write a branch's rows at the same time.
+
 `alive` decides, for a run still marked running, whether it is one: `prepare_store` refuses to start
 beside a live run and sweeps a dead one, naming which it was.
 """
@@ -38,17 +42,26 @@ def key(branch_id: str) -> tuple[int, int]:
 
 
 def _busy(cur, branch_id: str, run_id: str) -> BranchBusy:
-    others = []
+    others, updates = [], []
     try:
         cur.execute("SELECT run_id, started_at FROM ops.runs WHERE branch_id = %s AND status = 'running' "
                     "AND run_id <> %s ORDER BY started_at", (branch_id, run_id))
         others = [f"{r} (started {s:%Y-%m-%d %H:%M:%S %Z})" for r, s in cur.fetchall()]
+        cur.execute("SELECT to_regclass('ops.update_runs') IS NOT NULL")
+        if cur.fetchone()[0]:
+            cur.execute("SELECT run_id, started_at FROM ops.update_runs WHERE branch_id = %s AND status = 'running' "
+                        "AND run_id <> %s ORDER BY started_at", (branch_id, run_id))
+            updates = [f"{r} (started {s:%Y-%m-%d %H:%M:%S %Z})" for r, s in cur.fetchall()]
     except Exception:  # noqa: BLE001 - a store without ops yet: the lock alone is known
         cur.connection.rollback()
+    if updates and not others:
+        return BranchBusy(f"branch {branch_id} is busy: a change file is being applied by run {', '.join(updates)}; "
+                          "a transfer and a change file do not change a branch's records at the same time. Wait "
+                          "for it to end; if it was killed, its lock went with its process")
     held = f" by run {', '.join(others)}" if others else ""
     return BranchBusy(f"branch {branch_id} is being transferred{held}: one transfer of a branch runs at a "
-                      "time. Wait for it to end; if it was killed, its lock went with its process and the next "
-                      "run sweeps it")
+                      "time, and a change file waits for it. Wait for it to end; if it was killed, its lock went "
+                      "with its process and the next run sweeps it")
 
 
 def hold_exclusive(connect, branch_id: str, run_id: str):
@@ -80,6 +93,26 @@ def task_guard(connect, branch_id: str, run_id: str):
             if cur.fetchone()[0]:
                 cur.execute("UPDATE ops.runs SET heartbeat_at = clock_timestamp() WHERE run_id = %s", (run_id,))
             yield conn.get_backend_pid()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def excluding_transfers(connect, branch_id: str, run_id: str):
+    """For work that must not meet a transfer of the branch (a change file applied, `handover.updates`): the
+    branch's lock held exclusively while inside — a transfer's task or a process-driven run is refused
+    meanwhile — and `BranchBusy` at once if a run holds the lock now or a DAG run of the branch is alive
+    between two of its tasks (its heartbeat inside the lease)."""
+    conn = hold_exclusive(connect, branch_id, run_id)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('ops.runs') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute("SELECT run_id FROM ops.runs WHERE branch_id = %s AND status = 'running'", (branch_id,))
+                mine = {conn.get_backend_pid()}
+                if any(alive(cur, branch_id, other, mine) for (other,) in cur.fetchall()):
+                    raise _busy(cur, branch_id, run_id)
+        yield
     finally:
         conn.close()
 
