@@ -219,15 +219,9 @@ def target(pg_dsn, master_key_text, signing_key_text, monkeypatch, tmp_path):
 
 
 def airflow_target(dsn, master_key_text, signing_key_text, monkeypatch, tmp_path) -> str:
-    from psycopg2.extensions import parse_dsn
+    from tests.support.stores import airflow_connection, approve_pipia
 
-    p = parse_dsn(dsn)
-    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-            "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
-    if p.get("password"):
-        conn["password"] = p["password"]
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", json.dumps(conn))
-    from tests.support.stores import approve_pipia
+    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(dsn))
 
     approve_pipia(dsn, folder=tmp_path / "pipia")  # the sample's impact assessment, approved: a transfer loads
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)

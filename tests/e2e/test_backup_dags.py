@@ -14,9 +14,9 @@ import pytest
 from handover.backup import ledger, snapshot
 from handover.backup.snapshot import LocalFolder
 from handover.crypto import MasterKey, sign, signing_key
-from psycopg2.extensions import parse_dsn
 
 from tests.conftest import scratch_database
+from tests.support.stores import airflow_connection
 
 
 @pytest.fixture
@@ -112,11 +112,7 @@ def test_restore_drill_fails_when_what_restores_is_not_what_the_manifest_says(da
 
 
 def _restore_conn(monkeypatch, dsn: str) -> None:
-    p = parse_dsn(dsn)
-    monkeypatch.setenv("AIRFLOW_CONN_RESTORE_TARGET", json.dumps(
-        {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-         "login": p.get("user", "postgres"), "schema": p["dbname"]} | ({"password": p["password"]}
-                                                                      if p.get("password") else {})))
+    monkeypatch.setenv("AIRFLOW_CONN_RESTORE_TARGET", airflow_connection(dsn, region=None))
 
 
 def _differences(dsn: str, manifest: dict) -> list[str]:

@@ -15,6 +15,7 @@ from tests.conftest import LINEAGE_EVENTS, snapshot
 
 SNAPSHOT_TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions",
                    "ops.quarantine", "ops.exclusions")
+from tests.support.stores import sample_identifiers as _identifiers
 
 
 def _xcom_values(dag_id: str, run_id: str) -> list[str]:
@@ -24,16 +25,6 @@ def _xcom_values(dag_id: str, run_id: str) -> list[str]:
     with create_session() as session:
         rows = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id).all()
         return [json.dumps(r.value, ensure_ascii=False, default=str) for r in rows]
-
-
-def _identifiers(folder) -> list[str]:
-    """Names, ID numbers and mobiles from the sample customers file: what must never leak."""
-    lines = (folder / "客户信息.csv").read_bytes().decode("gb18030").splitlines()[1:40]
-    values = []
-    for line in lines:
-        cells = line.split(",")
-        values += [c.strip() for c in (cells[2], cells[6], cells[8]) if len(c.strip()) >= 2]
-    return values
 
 
 def test_transfer_through_airflow_reconciles_and_is_idempotent(dag, target, sample_export, sample_contract,

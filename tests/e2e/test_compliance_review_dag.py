@@ -12,7 +12,7 @@ import psycopg2
 from handover import overview
 from handover.review import CHECKS
 
-from tests.e2e.test_branch_transfer_dag import _identifiers
+from tests.support.stores import sample_identifiers as _identifiers
 
 
 def _review(dag, day: dt.date):

@@ -18,16 +18,14 @@ For every shape, through `dag.test()` into a real PostgreSQL:
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import psycopg2
 import pytest
-from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT
 from tests.support import export_corpus
 from tests.support.export_corpus import expected_dispositions, found_dispositions
-from tests.support.stores import approve_pipia
+from tests.support.stores import airflow_connection, approve_pipia
 
 CORPUS = ROOT / "tests" / "corpus" / "exports"
 SHAPES = ("bank", "custonly", "retail")
@@ -48,12 +46,7 @@ def corpus(tmp_path_factory) -> dict:
 
 @pytest.fixture
 def target(pg_dsn, master_key_text, signing_key_text, monkeypatch, tmp_path):
-    p = parse_dsn(pg_dsn)
-    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-            "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
-    if p.get("password"):
-        conn["password"] = p["password"]
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(pg_dsn))
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", signing_key_text)
     for name in ("ARCHIVE", "WORK", "OUTPUT"):

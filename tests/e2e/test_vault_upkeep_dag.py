@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.e2e.test_branch_transfer_dag import _identifiers
-from tests.integration.test_vault_upkeep import TODAY, _plant
+from tests.support.stores import sample_identifiers as _identifiers
+from tests.support.upkeep import TODAY, _plant
 
 
 def test_the_monthly_upkeep_records_remediates_and_reports(dags, transferred, target, sample_export):

@@ -13,9 +13,7 @@ and, when the run succeeds, that every entity reconciles: source rows = loaded +
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +28,8 @@ from handover.store.keys import data_purpose
 from handover.vault import open_payload
 
 from tests.hostile.builders import BRANCH
-from tests.support.stores import approve_pipia
-
-SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()
+from tests.hostile.checks import assert_balanced, assert_no_leak
+from tests.support.stores import SIGNING_KEY, approve_pipia
 
 
 @dataclass
@@ -60,42 +57,6 @@ class Outcome:
 
     def loaded_keys(self, entity: str = "customers") -> set[str]:
         return {r["key"] for r in self.vault.get(entity, [])}
-
-
-def assert_clear_error(error: BaseException | None, *, file: str, line: int | None = None,
-                       column: str | None = None, says: tuple[str, ...] = ()) -> str:
-    """A HandoverError whose message names the file, the line and column where they apply, and what to do."""
-    assert isinstance(error, HandoverError), f"expected a HandoverError, got {error!r}"
-    message = str(error)
-    assert file in message, message
-    if line is not None:
-        assert f"line {line}" in message, message
-    if column is not None:
-        assert column in message, message
-    for text in says:
-        assert text in message, message
-    hint = getattr(error, "hint", None)
-    assert hint or "fix them and run again" in message, f"the error does not say what to do: {message}"
-    return message
-
-
-def assert_no_leak(text: str, planted: tuple[str, ...] | list[str]) -> None:
-    """No planted value in ``text``. A value of letters and digits only counts where it stands on its own:
-    a short one (``1234``) is found by chance inside the hex of a hash or a signature."""
-    for value in planted:
-        if value:
-            pattern = (rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])" if value.isascii() and value.isalnum()
-                       else re.escape(value))
-            found = re.search(pattern, text)
-            at = found.start() if found else -1
-            assert at < 0, f"a planted customer value appears in: …{text[max(0, at - 150):at + 150]}…"
-
-
-def assert_balanced(manifest: dict) -> None:
-    for entity, c in manifest["counts"].items():
-        accounted = c["loaded"] + c["quarantined"] + c["excluded"] + c["duplicates"]
-        assert c["source_rows"] == accounted, (entity, c)
-        assert c["balanced"], (entity, c)
 
 
 def _fetch(dsn: str, master: MasterKey) -> tuple[list[dict], list[dict], dict[str, list[dict]], dict[str, str]]:
@@ -132,11 +93,6 @@ def _audit_text(dsn: str) -> str:
             return ""
         cur.execute("SELECT detail::text FROM ops.audit")
         return "\n".join(r[0] for r in cur.fetchall())
-
-
-def raw_bytes(q: dict) -> bytes:
-    """The original content a quarantined row keeps (the file's bytes for a CSV row)."""
-    return base64.b64decode(q["payload"]["raw_base64"])
 
 
 @pytest.fixture

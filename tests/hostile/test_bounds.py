@@ -270,7 +270,7 @@ def test_a_full_disk_in_the_work_area_is_a_clear_error(tiny_disk, tmp_path, pg_d
     from handover import local_run, sample
     from handover.run import RunContext
 
-    from tests.integration.test_transfer_store import SIGNING_KEY
+    from tests.support.stores import SIGNING_KEY
 
     folder = tmp_path / "export"
     sample.generate(folder, customers=2000)

@@ -22,8 +22,8 @@ from handover.crypto import Hasher, fingerprint, public_pem, signing_key
 from handover.store.keys import get_or_create
 from handover.validators import resident_id_check_char, uscc_check_char
 
-from tests.hostile.conftest import SIGNING_KEY, assert_no_leak
-from tests.support.stores import approve_pipia
+from tests.hostile.checks import assert_no_leak
+from tests.support.stores import SIGNING_KEY, approve_pipia
 
 MOBILE = "13800138000"
 RESIDENT_ID = "11010519491231002" + resident_id_check_char("11010519491231002")

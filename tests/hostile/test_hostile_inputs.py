@@ -66,7 +66,7 @@ from tests.hostile.builders import (
     write_csv,
     xlsx_source,
 )
-from tests.hostile.conftest import assert_clear_error, raw_bytes
+from tests.hostile.checks import assert_clear_error, raw_bytes
 
 H = HEADERS["customers"]
 

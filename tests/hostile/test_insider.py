@@ -39,8 +39,8 @@ from handover.store.keys import get_or_create
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import scratch_database
-from tests.hostile.conftest import assert_balanced, assert_no_leak
-from tests.integration.test_roles import logins, refused
+from tests.hostile.checks import assert_balanced, assert_no_leak
+from tests.support.roles import logins, refused
 from tests.support.stores import SIGNING_KEY
 from tests.support.stores import run_context as _ctx
 

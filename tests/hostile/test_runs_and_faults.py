@@ -26,8 +26,7 @@ from handover.run import RunContext
 from handover.store import runlock
 
 from tests.conftest import ROOT
-from tests.integration.test_transfer_store import SIGNING_KEY
-from tests.support.stores import approve_pipia
+from tests.support.stores import SIGNING_KEY, approve_pipia
 
 BRANCH = "SH-PD-0042"
 CONTRACT = ROOT / "contracts" / "sample_branch.yaml"

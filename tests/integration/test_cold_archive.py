@@ -424,7 +424,7 @@ def test_the_runner_archives_finds_restores_and_rewrites_with_its_grants_and_the
     from handover import cli
     from handover.store import roles
 
-    from tests.integration.test_roles import logins
+    from tests.support.roles import logins
 
     dsn, branch, master, today, _ = store
     dest = _bucket(s3, "cold-runner", lock=False)

@@ -23,8 +23,7 @@ from handover.store.tables import vault_columns
 from handover.vault import open_payload
 
 from tests.conftest import scratch_database
-from tests.integration.test_transfer_store import SIGNING_KEY
-from tests.support.stores import approve_pipia
+from tests.support.stores import SIGNING_KEY, approve_pipia
 
 BRANCH = "SH-PD-0042"
 

@@ -17,7 +17,7 @@ from handover.errors import SourceError
 from handover.sources import database
 
 from tests.conftest import scratch_database
-from tests.integration.test_transfer_store import _ctx
+from tests.support.stores import run_context as _ctx
 
 # Source-system column names (English, as many core systems have) for the sample's Chinese headers.
 COLUMNS = {

@@ -13,7 +13,6 @@ from handover.store.keys import data_purpose
 from handover.vault import open_payload
 
 from tests.conftest import snapshot
-from tests.support.stores import SIGNING_KEY  # noqa: F401 - SIGNING_KEY for older imports
 from tests.support.stores import run_context as _ctx
 
 TABLES = ("vault.customers", "vault.accounts", "vault.transactions", "vault.interactions", "analytics.customers",

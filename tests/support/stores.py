@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from pathlib import Path
 
 from handover.crypto import MasterKey
 from handover.run import RunContext
+from psycopg2.extensions import parse_dsn
 
 SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()  # the tests' one Ed25519 signing key
 SAMPLE_BRANCH = "SH-PD-0042"  # the sample export's branch (contracts/sample_branch.yaml)
@@ -17,6 +19,19 @@ AFTER_AML = dt.date(2030, 1, 1)  # the sample's transactions are from 2024: 5 ye
 
 
 SAMPLE_CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "sample_branch.yaml"
+
+
+def airflow_connection(dsn: str, *, region: str | None = "CN") -> str:
+    """An Airflow connection (``AIRFLOW_CONN_…``, JSON) for a PostgreSQL database; ``region`` the extra the
+    target store's connection carries (None: no extra, e.g. a restore target)."""
+    p = parse_dsn(dsn)
+    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
+            "login": p.get("user", "postgres"), "schema": p["dbname"]}
+    if region is not None:
+        conn["extra"] = {"region": region}
+    if p.get("password"):
+        conn["password"] = p["password"]
+    return json.dumps(conn)
 
 
 def approve_pipia(dsn: str, contract=SAMPLE_CONTRACT, folder=None) -> str | None:
@@ -107,3 +122,13 @@ def analytics_rows(dsn: str, customer: str) -> int:
                     "JOIN vault.accounts x ON x.branch_id = v.branch_id AND x.account_id = v.account_id "
                     "WHERE x.customer_id = %s", (customer,))
         return n + cur.fetchone()[0]
+
+
+def sample_identifiers(folder: Path) -> list[str]:
+    """Names, ID numbers and mobiles from the sample customers file: what must never leak."""
+    lines = (folder / "客户信息.csv").read_bytes().decode("gb18030").splitlines()[1:40]
+    values = []
+    for line in lines:
+        cells = line.split(",")
+        values += [c.strip() for c in (cells[2], cells[6], cells[8]) if len(c.strip()) >= 2]
+    return values

@@ -38,8 +38,10 @@ from handover import overview
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import scratch_database
-from tests.support.stores import SIGNING_KEY
+from tests.support.airflow_api import token as _token
+from tests.support.stores import SIGNING_KEY, airflow_connection
 from tests.support.stores import run_context as _ctx
+from tests.support.stores import sample_identifiers as _identifiers
 
 BRANCH = "SH-PD-0042"
 RUN = "manual__2026-11-30T07:18:09.610996+00:00"  # as Airflow names a run: colons and a plus to quote
@@ -52,17 +54,6 @@ ENTITIES = ("customers", "accounts", "transactions", "interactions")
 
 def _customers(folder: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO((folder / "客户信息.csv").read_bytes().decode("gb18030"))))
-
-
-def _identifiers(folder: Path) -> list[str]:
-    """Names, ID numbers and mobiles from the sample customers file: what must never appear (as
-    tests/e2e/test_branch_transfer_dag.py reads them)."""
-    lines = (folder / "客户信息.csv").read_bytes().decode("gb18030").splitlines()[1:40]
-    values = []
-    for line in lines:
-        cells = line.split(",")
-        values += [c.strip() for c in (cells[2], cells[6], cells[8]) if len(c.strip()) >= 2]
-    return values
 
 
 def _backups(conn, dsn_admin: str, tmp: Path, master, planted_values: dict) -> list[str]:
@@ -179,48 +170,15 @@ def store(pg_admin_dsn, sample_export, sample_contract, tmp_path_factory):
 
 # -- the Airflow API app -------------------------------------------------------------------------------
 
-def _connection_json(dsn: str) -> str:
-    p = parse_dsn(dsn)
-    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-            "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
-    if p.get("password"):
-        conn["password"] = p["password"]
-    return json.dumps(conn)
-
-
-@pytest.fixture(scope="module")
-def api(airflow_db):
-    """Airflow's API server app, built as `airflow api-server` builds it (plugins from plugins/), with
-    SimpleAuthManager (the default) and *without* its all-admins mode, which would sign every request in."""
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        app = create_app()
-        assert isinstance(get_auth_manager(), SimpleAuthManager)
-        yield app
-
-
 @pytest.fixture
 def client(api, store, monkeypatch):
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection_json(store.dsn))
+    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(store.dsn))
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", SIGNING_KEY)
     with TestClient(api) as c:  # with its lifespan, as the API server runs it
         yield c
-
-
-def _token(*, role: str | None = "viewer", expires_in: int | None = None) -> str:
-    """A JWT as Airflow's auth manager mints it at login (a Viewer: the least role that may see the UI)."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    user = SimpleAuthManagerUser(username="handover-viewer", role=role)
-    kwargs = {} if expires_in is None else {"expiration_time_in_seconds": expires_in}
-    return get_auth_manager().generate_jwt(user, **kwargs)
 
 
 def _bearer() -> dict:
@@ -576,7 +534,7 @@ def test_a_store_error_is_a_503_that_quotes_no_value(client, monkeypatch, pg_adm
                     CREATE VIEW ops.runs AS SELECT r.* FROM ops.runs_real r
                       RIGHT JOIN (SELECT public.planted_violation() AS boom OFFSET 0) p ON p.boom;""")
             conn.commit()
-        monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection_json(dsn))
+        monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(dsn))
         caplog.set_level("DEBUG")
         for path, accept in (("/handover/", "text/html"), ("/handover/api/overview", "application/json")):
             response = client.get(path, headers=_bearer() | {"Accept": accept})

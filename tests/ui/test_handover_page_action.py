@@ -12,7 +12,8 @@ import re
 import psycopg2
 import pytest
 
-from tests.ui.test_handover_page import _connection_json, _token, api  # noqa: F401 — api is a fixture
+from tests.support.airflow_api import token as _token
+from tests.support.stores import airflow_connection
 
 BRANCH = "SH-PD-0042"
 
@@ -31,12 +32,12 @@ def person(transferred, sample_export) -> dict:
 
 
 @pytest.fixture
-def client(api, transferred, master_key_text, monkeypatch):  # noqa: F811 — the api fixture, imported
+def client(api, transferred, master_key_text, monkeypatch):
     from fastapi.testclient import TestClient
 
     ctx, _, _ = transferred
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection_json(ctx.dsn))
+    monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(ctx.dsn))
     monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
     with TestClient(api, cookies={"_token": _token(role="op")}) as browser:
         yield browser

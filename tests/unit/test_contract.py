@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from handover.contract import load_contract
 from handover.errors import ContractError, SourceError
 from handover.sources import inspect_source
 
-
-def _variant(sample_contract: Path, tmp_path: Path, change) -> Path:
-    doc = yaml.safe_load(sample_contract.read_text(encoding="utf-8"))
-    change(doc)
-    path = tmp_path / "contract.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
-    return path
+from tests.support.contracts import contract_variant as _variant
 
 
 def test_sample_contract_loads_with_chinese_headers(sample_contract):

@@ -8,21 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from handover.contract import DOCUMENT_LIMIT, load_contract, parse_yaml
 from handover.errors import ContractError, SourceError
 from handover.sources import source_path
 
+from tests.support.contracts import contract_variant as _variant
+
 CORPUS_CONTRACTS = Path(__file__).resolve().parents[1] / "corpus" / "exports" / "contracts"
-
-
-def _variant(sample_contract: Path, tmp_path: Path, change) -> Path:
-    doc = yaml.safe_load(sample_contract.read_text(encoding="utf-8"))
-    change(doc)
-    path = tmp_path / "contract.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    (tmp_path / "retention.yaml").write_bytes((sample_contract.parent / "retention.yaml").read_bytes())
-    return path
 
 
 def _problems(path: Path) -> str:

@@ -7,7 +7,7 @@ import pytest
 from handover.contract import RIGHTS, load_contract
 from handover.errors import ContractError
 
-from tests.unit.test_contract import _variant
+from tests.support.contracts import contract_variant as _variant
 
 
 def test_sample_contract_says_what_customers_are_told(sample_contract):
