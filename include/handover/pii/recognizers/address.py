@@ -10,6 +10,8 @@ the text before it; masking errs on that side.
 
 from __future__ import annotations
 
+import re as stdlib_re
+
 import regex as re
 from presidio_analyzer import Pattern, PatternRecognizer
 
@@ -100,7 +102,7 @@ _BELOW_DISTRICT = (
 )
 
 
-_START_HINT = re.compile(r"[市区县]|" + _NAMES)
+_START_HINT = stdlib_re.compile(r"[市区县]|" + _NAMES)  # (the standard library's re: faster on this search)
 
 
 class AddressRecognizer(PatternRecognizer):
