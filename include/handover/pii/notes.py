@@ -93,16 +93,18 @@ def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
 
 
 # regex's flags that the standard library's re has too (VERSION0 and UNICODE are how re reads a str anyway)
-_STDLIB_FLAGS = ((re.DOTALL, stdlib_re.DOTALL), (re.MULTILINE, stdlib_re.MULTILINE), (re.IGNORECASE, stdlib_re.IGNORECASE))
+# (not IGNORECASE: the two fold some characters' case differently)
+_STDLIB_FLAGS = ((re.DOTALL, stdlib_re.DOTALL), (re.MULTILINE, stdlib_re.MULTILINE))
 _SAME_IN_STDLIB = re.VERSION0 | re.UNICODE
 
 
 def _quick(pattern: str, flags: int) -> re.Pattern | stdlib_re.Pattern:
-    """A cheap test's search (does anything match, and where does it start?) compiled by the standard
-    library's re where that can compile it: its engine runs these searches 2–4× faster than regex's (on the
-    dev notes a search of the combined mobile patterns, an e-mail's @ test, the numbers of a note). Where it
-    cannot (a variable-width look-behind, ``\\p{…}``, a flag of regex's own) the search stays regex's. The
-    recognizers' own patterns, whose matches are the findings, are always regex's, as Presidio runs them."""
+    """A recognizer's pattern (or a cheap test's search) compiled by the standard library's re where that
+    can compile it — its engine runs these searches 2–4× faster than regex's —, else by regex (a
+    variable-width look-behind, ``\\p{…}``, a flag of regex's own, IGNORECASE, a shorthand class). The recognizers' patterns are
+    character classes, literals, repeats and look-arounds: both engines read them alike, backtrack alike
+    and treat ``pos``/``endpos`` alike (the end of a window is the end of the text to a look-ahead), so
+    their matches are the same (checked note by note on the development corpora, bench/RESULTS.md)."""
     key = (pattern, flags | 1 << 30)
     compiled = _REGEXES.get(key)
     if compiled is None:
@@ -111,13 +113,17 @@ def _quick(pattern: str, flags: int) -> re.Pattern | stdlib_re.Pattern:
             if rest & theirs:
                 std, rest = std | ours, rest & ~theirs
         try:
-            if rest:
-                raise stdlib_re.error("a flag of regex's own")
+            if rest or _ENGINE_SPECIFIC.search(pattern):
+                raise stdlib_re.error("read differently by the two engines")
             compiled = stdlib_re.compile(pattern, std)
         except stdlib_re.error:
-            compiled = re.compile(pattern, flags=flags)
-        _REGEXES[key] = compiled
+            compiled = _compiled(pattern, flags)
+        _REGEXES[key] = compiled  # (compiled once a process, as `_compiled` says)
     return compiled
+
+
+# shorthand classes whose Unicode members the two engines define differently (\s of U+001C, \w of marks …)
+_ENGINE_SPECIFIC = stdlib_re.compile(r"\\[sSwWbBdD]|\\p\{|\\N\{|\[\[")
 
 
 def _quick_test(test):
@@ -157,7 +163,7 @@ class _Patterns:
         self.starts = getattr(recognizer, "starts", None)
         self.entity = recognizer.supported_entities[0]
         flags = recognizer.global_regex_flags
-        self.patterns = [(_compiled(p.regex, flags), p.score) for p in recognizer.patterns]
+        self.patterns = [(_quick(p.regex, flags), p.score) for p in recognizer.patterns]
         kind = type(recognizer)
         self.validate = None if kind.validate_result is PatternRecognizer.validate_result else recognizer.validate_result
         self.invalidate = (
