@@ -94,7 +94,7 @@ def context_search(words: tuple[str, ...]) -> re.Pattern:
     for word in sorted({w.lower() for w in words if w}, key=len, reverse=True):
         latin = word.isascii() and word[:1].isalnum()
         parts.append(rf"(?<![a-z]){re.escape(word)}(?![a-z])" if latin else re.escape(word))
-    # the standard library's re: a search of a dozen words runs ~2× faster there than in regex
+    # (the standard library's re: an alternation of words searches 2–3× faster there than in regex)
     return re.compile("|".join(parts))
 
 

@@ -11,8 +11,9 @@ the context enhancer. :func:`find_pii_many` runs the same recognizers, compiled 
    result: :class:`~handover.pii.engine.WindowContextEnhancer`);
 3. a pattern recognizer searches only where its cheap tests pass (``MIN_DIGITS`` ASCII digits, a
    ``PREFILTER`` such as an ``@``), and runs only where one search with all its patterns matches; its
-   matches become ``(entity, start, end, score)`` tuples, validated and deduplicated as Presidio does it,
-   without a result object, an explanation or a timestamp per match;
+   patterns and tests run on the standard library's re, which reads them as regex does, faster (`_quick`);
+   its matches become ``(entity, start, end, score)`` tuples, validated and deduplicated as Presidio does
+   it, without a result object, an explanation or a timestamp per match;
 4. customer names are found by their recognizer's Aho-Corasick automaton, in one pass; the other names
    by :class:`~handover.pii.recognizers.names.NameRecognizer`, which reads each clause once (what a
    clause yields is remembered) and has the model settle the open candidates of a whole chunk of notes
@@ -101,10 +102,11 @@ _SAME_IN_STDLIB = re.VERSION0 | re.UNICODE
 def _quick(pattern: str, flags: int) -> re.Pattern | stdlib_re.Pattern:
     """A recognizer's pattern (or a cheap test's search) compiled by the standard library's re where that
     can compile it — its engine runs these searches 2–4× faster than regex's —, else by regex (a
-    variable-width look-behind, ``\\p{…}``, a flag of regex's own, IGNORECASE, a shorthand class). The recognizers' patterns are
-    character classes, literals, repeats and look-arounds: both engines read them alike, backtrack alike
-    and treat ``pos``/``endpos`` alike (the end of a window is the end of the text to a look-ahead), so
-    their matches are the same (checked note by note on the development corpora, bench/RESULTS.md)."""
+    variable-width look-behind, ``\\p{…}``, a shorthand class, IGNORECASE or another flag of regex's own).
+    The recognizers' patterns are character classes, literals, repeats and look-arounds: both engines read
+    them alike, backtrack alike and treat ``pos``/``endpos`` alike (the end of a window is the end of the
+    text to a look-ahead), so their matches are the same (held on the development corpora by
+    ``test_the_recognizers_patterns_match_alike_on_both_regex_engines``)."""
     key = (pattern, flags | 1 << 30)
     compiled = _REGEXES.get(key)
     if compiled is None:
