@@ -226,6 +226,13 @@ pool = fast._FORKED["pool"]
 assert fast.find_pii_many(t.CORPUS, third, workers=2) == fast.find_pii_many(t.CORPUS, third, workers=1)
 assert fast._FORKED["pool"] is pool
 fast.forget(engine)
+# started before a first batch (notes.start_workers): that batch forks nothing
+assert fast.start_workers(engine, 2)
+pool = fast._FORKED["pool"]
+assert fast.find_pii_many(t.CORPUS, engine, workers=2) == found
+assert fast._FORKED["pool"] is pool
+assert not fast.start_workers(engine, 1)
+fast.forget(engine)
 print("ok")
 """
 
@@ -233,7 +240,7 @@ print("ok")
 def test_forked_workers_are_kept_for_the_next_batch_and_forgotten():
     """A pool forked for one batch serves the next (no fork, no start), for any analyzer compiled before
     the fork; an analyzer the children do not have, or whose recognizers changed, forks anew; ``forget``
-    ends them. In a fresh interpreter: the
+    ends them; ``start_workers`` forks them before a first batch, which then uses them. In a fresh interpreter: the
     pool is kept only where no other thread runs (this suite's process may have a server's thread)."""
     import subprocess
     import sys
