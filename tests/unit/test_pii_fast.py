@@ -226,6 +226,13 @@ pool = fast._FORKED["pool"]
 assert fast.find_pii_many(t.CORPUS, third, workers=2) == fast.find_pii_many(t.CORPUS, third, workers=1)
 assert fast._FORKED["pool"] is pool
 fast.forget(engine)
+# started before a first batch (notes.start_workers): that batch forks nothing
+assert fast.start_workers(engine, 2)
+pool = fast._FORKED["pool"]
+assert fast.find_pii_many(t.CORPUS, engine, workers=2) == found
+assert fast._FORKED["pool"] is pool
+assert not fast.start_workers(engine, 1)
+fast.forget(engine)
 print("ok")
 """
 
@@ -233,7 +240,7 @@ print("ok")
 def test_forked_workers_are_kept_for_the_next_batch_and_forgotten():
     """A pool forked for one batch serves the next (no fork, no start), for any analyzer compiled before
     the fork; an analyzer the children do not have, or whose recognizers changed, forks anew; ``forget``
-    ends them. In a fresh interpreter: the
+    ends them; ``start_workers`` forks them before a first batch, which then uses them. In a fresh interpreter: the
     pool is kept only where no other thread runs (this suite's process may have a server's thread)."""
     import subprocess
     import sys
@@ -435,3 +442,34 @@ def test_words_that_follow_names_are_found_where_asked_as_everywhere():
                 expected[at] = max(lengths)
         assert index.follow_start == expected, text
         assert all(index.follows(at) == expected.get(at, 0) for at in range(len(text) + 1))
+
+
+def test_the_recognizers_patterns_match_alike_on_both_regex_engines(engine):
+    """The many-notes path runs the recognizers' patterns and cheap tests on the standard library's re
+    where it can compile them (`notes._quick`), Presidio on regex: on every note of the development corpora
+    and of this corpus, each such pattern finds the same matches on both, from the start of the text and
+    from every place a match starts, and a shorthand class or a flag of regex's own stays on regex."""
+    import re
+
+    import regex
+
+    texts = [fold(text) for text in CORPUS if text]
+    texts += [fold(note.text) for name in ("teller", "callcentre", "heldout") for note in notes_corpus.load(name).notes]
+    compiled = fast.note_analyzer(engine)
+    checked = 0
+    for patterns in compiled._patterns:
+        flags = patterns.recognizer.global_regex_flags
+        for ours in [p for p, _ in patterns.patterns] + [patterns.search]:
+            if not isinstance(ours, re.Pattern):
+                continue
+            theirs = regex.compile(ours.pattern, flags=flags)
+            for text in texts:
+                spans = [m.span() for m in theirs.finditer(text)]
+                assert [m.span() for m in ours.finditer(text)] == spans, type(patterns.recognizer).__name__
+                for at in {s for s, _ in spans}:
+                    assert ours.match(text, at).span() == theirs.match(text, at).span()
+            checked += 1
+    assert checked >= 40  # all of them, as the recognizers stand
+    assert isinstance(fast._quick(r"[\s]+[0-9]", 0), regex.Pattern)
+    assert isinstance(fast._quick(r"[0-9]+", regex.IGNORECASE), regex.Pattern)
+    assert isinstance(fast._quick(r"(?<=[0-9] ?)转", 0), regex.Pattern)  # a variable-width look-behind

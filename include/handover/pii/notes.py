@@ -11,8 +11,9 @@ the context enhancer. :func:`find_pii_many` runs the same recognizers, compiled 
    result: :class:`~handover.pii.engine.WindowContextEnhancer`);
 3. a pattern recognizer searches only where its cheap tests pass (``MIN_DIGITS`` ASCII digits, a
    ``PREFILTER`` such as an ``@``), and runs only where one search with all its patterns matches; its
-   matches become ``(entity, start, end, score)`` tuples, validated and deduplicated as Presidio does it,
-   without a result object, an explanation or a timestamp per match;
+   patterns and tests run on the standard library's re, which reads them as regex does, faster (`_quick`);
+   its matches become ``(entity, start, end, score)`` tuples, validated and deduplicated as Presidio does
+   it, without a result object, an explanation or a timestamp per match;
 4. customer names are found by their recognizer's Aho-Corasick automaton, in one pass; the other names
    by :class:`~handover.pii.recognizers.names.NameRecognizer`, which reads each clause once (what a
    clause yields is remembered) and has the model settle the open candidates of a whole chunk of notes
@@ -36,6 +37,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import re as stdlib_re
 import threading
 import weakref
 from collections import OrderedDict, deque
@@ -59,7 +61,7 @@ from handover.pii.engine import (
     scan,
 )
 from handover.pii.operators import anonymizer_engine
-from handover.pii.patterns import fold
+from handover.pii.patterns import AllOf, fold
 from handover.pii.policy import MaskingPolicy
 from handover.pii.recognizers import name_model, names, person
 
@@ -73,7 +75,7 @@ _NO_DIGITS = str.maketrans("", "", "0123456789")
 # a number as the recognizers' patterns read one: digits and capitals, two separators at most between two
 # (+852 6182 7340, 6222-0215-…, A123456(7), 1/234567/8, C4K7N2R91); a recognizer's ``MIN_DIGITS`` are
 # digits of one number, and its matches lie in such a number, give or take a prefix and an extension
-_NUMBER = re.compile(r"[0-9A-Z](?:[ \-·.()/]{0,2}[0-9A-Z])*")
+_NUMBER = stdlib_re.compile(r"[0-9A-Z](?:[ \-·.()/]{0,2}[0-9A-Z])*")  # (the standard library's: see `_quick`)
 
 Raw = tuple[str, int, int, float, str]  # (entity, start, end, score, recognizer id)
 
@@ -87,11 +89,56 @@ def _pattern_search(recognizer: EntityRecognizer) -> re.Pattern | None:
         and not recognizer.deny_list
     ):
         flags = recognizer.global_regex_flags
-        return _compiled("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags)
+        return _quick("|".join(f"(?:{p.regex})" for p in recognizer.patterns), flags)
     return None
 
 
-_REGEXES: dict[tuple[str, int], re.Pattern] = {}
+# regex's flags that the standard library's re has too (VERSION0 and UNICODE are how re reads a str anyway)
+# (not IGNORECASE: the two fold some characters' case differently)
+_STDLIB_FLAGS = ((re.DOTALL, stdlib_re.DOTALL), (re.MULTILINE, stdlib_re.MULTILINE))
+_SAME_IN_STDLIB = re.VERSION0 | re.UNICODE
+
+
+def _quick(pattern: str, flags: int) -> re.Pattern | stdlib_re.Pattern:
+    """A recognizer's pattern (or a cheap test's search) compiled by the standard library's re where that
+    can compile it — its engine runs these searches 2–4× faster than regex's —, else by regex (a
+    variable-width look-behind, ``\\p{…}``, a shorthand class, IGNORECASE or another flag of regex's own).
+    The recognizers' patterns are character classes, literals, repeats and look-arounds: both engines read
+    them alike, backtrack alike and treat ``pos``/``endpos`` alike (the end of a window is the end of the
+    text to a look-ahead), so their matches are the same (held on the development corpora by
+    ``test_the_recognizers_patterns_match_alike_on_both_regex_engines``)."""
+    key = (pattern, flags | 1 << 30)
+    compiled = _REGEXES.get(key)
+    if compiled is None:
+        std, rest = 0, flags & ~_SAME_IN_STDLIB
+        for theirs, ours in _STDLIB_FLAGS:
+            if rest & theirs:
+                std, rest = std | ours, rest & ~theirs
+        try:
+            if rest or _ENGINE_SPECIFIC.search(pattern):
+                raise stdlib_re.error("read differently by the two engines")
+            compiled = stdlib_re.compile(pattern, std)
+        except stdlib_re.error:
+            compiled = _compiled(pattern, flags)
+        _REGEXES[key] = compiled  # (compiled once a process, as `_compiled` says)
+    return compiled
+
+
+# shorthand classes whose Unicode members the two engines define differently (\s of U+001C, \w of marks …)
+_ENGINE_SPECIFIC = stdlib_re.compile(r"\\[sSwWbBdD]|\\p\{|\\N\{|\[\[")
+
+
+def _quick_test(test):
+    """A recognizer's ``PREFILTER`` (a compiled search, or an :class:`~handover.pii.patterns.AllOf` of
+    them) as :func:`_quick` compiles it."""
+    if isinstance(test, AllOf):
+        return AllOf(*(_quick_test(p) for p in test.patterns))
+    if isinstance(test, re.Pattern):
+        return _quick(test.pattern, test.flags)
+    return test
+
+
+_REGEXES: dict[tuple[str, int], re.Pattern | stdlib_re.Pattern] = {}
 
 
 def _compiled(pattern: str, flags: int) -> re.Pattern:
@@ -114,11 +161,11 @@ class _Patterns:
         self.search = search
         # cheap tests every match passes: a least number of ASCII digits, a search (e.g. for an @)
         self.min_digits = getattr(recognizer, "MIN_DIGITS", 0)
-        self.prefilter = getattr(recognizer, "PREFILTER", None)
+        self.prefilter = _quick_test(getattr(recognizer, "PREFILTER", None))
         self.starts = getattr(recognizer, "starts", None)
         self.entity = recognizer.supported_entities[0]
         flags = recognizer.global_regex_flags
-        self.patterns = [(_compiled(p.regex, flags), p.score) for p in recognizer.patterns]
+        self.patterns = [(_quick(p.regex, flags), p.score) for p in recognizer.patterns]
         kind = type(recognizer)
         self.validate = None if kind.validate_result is PatternRecognizer.validate_result else recognizer.validate_result
         self.invalidate = (
@@ -666,6 +713,24 @@ def _default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def start_workers(analyzer: AnalyzerEngine, workers: int | None = None) -> bool:
+    """Fork the kept workers for ``analyzer`` now, as its first big batch would, and wait until they run:
+    a process that masks batch after batch pays the fork once, and may pay it before its first batch. The
+    children have every analyzer compiled before the fork (compile the others first with
+    :func:`note_analyzer` to share the fork). False where no forked workers are used (one core, another
+    thread running, an analyzer a worker could not rebuild)."""
+    workers = _default_workers() if workers is None else workers
+    if workers < 2 or _customer_names(analyzer) is None:
+        return False
+    with _FORKED_LOCK:
+        pool = _forked_pool(workers - 1, analyzer)
+        if pool is None:
+            return False
+        for started in [pool.executor.submit(_ready) for _ in range(pool.processes)]:
+            started.result()
+    return True
 
 
 def find_pii_many(

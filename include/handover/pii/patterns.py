@@ -7,6 +7,7 @@ letter-and-digit look-arounds.
 
 from __future__ import annotations
 
+import re as stdlib_re
 from pathlib import Path
 
 import regex as re
@@ -83,7 +84,7 @@ PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋�
 _SPOKEN_PLATE = re.compile(
     f"(?<=[{PLATE_PROVINCES}][A-Z][·• ]?)[A-Z0-9{_NUMERALS}]{{5,6}}(?![A-Z0-9{_NUMERALS}])"
 )
-_HAS_NUMERALS = re.compile(f"[{_NUMERALS}]")
+_HAS_NUMERALS = stdlib_re.compile(f"[{_NUMERALS}]")  # (the standard library's re: faster on a character class)
 
 
 def _opencc_folder() -> Path:

@@ -53,6 +53,7 @@ corpora.
 
 from __future__ import annotations
 
+import re as stdlib_re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -182,7 +183,7 @@ _HAN = r"[\u4e00-\u9fff]"
 _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{1,8}(?:[·•][\u4e00-\u9fff]{1,8})+")
 _DOT_NAME_STOPS = frozenset("的说称和与在已给")  # one-character words that end a name with · (买, 都 may not)
 _EDGE = re.compile(r"[\s\p{P}\p{S}0-9A-Za-z]")
-_HAN_CHAR = re.compile(_HAN)
+_HAN_CHAR = stdlib_re.compile(_HAN)  # (the standard library's re, here and below: faster on these)
 _MAX_WORD = max(len(w) for w in (*ROLE_WORDS, *PURPOSE_WORDS, *FOLLOW_WORDS))
 _ROLES = frozenset(ROLE_WORDS)
 _PURPOSES = frozenset(PURPOSE_WORDS)
@@ -205,6 +206,8 @@ _ADDRESSED = re.compile(
 # a surname and a first given character that make a common word (谢谢, 黄金, 和平, 马上): not a name
 # where candidates start: a surname's first character (compound surnames longest first)
 _SURNAME_FIRST = SURNAMES | {w[0] for w in COMPOUND_SURNAMES}
+# (the standard library's re: this class of 600 characters finds 3–4× faster there than in regex)
+_SURNAME_START = stdlib_re.compile("[" + "".join(sorted(_SURNAME_FIRST)) + "]")
 _COMPOUND_LENGTHS = sorted({len(w) for w in COMPOUND_SURNAMES}, reverse=True)
 _COMPOUND_FIRST = frozenset(w[0] for w in COMPOUND_SURNAMES)
 
@@ -535,8 +538,11 @@ class NameRecognizer(EntityRecognizer):
             spans.extend((s, e, self.SURE, "minority name elements") for s, e in index.element_runs())
         taken = [(s, e) for s, e, _, _ in spans]
         candidate, likely = self._candidate, self.LIKELY
-        for start, char in enumerate(text):
-            if char not in _SURNAME_FIRST or (taken and any(s <= start < e for s, e in taken)):
+        # only where a surname starts (one search, not a step per character: 1.7 candidates a clause of 12)
+        for match in _SURNAME_START.finditer(text):
+            start = match.start()
+            char = text[start]
+            if taken and any(s <= start < e for s, e in taken):
                 continue
             if char in _COMPOUND_FIRST:
                 surname = next((n for n in _COMPOUND_LENGTHS if text[start : start + n] in COMPOUND_SURNAMES), 1)
@@ -890,7 +896,7 @@ def _without_numbers(clause: str) -> tuple[str, list[int] | None]:
     return "".join(parts), where
 
 
-_DIGIT_RUN = re.compile(r"[0-9]{2,}")
+_DIGIT_RUN = stdlib_re.compile(r"[0-9]{2,}")
 
 
 def _still_open(
@@ -918,7 +924,7 @@ def _window(text: str, start: int, end: int) -> tuple[int, str]:
 
 
 _CLAUSE_END = frozenset("，。；！？、,.;!?\n（）()")
-_CLAUSE = re.compile("([" + re.escape("".join(sorted(_CLAUSE_END))) + "])")
+_CLAUSE = stdlib_re.compile("([" + stdlib_re.escape("".join(sorted(_CLAUSE_END))) + "])")
 _CLAUSE_CACHE = 200_000
 
 # Every word the rules look up, in one automaton: a clause is read once for all of them.
