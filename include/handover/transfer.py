@@ -340,7 +340,7 @@ def settle(ctx: RunContext) -> dict:
         staging.mark_erased(conn, contract, ctx.tag, blind_index(conn, ctx.master_key))
         staging.settle(conn, contract, ctx.tag)
         counts = staging.disposition_counts(conn, contract, ctx.tag)
-    return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
+    return {e: {k: v for k, v in c.items() if k not in ("reasons", "loaded_summary")} for e, c in counts.items()}
 
 
 def load_vault(ctx: RunContext) -> dict:
@@ -374,8 +374,9 @@ def reconcile(ctx: RunContext) -> dict:
     source_rows = {e: extract_report(ctx.area, e)["rows"] for e in contract.entities}
     with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
-        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag, contract.branch_id)
-                                                  for e in contract.entities}
+        destinations = None if ctx.dry_run else {
+            e: verify_destinations(conn, e, ctx.tag, contract.branch_id, dispositions[e]["loaded_summary"])
+            for e in contract.entities}
         try:
             result = _reconcile(source_rows, dispositions, destinations)
         except Exception as exc:
