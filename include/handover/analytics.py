@@ -31,15 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from handover import canonical
 from handover.crypto import Hasher
 from handover.pii.policy import MaskingPolicy, PolicyError, Rule, kind_of
 from handover.pii.values import FREE_TEXT
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pyarrow is imported by the functions that make values, not by the tables' shapes (DDL)
+    import pyarrow as pa
     from presidio_analyzer import AnalyzerEngine
 
 SCHEMA = "analytics"
@@ -136,6 +134,8 @@ def analytics_chunk(
     missing field is null). ``hasher`` is under the pseudonym key. ``analyzer`` finds PII in free text —
     build it with the branch's customer names (:func:`handover.pii.analyzer`) so names in notes are
     found; without one, the standard analyzer is built. A ``row_hash`` column, if present, is passed on."""
+    import pyarrow as pa
+
     from handover.pii import apply_column, engine  # the analyzer's imports: only where rows are made
 
     entity = as_entity(spec_or_entity)
@@ -171,6 +171,9 @@ def analytics_chunk(
 
 def _masked_text(values, analyzer: AnalyzerEngine, policy: MaskingPolicy, hasher: Hasher, column: str) -> pa.Array:
     """Free text under the policy's text rules (one rule per entity found), once per distinct text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from handover.pii.notes import anonymize_many
 
     if isinstance(values, pa.ChunkedArray):

@@ -306,6 +306,13 @@ def _shown(value: Any, limit: int = 40) -> str:
 def read_yaml(path: Path, what: str = "contract") -> Any:
     """A contract (or retention schedule) file, parsed strictly (`_StrictLoader`); ContractError naming the
     line otherwise."""
+    raw = _read_document(path, what)
+    return raw, parse_yaml(raw, path, what)
+
+
+def _read_document(path: Path, what: str) -> bytes:
+    if _reads is not None:  # a file a contract depends on: its bytes now (None: unreadable)
+        _reads.append((path, _current(path)))
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -318,7 +325,7 @@ def read_yaml(path: Path, what: str = "contract") -> Any:
             raw = fh.read(most + 1)
     except OSError as exc:
         raise ContractError(path, [f"cannot read the {what} ({exc.strerror})"]) from None
-    return raw, parse_yaml(raw, path, what)
+    return raw
 
 
 def parse_yaml(raw: bytes, path: Path, what: str = "contract") -> Any:
@@ -336,12 +343,44 @@ def parse_yaml(raw: bytes, path: Path, what: str = "contract") -> Any:
         raise ContractError(path, ["the YAML is nested too deeply to be a contract"]) from None
 
 
+# Contracts read by this process, by file and exact bytes — the contract's and those of the files it names
+# (its retention schedule): a run's steps ask for the contract again and again (81 times in a DAG run of the
+# sample, ~45 ms of CPU each); when any of those files changed, the contract is checked anew.
+_LOADED: dict[tuple[Path, bytes], tuple[Contract, list[tuple[Path, bytes | None]]]] = {}
+_reads: list[tuple[Path, bytes | None]] | None = None  # while a contract is checked: the other files it read
+
+
+def _current(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def load_contract(path: str | Path) -> Contract:
-    """Read and check a contract; raise ContractError listing every problem with its place."""
+    """Read and check a contract; raise ContractError listing every problem with its place. The files are
+    read every time; what they say is checked once per process for the same bytes (a `Contract` is frozen)."""
+    global _reads
+    path = Path(path).resolve()
+    raw = _read_document(path, "contract")
+    found = _LOADED.get((path, raw))
+    if found is not None and all(_current(p) == b for p, b in found[1]):
+        return found[0]
+    _reads = []
+    try:
+        contract = _check_contract(path, raw)
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[(path, raw)] = (contract, _reads)
+    finally:
+        _reads = None
+    return contract
+
+
+def _check_contract(path: Path, raw_bytes: bytes) -> Contract:
     from handover.validators import is_uscc
 
-    path = Path(path).resolve()
-    raw_bytes, doc = read_yaml(path)
+    doc = parse_yaml(raw_bytes, path)
 
     problems = _Problems(path)
     doc = _mapping(doc, "(top level)", problems)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from handover.errors import HandoverError
 
-MANIFEST_VERSION = 1
+# 2: the content hashes are of version 2 (`handover.store.content`), named by ``content_hash_version``; a
+# manifest of version 1 has none of it and its hashes are of version 1 — both are verified.
+MANIFEST_VERSION = 2
 
 
 def aggregate_validation(summaries: list[list[dict]]) -> dict[str, list[dict]]:
@@ -42,6 +44,8 @@ def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict]
           recipient: str | None, analytics: dict | None = None, resend: dict | None = None) -> dict:
     """The manifest. ``analytics``: what the analytics tier reports (k-anonymity: counts only); ``resend``:
     what a re-sent export decided about customers loaded before (`handover.resend`)."""
+    from handover.store.content import VERSION as CONTENT_HASH_VERSION
+
     return {
         "manifest_version": MANIFEST_VERSION,
         "kind": "handover.branch_transfer",
@@ -55,6 +59,7 @@ def build(*, run_id: str, mode: str, contract_summary: dict, sources: list[dict]
         "archive": archive,
         "counts": counts,
         "content": content,
+        "content_hash_version": CONTENT_HASH_VERSION,
         "validation": validation,
         "target_schema": schema_fingerprint,
         "analytics": analytics or {},
@@ -195,9 +200,10 @@ def verify(path: Path, *, signature: Path | None = None, public_key: Path | None
 def _compare(manifest: dict, conn) -> tuple[bool, list[str]]:
     """The manifest's content hashes against the target store: (all match, report lines)."""
     from handover.canonical import ENTITIES
-    from handover.store.content import content_hash
+    from handover.store.content import VERSIONS, content_hash
 
     content = manifest.get("content")
+    version = manifest.get("content_hash_version", 1)  # a version-1 manifest does not name it
     branch = manifest.get("branch")
     branch_id = branch.get("id") if isinstance(branch, dict) else None
     if not content:
@@ -208,13 +214,16 @@ def _compare(manifest: dict, conn) -> tuple[bool, list[str]]:
     if not isinstance(content, dict) or not isinstance(branch_id, str):
         return False, [("content hashes: not checked — the manifest's content or branch.id is not what a "
                         "manifest holds")]
+    if version not in VERSIONS or isinstance(version, bool):
+        return False, [(f"content hashes: not checked — version {str(version)[:20]} is not one this verifier "
+                        f"knows ({', '.join(map(str, VERSIONS))}): use a newer handover")]
     ok, lines = True, []
     for entity, promised in content.items():
         if entity not in ENTITIES or not isinstance(promised, dict) or not {"rows", "sha256"} <= set(promised):
             ok = False
             lines.append(f"{str(entity)[:40]}: not checked — not an entity's content hash")
             continue
-        found = content_hash(conn, entity, branch_id)
+        found = content_hash(conn, entity, branch_id, version)
         if found == {"rows": promised["rows"], "sha256": promised["sha256"]}:
             lines.append(f"{entity}: {found['rows']} rows, content hash matches")
         else:

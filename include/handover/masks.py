@@ -7,8 +7,10 @@ values); `mask` applies them to one value.
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pyarrow is imported where a column is masked: the rules' data (KEEP_ENDS) needs none
+    import pyarrow as pa
 
 # Characters kept at the start and the end; the middle is starred. Formats not named keep (1, 1).
 KEEP_ENDS = {
@@ -23,11 +25,15 @@ _EMAIL = r"(?s)^([^@]?)[^@]*@(.+)$"
 
 
 def _stars(count) -> pa.Array:
+    import pyarrow.compute as pc
+
     return pc.binary_repeat("*", count)
 
 
 def first_then_stars(values):
     """The first character, then a star for every other one (at least one star shows it is masked)."""
+    import pyarrow.compute as pc
+
     length = pc.utf8_length(values)
     return pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 1),
                                        _stars(pc.max_element_wise(pc.subtract(length, 1), 1)), "")
@@ -36,6 +42,8 @@ def first_then_stars(values):
 def keep_ends(values, first: int, last: int):
     """Keep the first and last characters, star the middle; a value too short for that shows only its
     first character."""
+    import pyarrow.compute as pc
+
     length = pc.utf8_length(values)
     tail = pc.utf8_slice_codeunits(values, -last) if last else ""
     middle = pc.max_element_wise(pc.subtract(length, first + last), 0)  # short values: see below
@@ -45,6 +53,8 @@ def keep_ends(values, first: int, last: int):
 
 def email(values):
     """z***@example.com; without a domain, like a name."""
+    import pyarrow.compute as pc
+
     return pc.if_else(pc.match_substring_regex(values, _EMAIL),
                       pc.replace_substring_regex(values, _EMAIL, r"\1***@\2"), first_then_stars(values))
 
@@ -59,6 +69,8 @@ def mask_array(fmt: str, values):
 
 
 def mask(fmt: str, value: str | None) -> str | None:
+    import pyarrow as pa
+
     if value is None:
         return None
     return mask_array(fmt, pa.array([value], pa.string()))[0].as_py()

@@ -26,8 +26,6 @@ from handover import manifest as manifest_mod
 from handover.contract import AUTO, Contract, EntitySpec
 from handover.crypto import signing_key
 from handover.errors import ContractError, StoreError
-from handover.extract import extract_entity as _extract
-from handover.extract import extract_report
 from handover.run import RunContext, run_tag
 from handover.sources import database, inspect_source
 from handover.store import ops, partitions, schema, staging
@@ -210,9 +208,11 @@ def archive_original(ctx: RunContext) -> dict:
 def extract_source(ctx: RunContext, entity: str) -> list[dict]:
     """The source read into chunks; their references (`ChunkRef.as_dict`: what the chunk tasks are mapped
     over)."""
+    from handover.extract import extract_entity  # numpy, pyarrow: imported by the steps that read data
+
     contract = ctx.contract()
     spec, folder = _readable(ctx, contract, contract.entities[entity])
-    return [ref.as_dict() for ref in _extract(spec, folder, ctx.area, ctx.chunk_rows)]
+    return [ref.as_dict() for ref in extract_entity(spec, folder, ctx.area, ctx.chunk_rows)]
 
 
 def verify_chunk(ctx: RunContext, ref: dict) -> dict:
@@ -340,7 +340,7 @@ def settle(ctx: RunContext) -> dict:
         staging.mark_erased(conn, contract, ctx.tag, blind_index(conn, ctx.master_key))
         staging.settle(conn, contract, ctx.tag)
         counts = staging.disposition_counts(conn, contract, ctx.tag)
-    return {e: {k: v for k, v in c.items() if k != "reasons"} for e, c in counts.items()}
+    return {e: {k: v for k, v in c.items() if k not in ("reasons", "loaded_summary")} for e, c in counts.items()}
 
 
 def load_vault(ctx: RunContext) -> dict:
@@ -366,6 +366,7 @@ def load_vault(ctx: RunContext) -> dict:
 
 
 def reconcile(ctx: RunContext) -> dict:
+    from handover.extract import extract_report
     from handover.reconcile import reconcile as _reconcile
     from handover.reconcile import verify_destinations
 
@@ -373,8 +374,9 @@ def reconcile(ctx: RunContext) -> dict:
     source_rows = {e: extract_report(ctx.area, e)["rows"] for e in contract.entities}
     with connect(ctx.dsn, "reconcile") as conn:
         dispositions = staging.disposition_counts(conn, contract, ctx.tag)
-        destinations = None if ctx.dry_run else {e: verify_destinations(conn, e, ctx.tag, contract.branch_id)
-                                                  for e in contract.entities}
+        destinations = None if ctx.dry_run else {
+            e: verify_destinations(conn, e, ctx.tag, contract.branch_id, dispositions[e]["loaded_summary"])
+            for e in contract.entities}
         try:
             result = _reconcile(source_rows, dispositions, destinations)
         except Exception as exc:

@@ -27,12 +27,15 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from itertools import repeat
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from handover import phones
+
+if TYPE_CHECKING:  # numpy and pandas are imported by the Series checks that use them, not by the scalar ones
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "CURRENCIES",
@@ -119,8 +122,13 @@ def is_resident_id(v: str | None, *, today: _dt.date | None = None) -> bool:
     return resident_id_check_char(v[:17]) == v[17]
 
 
-_PROVINCE_NUMBERS = np.array(sorted(int(p) for p in PROVINCE_CODES))
-_CHECK_CODEPOINTS = np.array([ord(c) for c in _RESIDENT_ID_CHECK], dtype=np.uint32)
+@cache
+def _id_arrays():
+    """(province numbers, check characters' code points) as numpy arrays, made on first use."""
+    import numpy as np
+
+    return np.array(sorted(int(p) for p in PROVINCE_CODES)), \
+        np.array([ord(c) for c in _RESIDENT_ID_CHECK], dtype=np.uint32)
 
 
 # Within `remembering()`: each value's `resident_ids_ok` answer. A customers suite asks about the same
@@ -140,6 +148,9 @@ def remembering() -> Iterator[None]:
 
 def resident_ids_ok(values: pd.Series, *, today: _dt.date | None = None) -> np.ndarray:
     """`is_resident_id` over a Series at numpy speed (same rule, same answers); missing values → False."""
+    import numpy as np
+    import pandas as pd
+
     memo = _remembered.get()
     if memo is None or today is not None:
         return _resident_ids_ok(values, today)
@@ -156,6 +167,10 @@ def resident_ids_ok(values: pd.Series, *, today: _dt.date | None = None) -> np.n
 
 
 def _resident_ids_ok(values: pd.Series, today: _dt.date | None) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
+    province_numbers, check_codepoints = _id_arrays()
     text = values.astype(object).where(values.notna(), "")
     shaped = np.fromiter(map(isinstance, text, repeat(str)), dtype=bool, count=len(text))
     shaped &= np.array(text.astype(str).str.fullmatch(_RESIDENT_ID_RE.pattern).fillna(False), dtype=bool)
@@ -164,8 +179,8 @@ def _resident_ids_ok(values: pd.Series, today: _dt.date | None) -> np.ndarray:
         return ok
     chars = np.array(text[shaped].tolist(), dtype="<U18").view(np.uint32).reshape(-1, 18)
     digits = chars[:, :17].astype(np.int64) - 48
-    good = np.array(_CHECK_CODEPOINTS[(digits @ np.array(RESIDENT_ID_WEIGHTS)) % 11] == chars[:, 17])
-    good &= np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCE_NUMBERS)
+    good = np.array(check_codepoints[(digits @ np.array(RESIDENT_ID_WEIGHTS)) % 11] == chars[:, 17])
+    good &= np.isin(digits[:, 0] * 10 + digits[:, 1], province_numbers)
     births = pd.to_datetime(pd.Series(text[shaped].str.slice(6, 14).to_numpy()), format="%Y%m%d", errors="coerce")
     limit = pd.Timestamp(today or _dt.date.today())
     good &= np.array(births.notna() & (births.dt.year >= 1900) & (births <= limit), dtype=bool)
@@ -175,6 +190,9 @@ def _resident_ids_ok(values: pd.Series, today: _dt.date | None) -> np.ndarray:
 
 def resident_id_sexes(values: pd.Series) -> pd.Series:
     """`resident_id_sex` over a Series: "M"/"F" for valid IDs, None otherwise."""
+    import numpy as np
+    import pandas as pd
+
     ok = resident_ids_ok(values)
     out = pd.Series(np.full(len(values), None, dtype=object), index=values.index, dtype=object)
     if ok.any():
@@ -186,6 +204,9 @@ def resident_id_sexes(values: pd.Series) -> pd.Series:
 
 def resident_id_births(values: pd.Series) -> pd.Series:
     """The ISO birth date inside each valid ID (YYYY-MM-DD), None otherwise."""
+    import numpy as np
+    import pandas as pd
+
     ok = resident_ids_ok(values)
     out = pd.Series(np.full(len(values), None, dtype=object), index=values.index, dtype=object)
     if ok.any():
@@ -397,6 +418,9 @@ def valid_mask(values: pd.Series, fmt: str) -> pd.Series:
     validated once, so a large column with repeats costs about as much as its distinct values.
     Raises ``KeyError`` for an unknown format name.
     """
+    import numpy as np
+    import pandas as pd
+
     if fmt not in FORMAT_VALIDATORS:
         raise KeyError(f"unknown format: {fmt!r}")
     codes, uniques = pd.factorize(values, use_na_sentinel=True)

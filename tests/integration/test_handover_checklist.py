@@ -145,3 +145,39 @@ def test_publishing_without_a_signing_key_fails_clearly(pg_dsn, master_key_text,
     with pytest.raises(KeyringError) as err:
         local_run.run_all(ctx)
     assert "handover_signing_key" in str(err.value)
+
+
+def test_a_manifest_of_version_1_with_row_text_hashes_still_verifies(done, pg_dsn, tmp_path, capsys):
+    """Manifests written before the content hash had versions (row text, `content_hash_version` absent) are
+    verified with the hash they were written with; today's (version 2: the binary row) differ from them, and
+    a manifest's hashes are checked as the version it names."""
+    from handover import manifest as manifest_mod
+    from handover.crypto import fingerprint, public_pem, signing_key
+    from handover.store import content
+
+    from tests.support.stores import SIGNING_KEY
+
+    _, manifest_path, result = done
+    doc = json.loads(manifest_path.read_text())
+    assert doc["manifest_version"] == 2 and doc["content_hash_version"] == content.VERSION == 2
+    old = content.content_hashes(lambda: psycopg2.connect(pg_dsn), doc["content"], doc["branch"]["id"], version=1)
+    assert {e: h["rows"] for e, h in old.items()} == {e: h["rows"] for e, h in doc["content"].items()}
+    assert all(old[e]["sha256"] != doc["content"][e]["sha256"] for e in old)
+    fp = fingerprint(public_pem(signing_key(SIGNING_KEY)))
+    assert fp == result["signer_fingerprint"]
+
+    def written(name: str, changed: dict, dropped: tuple = ()) -> str:
+        folder = tmp_path / name
+        manifest_mod.write({k: v for k, v in doc.items() if k not in dropped} | changed, folder,
+                           signing_key(SIGNING_KEY))
+        return str(folder / "manifest.json")
+
+    version_1 = written("v1", {"manifest_version": 1, "content": old}, dropped=("content_hash_version",))
+    assert cli(["manifest", "verify", version_1, "--fingerprint", fp, "--dsn", pg_dsn]) == 0
+    assert capsys.readouterr().out.count("content hash matches") == 4
+    relabelled = written("relabelled", {"content_hash_version": 1})  # version-2 hashes said to be version 1
+    assert cli(["manifest", "verify", relabelled, "--fingerprint", fp, "--dsn", pg_dsn]) == 1
+    assert capsys.readouterr().out.count("MISMATCH") == 4
+    unknown = written("unknown", {"content_hash_version": 99})
+    assert cli(["manifest", "verify", unknown, "--fingerprint", fp, "--dsn", pg_dsn]) == 1
+    assert "content hashes: not checked — version 99 is not one this verifier knows" in capsys.readouterr().out

@@ -412,36 +412,55 @@ def _parent_status(contract: Contract, parent_entity: str, parent_key: str, tag:
     """).format(pk=pk, pt=settled(parent_entity, tag), vault=vault)
 
 
-def _field_issues(cur, entity: str, tag: str) -> tuple[dict[str, int], int]:
-    """The loaded rows' field issues by ``column:reason``, and how many loaded rows have any."""
-    rows = loaded(entity, tag)
-    cur.execute(sql.SQL("SELECT i, count(*) FROM {} s, unnest(s.field_issues) i GROUP BY 1 ORDER BY 1").format(rows))
-    issues = dict(cur.fetchall())
-    if not issues:
-        return {}, 0
-    cur.execute(sql.SQL("SELECT count(*) FROM {} s WHERE cardinality(s.field_issues) > 0").format(rows))
-    return issues, cur.fetchone()[0]
+# A row's keyed content hash (computed over its normalised values, its key among them) as a 64-bit number
+# — what the reconciliation's summaries (count, sum, xor) add up. PostgreSQL's own hash of its text: 0.23 s
+# per 500,000 rows against 0.36 s for its first 64 bits through hex and bit(64).
+HASH_BITS = sql.SQL("hashtextextended(row_hash::text, 0)")
+
+
+def _field_issues(cur, entity: str, tag: str) -> dict[str, int]:
+    """The loaded rows' field issues by ``column:reason``."""
+    cur.execute(sql.SQL("SELECT i, count(*) FROM {} s, unnest(s.field_issues) i GROUP BY 1 ORDER BY 1").format(
+        loaded(entity, tag)))
+    return dict(cur.fetchall())
 
 
 def disposition_counts(conn, contract: Contract, tag: str) -> dict[str, dict]:
+    """Per entity: the rows staged and their dispositions, the reasons, the loaded rows' field issues — and
+    ``loaded_summary``, the (count, sum, xor) of the loaded rows' content hashes that the reconciliation
+    compares with the target's (`handover.reconcile`). One scan of the staging table per entity (the
+    staged, loaded, issue counts and the summary together; the issues' breakdown only when there are any)."""
     out: dict[str, dict] = {}
     with conn.cursor() as cur:
         for name in contract.entities:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_name(name, tag)))
-            staged = cur.fetchone()[0]
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"staging.outcome_{name}_{tag}",))
-            counts, reasons, issues, with_issues = {"unsettled": staged}, {}, {}, 0
-            if cur.fetchone()[0]:
+            settled_ = cur.fetchone()[0]
+            counts, reasons, issues, with_issues, summary = {}, {}, {}, 0, None
+            if not settled_:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_name(name, tag)))
+                staged = cur.fetchone()[0]
+                counts["unsettled"] = staged
+            else:
                 o = outcome_table(name, tag)
+                cur.execute(sql.SQL("""
+                    SELECT count(*), count(*) FILTER (WHERE o.source_line IS NULL),
+                           count(*) FILTER (WHERE o.source_line IS NULL AND cardinality(s.field_issues) > 0),
+                           coalesce(sum({h}) FILTER (WHERE o.source_line IS NULL), 0),
+                           coalesce(bit_xor({h}) FILTER (WHERE o.source_line IS NULL), 0)
+                    FROM {t} s LEFT JOIN {o} o ON o.source_line = s.source_line
+                """).format(h=HASH_BITS, t=table_name(name, tag), o=o))
+                staged, loaded_rows, with_issues, total, xor = cur.fetchone()
+                summary = (int(loaded_rows), int(total), int(xor))
                 cur.execute(sql.SQL("SELECT _disposition, count(*) FROM {} GROUP BY 1").format(o))
                 counts = dict(cur.fetchall())
-                counts["loaded"] = staged - sum(counts.values())
+                counts["loaded"] = loaded_rows
                 cur.execute(sql.SQL("SELECT r, count(*) FROM {}, unnest(_final) r "
                                     "WHERE _disposition IN ('quarantined', 'excluded') GROUP BY 1 ORDER BY 1").format(o))
                 reasons = dict(cur.fetchall())
-                issues, with_issues = _field_issues(cur, name, tag)
+                issues = _field_issues(cur, name, tag) if with_issues else {}
             out[name] = {"staged": staged, "loaded": counts.get("loaded", 0),
                          "quarantined": counts.get("quarantined", 0), "excluded": counts.get("excluded", 0),
                          "duplicates": counts.get("duplicate", 0), "unsettled": counts.get("unsettled", 0),
-                         "reasons": reasons, "loaded_with_issues": with_issues, "field_issues": issues}
+                         "reasons": reasons, "loaded_with_issues": with_issues, "field_issues": issues,
+                         "loaded_summary": summary}
     return out
