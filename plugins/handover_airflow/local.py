@@ -104,6 +104,7 @@ def environment() -> dict[str, str]:
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
                                                        "log_file_path": str(STATE / "lineage" / "events.jsonl")}),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "handover",
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",  # as docker-compose.yaml: no fork per event
     }
     home.mkdir(parents=True, exist_ok=True)
     (STATE / "lineage").mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ keyring of the first, wrapped under the same master key: blind indexes, row hash
 keyed), and the two stores are compared table by table, ciphertexts by what they decrypt to (each has its
 own random nonce).
 
-Slow (a few minutes: every task instance is a fresh process importing what its step needs); deselect with
-``-m "not slow"``.
+Slow (a few minutes: every task instance is a process of its own — a fork of a worker that preloaded the
+steps' libraries, `handover_airflow.celery_worker`); deselect with ``-m "not slow"``.
 """
 
 from __future__ import annotations
@@ -253,6 +253,10 @@ def test_transfer_on_two_celery_workers_matches_the_local_run(
         assert {ti["state"] for ti in tis} == {"success"}
         retried = sorted(f"{ti['task_id']}[{ti['map_index']}]" for ti in tis if ti["try_number"] > 1)
         print(f"task instances: {len(tis)}, retried: {retried or 'none'}")
+
+        # Each worker imported the steps' libraries once, for all its task processes (celery_worker.preload).
+        for name in WORKERS:
+            assert "Handover's step libraries preloaded" in cluster.components[f"worker-{name}"].log.read_text(), name
 
         # Nothing secret in what the workers and the other components wrote.
         assert len(logs) > 3 * chunks

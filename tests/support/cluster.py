@@ -153,6 +153,8 @@ class Cluster:
             "AIRFLOW__CELERY__BROKER_URL": broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": sqlalchemy_url(metadata_dsn, "db+postgresql+psycopg2"),
             "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",  # the scheduler's processes sending to the broker
+            # as docker-compose.yaml has it: the workers preload the steps' libraries for their task processes
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "handover_airflow.celery_worker.CELERY_CONFIG",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",  # parse once, not every 30 s
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
