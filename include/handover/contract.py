@@ -7,11 +7,9 @@ any data is read. `Contract.sha256` identifies the exact contract a run used.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -331,15 +329,10 @@ def _read_document(path: Path, what: str) -> bytes:
 
 
 def parse_yaml(raw: bytes, path: Path, what: str = "contract") -> Any:
-    """The document, parsed once per content in a process — a run's tasks read the same contract a few
-    times each, and the strict loader is pure Python (~40 ms a contract) — each caller given its own copy."""
+    """The document parsed strictly (`_StrictLoader`); ContractError naming the line otherwise. (A process
+    checks a contract once for the same bytes: `load_contract`'s cache, so this is not cached too.)"""
     if len(raw) > limit("document_bytes"):
         raise ContractError(path, [f"the {what} is over the limit of {limit('document_bytes'):,} bytes"])
-    return copy.deepcopy(_parsed(raw, path, what))
-
-
-@lru_cache(maxsize=16)
-def _parsed(raw: bytes, path: Path, what: str) -> Any:
     try:
         return yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader, stricter
     except _Refused as exc:

@@ -20,10 +20,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
-from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
-from tests.support.stores import approve_pipia
+from tests.support.stores import airflow_connection, approve_pipia
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
@@ -64,9 +63,6 @@ def standalone(tmp_path, pg_admin_dsn, master_key_text, signing_key_text):
     port = _free_port()
     with scratch_database(pg_admin_dsn, "handover_test_browser") as target:
         approve_pipia(target, folder=tmp_path / "pipia")  # the sample's impact assessment, approved
-        p = parse_dsn(target)
-        conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-                "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update({
             "AIRFLOW_HOME": str(home),
@@ -82,7 +78,7 @@ def standalone(tmp_path, pg_admin_dsn, master_key_text, signing_key_text):
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW_CONN_HANDOVER_TARGET": json.dumps(conn),
+            "AIRFLOW_CONN_HANDOVER_TARGET": airflow_connection(target),
             "AIRFLOW_VAR_HANDOVER_MASTER_KEY": master_key_text,
             "AIRFLOW_VAR_HANDOVER_SIGNING_KEY": signing_key_text,
             "HANDOVER_WORK_ROOT": str(tmp_path / "work"),

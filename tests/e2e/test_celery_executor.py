@@ -28,11 +28,10 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from psycopg2.extensions import parse_dsn
 
 from tests.conftest import ROOT, scratch_database
 from tests.support.cluster import Cluster, ComponentDied, redis_server
-from tests.support.stores import approve_pipia
+from tests.support.stores import airflow_connection, approve_pipia
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]  # one at a time: each is a cluster
 
@@ -79,16 +78,6 @@ def _release_redis_db(host: str, port: int, db: int, token: str) -> None:
 
 
 # -- the stores ----------------------------------------------------------------------------------------------
-
-def _connection(dsn: str) -> str:
-    """AIRFLOW_CONN_HANDOVER_TARGET for a database (JSON, as tests/e2e/test_branch_transfer_dag.py does)."""
-    p = parse_dsn(dsn)
-    conn = {"conn_type": "postgres", "host": p.get("host", "127.0.0.1"), "port": int(p.get("port", 5432)),
-            "login": p.get("user", "postgres"), "schema": p["dbname"], "extra": {"region": "CN"}}
-    if p.get("password"):
-        conn["password"] = p["password"]
-    return json.dumps(conn)
-
 
 def _copy_keyring(source: str, dest: str) -> None:
     """The store `dest` made with the keyring of `source` (keys wrapped under the same master key)."""
@@ -209,7 +198,7 @@ def test_transfer_on_two_celery_workers_matches_the_local_run(
         approve_pipia(celery_store, sample_contract, tmp_path / "pipia")  # as the local run's store has it
         try:
             env = {
-                "AIRFLOW_CONN_HANDOVER_TARGET": _connection(celery_store),
+                "AIRFLOW_CONN_HANDOVER_TARGET": airflow_connection(celery_store),
                 "AIRFLOW_VAR_HANDOVER_MASTER_KEY": master_key_text,
                 "AIRFLOW_VAR_HANDOVER_SIGNING_KEY": signing_key_text,
                 "HANDOVER_WORK_ROOT": str(celery_roots["work"]),  # one machine: both workers share it
@@ -270,7 +259,7 @@ def test_transfer_on_two_celery_workers_matches_the_local_run(
             _copy_keyring(celery_store, local_store)
             approve_pipia(local_store, sample_contract, tmp_path / "pipia-local")
             local_roots = {name: tmp_path / "local" / name for name in ("work", "output", "archive")}
-            monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", _connection(local_store))
+            monkeypatch.setenv("AIRFLOW_CONN_HANDOVER_TARGET", airflow_connection(local_store))
             monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_MASTER_KEY", master_key_text)
             monkeypatch.setenv("AIRFLOW_VAR_HANDOVER_SIGNING_KEY", signing_key_text)
             for name, path in local_roots.items():
