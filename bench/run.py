@@ -107,8 +107,8 @@ def transfer_into(dsn: str, folder: Path, workers: int, chunk_rows: int) -> dict
     counts and peak RSS. The loaded store stays at `dsn` (bench/backup.py backs it up)."""
     code = f"""
 import base64, json, os, resource, sys, time
-sys.path.insert(0, {str(ROOT / 'bench')!r})
-from run import approve_pipia
+sys.path.insert(0, {str(ROOT)!r})
+from tests.support.stores import approve_pipia
 from handover import local_run
 from handover.crypto import MasterKey
 from handover.run import RunContext
@@ -117,7 +117,7 @@ ctx = RunContext(run_id="bench", contract_path={str(folder / 'bench_contract.yam
                  output_root={str(folder / 'output')!r}, archive_root={str(folder / 'archive')!r},
                  chunk_rows={chunk_rows}, target_region="CN",
                  signing_key_text=base64.b64encode(os.urandom(32)).decode())
-approve_pipia(sys.argv[1], ctx)  # the branch's impact assessment approved, as its approver would: a transfer loads
+approve_pipia(sys.argv[1], ctx.contract_path)  # the branch's impact assessment approved, as its approver would: a transfer loads
 timings = {{}}
 started = time.perf_counter()
 result = local_run.run_all(ctx, workers={workers}, timings=timings)
@@ -131,27 +131,6 @@ print(json.dumps({{"wall": wall, "timings": timings, "counts": manifest["counts"
     if done.returncode:
         raise SystemExit(f"the transfer failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def approve_pipia(dsn: str, ctx) -> None:
-    """The contract's PIPIA drafted and approved in the store (``prepare_store`` refuses to load without one)."""
-    import tempfile
-
-    from handover import pipia
-    from handover.crypto import signing_key
-    from handover.store import schema
-
-    contract = ctx.contract()
-    if not contract.pipia_reference:
-        return
-    with psycopg2.connect(dsn) as conn:
-        schema.ensure_schema(conn)
-        pipia.assess(conn, contract, Path(tempfile.mkdtemp(prefix="handover-bench-pipia-")),
-                     signing_key(ctx.signing_key_text), counts={},
-                     crossing={"cross_border": False, "source": contract.jurisdiction, "target": ctx.target_region},
-                     actor="bench")
-        pipia.decide(conn, contract.pipia_reference, "approved", by=contract.pipia_approver, via="bench")
-    conn.close()
 
 
 def machine() -> str:
